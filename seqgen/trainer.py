@@ -1,0 +1,191 @@
+"""The training loop shared by every gradient-trained model.
+
+Talks to protocols only: a model with `training_loss(batch) -> (loss, metrics)`, a batch stream with
+`next()` / `state_dict()`, and callbacks for evaluation, sampling and checkpointing. No Hydra, no
+wandb import, no model-name branches.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from seqgen import distributed as D
+from seqgen.optim import OptimConfig, lr_at
+
+
+@dataclass
+class TrainerConfig:
+    max_steps: int = 5000
+    batch_size: int = 64         # sequences per micro-batch, per process
+    grad_accum: int = 1          # micro-batches per optimizer step
+    eval_every: int = 250        # 0: only at the end
+    eval_batches: int = 50       # batches per evaluation, spread evenly over the split (null: all)
+    log_every: int = 10
+    ckpt_every: int = 500        # 0: only at the end
+    keep_last: int = 2           # step_*.pt files kept besides last.pt
+    sample_every: int = 0        # 0: only at the end
+    sample_tokens: int = 200
+    sample_prompt: str = "\n"
+    precision: str = "auto"      # auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16
+    compile: bool = False        # torch.compile the training step
+    device: str = "auto"         # auto | cpu | cuda | cuda:N
+    resume: str = "auto"         # auto (continue from this run's last checkpoint) | never | PATH
+    threads: int | None = None   # torch CPU threads (null: torch's default)
+    progress: bool = True        # tqdm bar when stdout is a terminal
+    peak_flops: float | None = None  # for MFU; null: measured once with a matmul at start
+
+
+class LossModule(nn.Module):
+    """Routes training_loss through forward() so DDP and torch.compile see the real computation."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch):
+        return self.model.training_loss(batch)
+
+
+def measure_matmul_flops(device: torch.device, dtype=torch.float32, n: int = 2048, reps: int = 7) -> float:
+    """Achieved FLOP/s of an n x n matmul (median of reps): the ceiling MFU is reported against."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(2):  # warm up kernels and caches
+        a @ b
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+    return 2 * n**3 / sorted(times)[len(times) // 2]
+
+
+class Trainer:
+    def __init__(self, cfg: TrainerConfig, optim_cfg: OptimConfig, model, optimizer, stream, dist: D.DistInfo,
+                 tracker, evaluate_fn=None, sample_fn=None, save_fn=None, step: int = 0):
+        self.cfg, self.optim_cfg = cfg, optim_cfg
+        self.model, self.optimizer, self.stream = model, optimizer, stream
+        self.dist, self.tracker = dist, tracker
+        self.evaluate_fn, self.sample_fn, self.save_fn = evaluate_fn, sample_fn, save_fn
+        self.step = step
+        self.dtype = D.resolve_precision(cfg.precision, dist.device)
+        runner = LossModule(model)
+        if dist.is_distributed:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            runner = DDP(runner, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)
+        if cfg.compile:
+            runner = torch.compile(runner)
+        self.runner = runner
+        self.last_eval: dict = {}
+
+    def _batch(self):
+        x, y = self.stream.next()
+        dev = self.dist.device
+        return x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+
+    def train_step(self) -> dict:
+        cfg = self.cfg
+        lr = lr_at(self.step, self.optim_cfg, cfg.max_steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        total = 0.0
+        for micro_step in range(cfg.grad_accum):
+            last = micro_step == cfg.grad_accum - 1
+            sync = nullcontext() if last or not self.dist.is_distributed else self.runner.no_sync()
+            with sync:
+                with D.autocast(self.dist.device, self.dtype):
+                    loss, _ = self.runner(self._batch())
+                (loss / cfg.grad_accum).backward()
+            total += loss.detach()
+        grad_norm = None
+        if self.optim_cfg.grad_clip > 0:
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.optim_cfg.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        return {"loss": total / cfg.grad_accum, "lr": lr, "grad_norm": grad_norm}
+
+    def _progress(self):
+        if not (self.dist.is_main and self.cfg.progress):
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=self.cfg.max_steps, initial=self.step, disable=None, dynamic_ncols=True,
+                    desc="train")
+
+    def fit(self) -> dict:
+        cfg, is_main = self.cfg, self.dist.is_main
+        B, T = cfg.batch_size, getattr(self.stream, "block_size", 0)
+        tokens_per_step = B * T * cfg.grad_accum * self.dist.world_size
+        flops_per_token = getattr(self.model, "flops_per_token", lambda: 0.0)()
+        peak = cfg.peak_flops
+        if peak is None and is_main and flops_per_token:
+            peak = measure_matmul_flops(self.dist.device, self.dtype if self.dtype != torch.float16 else torch.float32)
+        bar = self._progress()
+        self.model.train()
+        t0, steps_since, start_step = time.perf_counter(), 0, self.step
+        while self.step < cfg.max_steps:
+            out = self.train_step()
+            steps_since += 1
+            if bar is not None and bar.disable is False:
+                bar.update(1)
+            if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
+                loss = D.all_reduce_mean(out["loss"]).item()
+                if not math.isfinite(loss):
+                    raise FloatingPointError(f"loss became {loss} at step {self.step}; lower optim.lr "
+                                             f"or check the data")
+                dt = (time.perf_counter() - t0) / steps_since
+                metrics = {"train/loss": loss, "lr": out["lr"], "ms_per_step": 1000 * dt,
+                           "tokens_per_s": tokens_per_step / dt}
+                if out["grad_norm"] is not None:
+                    metrics["grad_norm"] = float(out["grad_norm"])
+                if peak and flops_per_token:
+                    metrics["mfu"] = flops_per_token * tokens_per_step / self.dist.world_size / dt / peak
+                if is_main:
+                    self.tracker.log(metrics, self.step)
+                    self._print(bar, f"step {self.step}/{cfg.max_steps} loss {loss:.4f} lr {out['lr']:.2e} "
+                                     f"{metrics['ms_per_step']:.1f} ms/step "
+                                     f"{metrics['tokens_per_s']:,.0f} tok/s"
+                                + (f" mfu {metrics['mfu']:.2f}" if "mfu" in metrics else ""))
+                t0, steps_since = time.perf_counter(), 0
+            done = self.step == cfg.max_steps
+            if self.evaluate_fn and ((cfg.eval_every and self.step % cfg.eval_every == 0) or done):
+                self._evaluate(bar)
+            if self.sample_fn and is_main and ((cfg.sample_every and self.step % cfg.sample_every == 0) or done):
+                self.sample_fn(self.model, self.step)
+            if self.save_fn and ((cfg.ckpt_every and self.step % cfg.ckpt_every == 0) or done):
+                self.save_fn(self)
+                t0, steps_since = time.perf_counter(), 0  # keep checkpoint time out of tokens/s
+        if bar is not None:
+            bar.close()
+        if self.step == start_step and self.evaluate_fn:  # resumed a finished run: report its numbers
+            self._evaluate(None)
+        return self.last_eval
+
+    def _evaluate(self, bar):
+        if self.dist.is_main:
+            self.model.eval()
+            with torch.no_grad(), D.autocast(self.dist.device, self.dtype):
+                self.last_eval = self.evaluate_fn(self.model)
+            self.model.train()
+            self.tracker.log(self.last_eval, self.step)
+            self._print(bar, f"step {self.step}: " + ", ".join(f"{k} {v:.4f}" for k, v in self.last_eval.items()))
+        D.barrier()
+
+    @staticmethod
+    def _print(bar, msg):
+        if bar is not None and not bar.disable:
+            bar.write(msg)
+        else:
+            print(msg, flush=True)
