@@ -35,7 +35,7 @@ def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | Non
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}")
     logits = logits / temperature
-    if top_k is not None and top_k > 0:
+    if top_k is not None and 0 < top_k < logits.size(-1):
         logits = top_k_filter(logits, top_k)
     if top_p is not None and 0.0 < top_p < 1.0:
         logits = top_p_filter(logits, top_p)
@@ -46,7 +46,7 @@ def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | Non
     return torch.multinomial(probs, 1, generator=generator)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
              top_k: int | None = None, top_p: float | None = None,
              generator: torch.Generator | None = None, use_cache: bool = True) -> torch.Tensor:

@@ -25,7 +25,7 @@ class TrainerConfig:
     batch_size: int = 64         # sequences per micro-batch, per process
     grad_accum: int = 1          # micro-batches per optimizer step
     eval_every: int = 250        # 0: only at the end
-    eval_batches: int = 50       # batches per evaluation, spread evenly over the split (null: all)
+    eval_batches: int | None = 50  # batches per evaluation, spread evenly over the split (null: all)
     log_every: int = 10
     ckpt_every: int = 500        # 0: only at the end
     keep_last: int = 2           # step_*.pt files kept besides last.pt

@@ -125,3 +125,28 @@ def test_cuda_bf16_cache_matches_full():
         cache = model.new_cache(2)
         stepped = torch.cat([model(x[:, t:t + 1], cache=cache) for t in range(16)], 1).float()
     assert torch.allclose(full, stepped, atol=5e-2)
+
+
+def test_fast_dropout_statistics():
+    from seqgen.models.layers import dropout
+
+    torch.manual_seed(0)
+    x = torch.ones(1_000_000)
+    y = dropout(x, 0.2, training=True)
+    assert abs((y == 0).float().mean().item() - 0.2) < 0.003
+    assert abs(y.mean().item() - 1.0) < 0.01  # inverted dropout keeps the expectation
+    assert torch.equal(dropout(x, 0.2, training=False), x)
+
+
+def test_cpu_training_attention_matches_sdpa(monkeypatch):
+    """The explicit CPU attention used with dropout equals SDPA once the dropout itself is neutral."""
+    import seqgen.models.layers as L
+
+    torch.manual_seed(0)
+    model = tiny(dropout=0.3)
+    x = torch.randint(0, 50, (2, 16))
+    model.eval()
+    ref = model(x)
+    monkeypatch.setattr(L, "dropout", lambda t, p, training, rescale=True: t if rescale else t * (1 - p))
+    model.train()
+    assert torch.allclose(model(x), ref, atol=1e-5)

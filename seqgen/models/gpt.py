@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from seqgen.models.layers import Block, KVCache, rope_tables
+from seqgen.models.layers import Block, Dropout, KVCache, rope_tables
 
 
 class GPT(nn.Module):
@@ -35,7 +35,7 @@ class GPT(nn.Module):
         self.config = c = config
         self.wte = nn.Embedding(c.vocab_size, c.n_embd)
         self.wpe = None if c.rope else nn.Embedding(c.block_size, c.n_embd)
-        self.drop = nn.Dropout(c.dropout)
+        self.drop = Dropout(c.dropout)
         self.blocks = nn.ModuleList(Block(c.n_embd, c.n_head, c.dropout, c.bias) for _ in range(c.n_layer))
         self.ln_f = nn.LayerNorm(c.n_embd, bias=c.bias)
         self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
@@ -85,15 +85,17 @@ class GPT(nn.Module):
         x = self.wte(idx)  # (B, T, C)
         rope = None
         if self.wpe is not None:
-            x = x + self.wpe(torch.arange(start, start + T, device=idx.device))
+            x = x + self.wpe.weight[start:start + T]  # a slice, not an embedding lookup: fewer ops per step
         else:
             rope = (self.rope_cos[start:start + T], self.rope_sin[start:start + T])
-        x = self.drop(x)
+        # blocks work on (B*T, C) rows: Linear on 2-D input is one addmm, which matters when sampling
+        # one token at a time is dominated by per-op overhead
+        x = self.drop(x).view(B * T, -1)
         for i, block in enumerate(self.blocks):
-            x = block(x, rope, cache, i)
+            x = block(x, rope, cache, i, B)
         if cache is not None:
             cache.advance(T)
-        return self.lm_head(self.ln_f(x))
+        return self.lm_head(self.ln_f(x)).view(B, T, -1)
 
     def training_loss(self, batch):
         """batch = (x, y), both (B, T) -> (mean cross-entropy in nats, metrics dict)."""

@@ -6,9 +6,39 @@ nh (heads), hs (head size).
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+
+def dropout(x: torch.Tensor, p: float, training: bool, rescale: bool = True) -> torch.Tensor:
+    """Inverted dropout. On CPU the mask comes from 16-bit slices of 64-bit random words: one
+    generator draw per 4 elements instead of one per element makes it ~3x faster than F.dropout,
+    whose per-element Bernoulli draws were a quarter of a baby-GPT training step. The keep
+    probability is quantised to 1/65536 (p=0.2 -> 0.19999695). The global generator is used, so
+    checkpointed RNG state still makes resume exact. CUDA uses F.dropout (Philox, already fast).
+    rescale=False leaves the 1/(1-p) factor to the caller (attention applies it to the smaller output).
+    """
+    if not training or p == 0.0:
+        return x
+    if x.is_cuda or p >= 1.0:
+        return F.dropout(x, p, True) * (1.0 if rescale else 1.0 - p)
+    n = x.numel()
+    words = torch.randint(-2**63, 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64, device=x.device)
+    keep = words.view(torch.int16)[:n].view(x.shape) >= round(p * 65536) - 32768
+    x = x * keep  # a bool multiply is ~2.5x faster than masked_fill on CPU
+    return x * (1.0 / (1.0 - p)) if rescale else x
+
+
+class Dropout(nn.Module):
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        return dropout(x, self.p, self.training)
 
 
 class KVCache:
@@ -57,7 +87,7 @@ def rope_tables(head_size: int, max_len: int, theta: float = 10000.0, device=Non
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotate pairs (even, odd halves) of x (B, nh, T, hs) by position; cos/sin: (T, hs/2)."""
-    x1, x2 = x.float().chunk(2, dim=-1)
+    x1, x2 = (x if x.dtype == torch.float32 else x.float()).chunk(2, dim=-1)
     cos, sin = cos[None, None], sin[None, None]
     out = torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
     return out.type_as(x)
@@ -72,15 +102,14 @@ class CausalSelfAttention(nn.Module):
         self.qkv = nn.Linear(n_embd, 3 * n_embd, bias=bias)
         self.proj = nn.Linear(n_embd, n_embd, bias=bias)
         self.dropout = dropout
-        self.resid_drop = nn.Dropout(dropout)
+        self.resid_drop = Dropout(dropout)
 
-    def forward(self, x, rope=None, cache: KVCache | None = None, layer: int = 0):
-        B, T, C = x.shape
-        hs = C // self.n_head
-        q, k, v = self.qkv(x).split(C, dim=2)
-        q = q.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
-        k = k.view(B, T, self.n_head, hs).transpose(1, 2)
-        v = v.view(B, T, self.n_head, hs).transpose(1, 2)
+    def forward(self, x, rope=None, cache: KVCache | None = None, layer: int = 0, B: int = 1):
+        """x: (B*T, C) rows of B sequences -> (B*T, C)."""
+        BT, C = x.shape
+        T, hs = BT // B, C // self.n_head
+        # (B*T, 3C) -> 3 x (B, nh, T, hs)
+        q, k, v = self.qkv(x).view(B, T, 3, self.n_head, hs).permute(2, 0, 3, 1, 4).unbind(0)
         if rope is not None:
             cos, sin = rope
             q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
@@ -95,9 +124,17 @@ class CausalSelfAttention(nn.Module):
                     qpos = torch.arange(past, past + T, device=x.device)[:, None]
                     mask = torch.arange(past + T, device=x.device)[None, :] <= qpos
         drop = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop,
-                                           is_causal=is_causal and T > 1)
-        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        if drop > 0 and not x.is_cuda:
+            # CPU SDPA with dropout falls back to its math path anyway; spelling it out lets the
+            # attention dropout use the fast mask above. (B, nh, T, T) scores, causal.
+            att = (q * (1.0 / math.sqrt(hs))) @ k.transpose(-2, -1)  # scale the smaller tensor
+            causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
+            att = dropout(att.masked_fill(~causal, float("-inf")).softmax(dim=-1), drop, True, rescale=False)
+            y = (att @ v) * (1.0 / (1.0 - drop))  # dropout's rescale, on (B, nh, T, hs) not (B, nh, T, T)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop,
+                                               is_causal=is_causal and T > 1)
+        y = y.transpose(1, 2).reshape(BT, C)
         return self.resid_drop(self.proj(y))
 
 
@@ -106,10 +143,10 @@ class MLP(nn.Module):
         super().__init__()
         self.fc = nn.Linear(n_embd, mult * n_embd, bias=bias)
         self.proj = nn.Linear(mult * n_embd, n_embd, bias=bias)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def forward(self, x):
-        return self.drop(self.proj(F.gelu(self.fc(x), approximate="tanh")))
+        return self.drop(self.proj(F.gelu(self.fc(x), approximate="none")))
 
 
 class Block(nn.Module):
@@ -122,6 +159,7 @@ class Block(nn.Module):
         self.ln2 = nn.LayerNorm(n_embd, bias=bias)
         self.mlp = MLP(n_embd, dropout, bias)
 
-    def forward(self, x, rope=None, cache=None, layer: int = 0):
-        x = x + self.attn(self.ln1(x), rope, cache, layer)
+    def forward(self, x, rope=None, cache=None, layer: int = 0, B: int = 1):
+        """x: (B*T, C) -> (B*T, C)."""
+        x = x + self.attn(self.ln1(x), rope, cache, layer, B)
         return x + self.mlp(self.ln2(x))

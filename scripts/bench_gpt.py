@@ -1,0 +1,207 @@
+"""Benchmark GPT training and sampling speed on this machine, beside Hugging Face GPT-2 and nanoGPT.
+
+python scripts/bench_gpt.py            # full: CPU-recipe and baby-GPT shapes, fp32 and bf16, sampling
+python scripts/bench_gpt.py --quick    # about a minute
+python scripts/bench_gpt.py --curve 100   # also: bf16 vs fp32 loss curves at the baby shape (slow on CPU)
+Ends with one JSON line: {"bench": "gpt", ...}.
+"""
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+from seqgen import distributed as D
+from seqgen.models import build_model
+from seqgen.optim import OptimConfig, build_optimizer
+from seqgen.sampling import generate
+from seqgen.trainer import Trainer, TrainerConfig, measure_matmul_flops
+from seqgen.tracking import NullTracker
+
+# nanoGPT on this machine (shared/ANCHORS.md): ms per iteration, sampling tokens/s
+NANOGPT = {"cpu_recipe_ms": 47.5, "baby_fp32_ms": 9470.7, "sample_tok_s": 386.0}
+SHAPES = {
+    "cpu_recipe": dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch=12, dropout=0.0),
+    "baby": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, batch=64, dropout=0.2),
+}
+V = 65
+
+
+class RandomTokens:
+    """A stand-in batch stream with tiny-shakespeare's vocabulary size."""
+
+    def __init__(self, B, T, seed=0):
+        self.block_size, self.B, self.g = T, B, torch.Generator().manual_seed(seed)
+
+    def next(self):
+        x = torch.randint(0, V, (self.B, self.block_size + 1), generator=self.g)
+        return x[:, :-1], x[:, 1:]
+
+
+def time_ours(shape, iters, warmup, precision="fp32", compile_=False, stream=None):
+    torch.manual_seed(0)
+    s = SHAPES[shape]
+    model = build_model("gpt", {k: s[k] for k in ("n_layer", "n_head", "n_embd", "block_size", "dropout")},
+                        vocab_size=V)
+    ocfg = OptimConfig(warmup_steps=100)
+    opt = build_optimizer(model, ocfg, torch.device("cpu"))
+    tcfg = TrainerConfig(max_steps=10**9, batch_size=s["batch"], precision=precision, compile=compile_,
+                         device="cpu")
+    tr = Trainer(tcfg, ocfg, model, opt, stream or RandomTokens(s["batch"], s["block_size"]), D.DistInfo(),
+                 NullTracker())
+    times, losses = [], []
+    for i in range(warmup + iters):
+        t = time.perf_counter()
+        out = tr.train_step()
+        losses.append(out["loss"].item())
+        if i >= warmup:
+            times.append(time.perf_counter() - t)
+    return statistics.median(times), losses, model
+
+
+def time_hf(shape, iters, warmup):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    s = SHAPES[shape]
+    torch.manual_seed(0)
+    cfg = GPT2Config(vocab_size=V, n_positions=s["block_size"], n_embd=s["n_embd"], n_layer=s["n_layer"],
+                     n_head=s["n_head"], resid_pdrop=s["dropout"], embd_pdrop=s["dropout"],
+                     attn_pdrop=s["dropout"])
+    model = GPT2LMHeadModel(cfg, attn_implementation="sdpa") if "attn_implementation" in \
+        GPT2LMHeadModel.__init__.__code__.co_varnames else GPT2LMHeadModel(cfg)
+    model.config._attn_implementation = "sdpa"
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    stream = RandomTokens(s["batch"], s["block_size"])
+    times = []
+    for i in range(warmup + iters):
+        x, y = stream.next()
+        t = time.perf_counter()
+        loss = model(input_ids=x, labels=x).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if i >= warmup:
+            times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def flops_per_iter(shape):
+    s = SHAPES[shape]
+    model = build_model("gpt", {k: s[k] for k in ("n_layer", "n_head", "n_embd", "block_size")}, vocab_size=V)
+    return model.flops_per_token() * s["batch"] * s["block_size"]
+
+
+def bench_sampling(reps, new_tokens=500, shape="cpu_recipe"):
+    """KV cache vs recompute, batch 1 (nanoGPT's generate setting)."""
+    s = SHAPES[shape]
+    torch.manual_seed(0)
+    model = build_model("gpt", {k: s[k] for k in ("n_layer", "n_head", "n_embd", "block_size")}, vocab_size=V)
+    model.eval()
+    prompt = torch.zeros(1, 1, dtype=torch.long)
+    out = {}
+    # inside the window (1 + 63 tokens): greedy output must be identical
+    a = generate(model, prompt, s["block_size"] - 1, temperature=0.0, use_cache=True)
+    b = generate(model, prompt, s["block_size"] - 1, temperature=0.0, use_cache=False)
+    out["greedy_identical"] = bool(torch.equal(a, b))
+    for name, cache in (("cache", True), ("recompute", False)):
+        times = []
+        for r in range(reps):
+            g = torch.Generator().manual_seed(r)
+            t = time.perf_counter()
+            generate(model, prompt, new_tokens, temperature=1.0, top_k=200, generator=g, use_cache=cache)
+            times.append(time.perf_counter() - t)
+        out[f"{name}_tok_s"] = new_tokens / statistics.median(times)
+    out["cache_speedup"] = out["cache_tok_s"] / out["recompute_tok_s"]
+    out["vs_nanogpt"] = out["cache_tok_s"] / NANOGPT["sample_tok_s"]
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--curve", type=int, default=0, help="bf16 vs fp32 loss curve over N baby-shape steps")
+    ap.add_argument("--no-hf", action="store_true")
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    res = {"bench": "gpt", "torch": torch.__version__, "threads": torch.get_num_threads()}
+    peak32 = measure_matmul_flops(torch.device("cpu"), torch.float32, n=2048, reps=10)
+    peak16 = measure_matmul_flops(torch.device("cpu"), torch.bfloat16, n=2048, reps=10)
+    res.update(peak_fp32_gflops=peak32 / 1e9, peak_bf16_gflops=peak16 / 1e9)
+    print(f"matmul ceiling: fp32 {peak32 / 1e9:.1f} GFLOP/s, bf16 {peak16 / 1e9:.1f} GFLOP/s", flush=True)
+
+    n = 20 if args.quick else 100
+    ms, _, _ = time_ours("cpu_recipe", n, 5)
+    f = flops_per_iter("cpu_recipe")
+    res.update(cpu_recipe_ms=ms * 1e3, cpu_recipe_mfu=f / ms / peak32,
+               cpu_recipe_tok_s=12 * 64 / ms, cpu_recipe_vs_nanogpt=NANOGPT["cpu_recipe_ms"] / (ms * 1e3))
+    print(f"cpu_recipe fp32: {ms * 1e3:.1f} ms/iter, MFU {f / ms / peak32:.2f}, "
+          f"{res['cpu_recipe_vs_nanogpt']:.2f}x nanoGPT", flush=True)
+    if not args.no_hf:
+        try:
+            hf = time_hf("cpu_recipe", n, 5)
+            res.update(cpu_recipe_hf_ms=hf * 1e3, cpu_recipe_vs_hf=hf / ms)
+            print(f"cpu_recipe HF GPT-2: {hf * 1e3:.1f} ms/iter", flush=True)
+        except ImportError:
+            print("transformers not installed: skipping the HF anchor (pip install -e '.[bench]')")
+
+    if not args.quick:
+        f = flops_per_iter("baby")
+        for prec, peak in (("fp32", peak32), ("bf16", peak16)):
+            sec, _, _ = time_ours("baby", 3, 1, precision=prec)
+            res.update({f"baby_{prec}_s": sec, f"baby_{prec}_mfu_vs_fp32_peak": f / sec / peak32,
+                        f"baby_{prec}_vs_nanogpt": NANOGPT["baby_fp32_ms"] / 1e3 / sec})
+            print(f"baby {prec}: {sec:.2f} s/iter, {f / sec / 1e9:.0f} GFLOP/s, MFU(fp32 peak) "
+                  f"{f / sec / peak32:.2f}, {NANOGPT['baby_fp32_ms'] / 1e3 / sec:.2f}x nanoGPT", flush=True)
+            if prec == "fp32" and not args.no_hf:
+                try:
+                    hf = time_hf("baby", 2, 1)
+                    res.update(baby_hf_fp32_s=hf, baby_vs_hf=hf / sec)
+                    print(f"baby HF GPT-2 fp32: {hf:.2f} s/iter", flush=True)
+                except ImportError:
+                    pass
+    if args.curve:
+        curves = {}
+        for prec in ("fp32", "bf16"):
+            _, losses, _ = time_ours("baby", args.curve, 0, precision=prec,
+                                     stream=shakespeare_stream())
+            curves[prec] = losses
+        diff = [abs(a - b) for a, b in zip(curves["fp32"], curves["bf16"])]
+        res.update(curve_steps=args.curve, curve_fp32_last=curves["fp32"][-1], curve_bf16_last=curves["bf16"][-1],
+                   curve_max_abs_diff=max(diff), curve_mean_abs_diff=statistics.mean(diff))
+        print("loss curves (step, fp32, bf16):", [(i, round(a, 3), round(b, 3)) for i, (a, b) in
+              enumerate(zip(curves["fp32"], curves["bf16"])) if i % 10 == 0 or i == args.curve - 1])
+
+    if not args.quick:  # a 256-token context, where recomputing it every step costs the most
+        samp = bench_sampling(1, 255, "baby")
+        res.update({f"baby_sample_{k}": v for k, v in samp.items() if k != "vs_nanogpt"})
+        print(f"baby sampling (255 tokens): cache {samp['cache_tok_s']:.0f} tok/s, recompute "
+              f"{samp['recompute_tok_s']:.0f} tok/s ({samp['cache_speedup']:.1f}x), greedy identical "
+              f"{samp['greedy_identical']}", flush=True)
+    samp = bench_sampling(3 if args.quick else 5, 200 if args.quick else 500)
+    res.update({f"sample_{k}": v for k, v in samp.items()})
+    print(f"sampling: cache {samp['cache_tok_s']:.0f} tok/s, recompute {samp['recompute_tok_s']:.0f} tok/s "
+          f"({samp['cache_speedup']:.1f}x), greedy identical {samp['greedy_identical']}, "
+          f"{samp['vs_nanogpt']:.1f}x nanoGPT", flush=True)
+    print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in res.items()}))
+
+
+def shakespeare_stream():
+    """Real tiny-shakespeare batches for the loss-curve comparison when the dataset is prepared."""
+    from seqgen.config import build
+    from seqgen.data.prepare import DataConfig, prepare
+    from seqgen.data.text import TextBatches
+
+    try:
+        data = prepare(build(DataConfig, {"name": "shakespeare_char"}, "data"), "data")
+    except Exception as e:  # no network / no data: random tokens still compare the two precisions
+        print(f"(tiny-shakespeare unavailable, using random tokens: {e})")
+        return None
+    return TextBatches(data.tokens("train"), 256, 64, seed=1)
+
+
+if __name__ == "__main__":
+    main()
