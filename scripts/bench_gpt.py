@@ -3,6 +3,7 @@
 python scripts/bench_gpt.py            # full: CPU-recipe and baby-GPT shapes, fp32 and bf16, sampling
 python scripts/bench_gpt.py --quick    # about a minute
 python scripts/bench_gpt.py --curve 100   # also: bf16 vs fp32 loss curves at the baby shape (slow on CPU)
+python scripts/bench_gpt.py --nanogpt PATH   # also time nanoGPT's model.py from a local checkout, same process
 Ends with one JSON line: {"bench": "gpt", ...}.
 """
 
@@ -40,25 +41,40 @@ class RandomTokens:
         return x[:, :-1], x[:, 1:]
 
 
-def time_ours(shape, iters, warmup, precision="fp32", compile_=False, stream=None):
+def time_ours(shape, iters, warmup, precision="fp32", compile_=False, stream=None, rope=False, device="cpu"):
+    """Median seconds per optimizer step of seqgen's real Trainer.train_step (+ the loss curve)."""
     torch.manual_seed(0)
     s = SHAPES[shape]
-    model = build_model("gpt", {k: s[k] for k in ("n_layer", "n_head", "n_embd", "block_size", "dropout")},
-                        vocab_size=V)
+    dev = torch.device(device)
+    model = build_model("gpt", {**{k: s[k] for k in ("n_layer", "n_head", "n_embd", "block_size", "dropout")},
+                                "rope": rope}, vocab_size=V).to(dev)
     ocfg = OptimConfig(warmup_steps=100)
-    opt = build_optimizer(model, ocfg, torch.device("cpu"))
+    opt = build_optimizer(model, ocfg, dev)
     tcfg = TrainerConfig(max_steps=10**9, batch_size=s["batch"], precision=precision, compile=compile_,
-                         device="cpu")
-    tr = Trainer(tcfg, ocfg, model, opt, stream or RandomTokens(s["batch"], s["block_size"]), D.DistInfo(),
-                 NullTracker())
+                         device=device)
+    tr = Trainer(tcfg, ocfg, model, opt, stream or RandomTokens(s["batch"], s["block_size"]),
+                 D.DistInfo(device=dev), NullTracker())
     times, losses = [], []
     for i in range(warmup + iters):
         t = time.perf_counter()
         out = tr.train_step()
-        losses.append(out["loss"].item())
+        losses.append(out["loss"].item())  # .item() synchronises CUDA, so the time is the step's
         if i >= warmup:
             times.append(time.perf_counter() - t)
     return statistics.median(times), losses, model
+
+
+def bench_cuda(res, compile_):
+    """GPU: bf16 autocast + flash SDPA + fused AdamW (+ compile) at the baby shape; MFU vs bf16 matmul."""
+    dev = torch.device("cuda")
+    peak = measure_matmul_flops(dev, torch.bfloat16, n=8192, reps=10)
+    f = flops_per_iter("baby")
+    sec, _, _ = time_ours("baby", 20, 5 if not compile_ else 10, precision="bf16", compile_=compile_,
+                          device="cuda")
+    res.update(gpu=torch.cuda.get_device_name(), gpu_peak_bf16_tflops=peak / 1e12, gpu_baby_ms=sec * 1e3,
+               gpu_baby_mfu=f / sec / peak, gpu_baby_tok_s=64 * 256 / sec, gpu_compile=compile_)
+    print(f"GPU {torch.cuda.get_device_name()}: baby bf16 {sec * 1e3:.1f} ms/iter, "
+          f"MFU {f / sec / peak:.2f} of {peak / 1e12:.0f} TFLOP/s measured", flush=True)
 
 
 def time_hf(shape, iters, warmup):
@@ -85,6 +101,58 @@ def time_hf(shape, iters, warmup):
         if i >= warmup:
             times.append(time.perf_counter() - t)
     return statistics.median(times)
+
+
+def load_nanogpt(path):
+    """nanoGPT's model.py from a local checkout (not part of seqgen; only timed beside it)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("nanogpt_model", Path(path) / "model.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["nanogpt_model"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def nanogpt_model(mod, shape):
+    s = SHAPES[shape]
+    torch.manual_seed(0)
+    return mod.GPT(mod.GPTConfig(block_size=s["block_size"], vocab_size=V, n_layer=s["n_layer"],
+                                 n_head=s["n_head"], n_embd=s["n_embd"], dropout=s["dropout"], bias=False))
+
+
+def time_nanogpt(mod, shape, iters, warmup):
+    """nanoGPT's own training step: forward, backward, clip 1.0, its AdamW (configure_optimizers)."""
+    s = SHAPES[shape]
+    model = nanogpt_model(mod, shape)
+    opt = model.configure_optimizers(0.1, 1e-3, (0.9, 0.99), "cpu")
+    stream = RandomTokens(s["batch"], s["block_size"])
+    times = []
+    for i in range(warmup + iters):
+        x, y = (t.contiguous() for t in stream.next())
+        t = time.perf_counter()
+        _, loss = model(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if i >= warmup:
+            times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def nanogpt_sample_tok_s(mod, reps, new_tokens):
+    model = nanogpt_model(mod, "cpu_recipe").eval()
+    times = []
+    with torch.no_grad():
+        for r in range(reps):
+            torch.manual_seed(r)
+            t = time.perf_counter()
+            model.generate(torch.zeros(1, 1, dtype=torch.long), new_tokens, temperature=1.0, top_k=200)
+            times.append(time.perf_counter() - t)
+    return new_tokens / statistics.median(times)
 
 
 def flops_per_iter(shape):
@@ -123,8 +191,16 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--curve", type=int, default=0, help="bf16 vs fp32 loss curve over N baby-shape steps")
     ap.add_argument("--no-hf", action="store_true")
+    ap.add_argument("--nanogpt", default=None, help="path of a nanoGPT checkout to time side by side")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--cuda", action="store_true", help="GPU benchmark only (bf16, flash SDPA, fused AdamW)")
+    ap.add_argument("--compile", action="store_true", help="with --cuda: torch.compile the step")
     args = ap.parse_args()
+    if args.cuda:
+        res = {"bench": "gpt", "torch": torch.__version__}
+        bench_cuda(res, args.compile)
+        print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in res.items()}))
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     res = {"bench": "gpt", "torch": torch.__version__, "threads": torch.get_num_threads()}
@@ -139,7 +215,15 @@ def main():
     res.update(cpu_recipe_ms=ms * 1e3, cpu_recipe_mfu=f / ms / peak32,
                cpu_recipe_tok_s=12 * 64 / ms, cpu_recipe_vs_nanogpt=NANOGPT["cpu_recipe_ms"] / (ms * 1e3))
     print(f"cpu_recipe fp32: {ms * 1e3:.1f} ms/iter, MFU {f / ms / peak32:.2f}, "
-          f"{res['cpu_recipe_vs_nanogpt']:.2f}x nanoGPT", flush=True)
+          f"{res['cpu_recipe_vs_nanogpt']:.2f}x nanoGPT's ANCHORS figure", flush=True)
+    ms_rope, _, _ = time_ours("cpu_recipe", n, 5, rope=True)
+    res.update(cpu_recipe_rope_ms=ms_rope * 1e3)
+    print(f"cpu_recipe fp32 with RoPE (the model=gpt default): {ms_rope * 1e3:.1f} ms/iter", flush=True)
+    nano = load_nanogpt(args.nanogpt) if args.nanogpt else None
+    if nano:
+        nms = time_nanogpt(nano, "cpu_recipe", n, 5)
+        res.update(cpu_recipe_nanogpt_here_ms=nms * 1e3, cpu_recipe_vs_nanogpt_here=nms / ms)
+        print(f"cpu_recipe nanoGPT (same process): {nms * 1e3:.1f} ms/iter -> ours {nms / ms:.2f}x", flush=True)
     if not args.no_hf:
         try:
             hf = time_hf("cpu_recipe", n, 5)
@@ -150,8 +234,14 @@ def main():
 
     if not args.quick:
         f = flops_per_iter("baby")
+        if nano:
+            nsec = time_nanogpt(nano, "baby", 3, 2)
+            res.update(baby_nanogpt_here_s=nsec)
+            print(f"baby nanoGPT fp32 (same process): {nsec:.2f} s/iter", flush=True)
         for prec, peak in (("fp32", peak32), ("bf16", peak16)):
-            sec, _, _ = time_ours("baby", 3, 1, precision=prec)
+            sec, _, _ = time_ours("baby", 3, 2, precision=prec)
+            if nano:
+                res[f"baby_{prec}_vs_nanogpt_here"] = nsec / sec
             res.update({f"baby_{prec}_s": sec, f"baby_{prec}_mfu_vs_fp32_peak": f / sec / peak32,
                         f"baby_{prec}_vs_nanogpt": NANOGPT["baby_fp32_ms"] / 1e3 / sec})
             print(f"baby {prec}: {sec:.2f} s/iter, {f / sec / 1e9:.0f} GFLOP/s, MFU(fp32 peak) "
@@ -183,6 +273,10 @@ def main():
               f"{samp['greedy_identical']}", flush=True)
     samp = bench_sampling(3 if args.quick else 5, 200 if args.quick else 500)
     res.update({f"sample_{k}": v for k, v in samp.items()})
+    if nano:
+        ntok = nanogpt_sample_tok_s(nano, 3 if args.quick else 5, 200 if args.quick else 500)
+        res.update(sample_nanogpt_here_tok_s=ntok, sample_vs_nanogpt_here=samp["cache_tok_s"] / ntok)
+        print(f"nanoGPT generate (same process): {ntok:.0f} tok/s", flush=True)
     print(f"sampling: cache {samp['cache_tok_s']:.0f} tok/s, recompute {samp['recompute_tok_s']:.0f} tok/s "
           f"({samp['cache_speedup']:.1f}x), greedy identical {samp['greedy_identical']}, "
           f"{samp['vs_nanogpt']:.1f}x nanoGPT", flush=True)

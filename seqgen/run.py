@@ -125,8 +125,14 @@ def _train(spec: RunSpec, dist: D.DistInfo) -> dict:
 
     samples_dir = run_dir / "samples"
 
+    # a prompt that the tokenizer drops (e.g. "\n" for whitespace-split words) falls back to the
+    # first validation token, so the end-of-training sample never fails
+    prompt = spec.trainer.sample_prompt
+    if not data.tokenizer.encode(prompt):
+        prompt = data.tokenizer.decode([int(valid[0])])
+
     def sample_fn(m, step_):
-        text = sample_text(m, data.tokenizer, spec.trainer.sample_prompt, spec.trainer.sample_tokens,
+        text = sample_text(m, data.tokenizer, prompt, spec.trainer.sample_tokens,
                            seed=spec.seed, device=dist.device)
         samples_dir.mkdir(exist_ok=True)
         (samples_dir / f"step_{step_:07d}.txt").write_text(text, encoding="utf-8")

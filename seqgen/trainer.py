@@ -135,13 +135,17 @@ class Trainer:
         bar = self._progress()
         self.model.train()
         t0, steps_since, start_step = time.perf_counter(), 0, self.step
+        loss_sum = torch.zeros((), device=self.dist.device)  # summed on device: no sync per step
         while self.step < cfg.max_steps:
             out = self.train_step()
             steps_since += 1
+            loss_sum += out["loss"]
             if bar is not None and bar.disable is False:
                 bar.update(1)
             if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
-                loss = D.all_reduce_mean(out["loss"]).item()
+                # mean over the steps since the last log line (and over ranks), not one noisy batch
+                loss = D.all_reduce_mean(loss_sum / steps_since).item()
+                loss_sum.zero_()
                 if not math.isfinite(loss):
                     raise FloatingPointError(f"loss became {loss} at step {self.step}; lower optim.lr "
                                              f"or check the data")
@@ -167,6 +171,7 @@ class Trainer:
             if self.save_fn and ((cfg.ckpt_every and self.step % cfg.ckpt_every == 0) or done):
                 self.save_fn(self)
                 t0, steps_since = time.perf_counter(), 0  # keep checkpoint time out of tokens/s
+                loss_sum.zero_()
         if bar is not None:
             bar.close()
         if self.step == start_step and self.evaluate_fn:  # resumed a finished run: report its numbers

@@ -110,3 +110,20 @@ def test_multirun_gives_each_run_its_own_dir(tmp_path, corpus):
     for d in dirs:
         state = ckpt.load(tmp_path / "out" / "t" / d / "checkpoints" / "last.pt")
         assert state["model_config"]["n_layer"] == int(d) + 1
+
+
+@pytest.mark.parametrize("tokenizer", ["word", "bpe"])
+def test_train_word_and_bpe_tokenizers(tmp_path, corpus, tokenizer):
+    """text_files splits words on whitespace: the default "\\n" sample prompt must not break the run."""
+    result = train(compose(tiny_overrides(tmp_path, corpus, f"data.tokenizer={tokenizer}",
+                                          "data.bpe_vocab_size=300")))
+    assert result["step"] == 8 and result["metrics"]["val/bpc"] > 0
+    assert (result["run_dir"] / "samples" / "step_0000008.txt").read_text().strip()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_train_and_sample_on_cuda(tmp_path, corpus):
+    result = train(compose(tiny_overrides(tmp_path, corpus, "trainer.device=cuda")))
+    model, tok, _ = load_model(result["checkpoint"], "cuda")
+    assert next(model.parameters()).is_cuda and result["metrics"]["val/loss"] > 0
