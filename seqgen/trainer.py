@@ -158,6 +158,8 @@ class Trainer:
                     metrics["mfu"] = flops_per_token * tokens_per_step / self.dist.world_size / dt / peak
                 if is_main:
                     self.tracker.log(metrics, self.step)
+                    if bar is not None and not bar.disable:
+                        bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{metrics['tokens_per_s']:,.0f}")
                     self._print(bar, f"step {self.step}/{cfg.max_steps} loss {loss:.4f} lr {out['lr']:.2e} "
                                      f"{metrics['ms_per_step']:.1f} ms/step "
                                      f"{metrics['tokens_per_s']:,.0f} tok/s"
