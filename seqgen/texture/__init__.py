@@ -1,0 +1,1 @@
+"""Non-parametric synthesis: Efros-Leung for pixels (texture, hole filling, extrapolation) and text."""
