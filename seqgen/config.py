@@ -112,7 +112,7 @@ def parse(cfg) -> RunSpec:
     except KeyError as e:
         raise ConfigError(str(e.args[0])) from None
     # validate model params against the model's own Config; vocab_size comes from the tokenizer
-    build(cls.Config, model, "model", derived=("vocab_size",))
+    build(cls.Config, model, "model", derived=("vocab_size", "block_size") if name == "ngram" else ("vocab_size",))
     assert set(model) <= set(config_keys(name))
     return RunSpec(
         seed=int(plain.get("seed", 1337)), run_name=str(plain.get("run_name") or "run"),

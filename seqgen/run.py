@@ -80,7 +80,7 @@ def _train(spec: RunSpec, dist: D.DistInfo) -> dict:
     ckpt_dir = run_dir / "checkpoints"
     cls = get_model_class(spec.model_name)
     if not getattr(cls, "trainable", True):
-        raise ConfigError(f"model '{spec.model_name}' is not gradient-trained; it has no training path yet")
+        return _fit_counts(spec, dist, run_dir)
     state = _resume_state(spec, ckpt_dir)
     data = _load_data(spec, dist)
     if dist.is_main:
@@ -165,6 +165,62 @@ def _train(spec: RunSpec, dist: D.DistInfo) -> dict:
     return {"run_dir": run_dir, "checkpoint": last, "step": trainer.step, "metrics": metrics, "model": model}
 
 
+def _fit_counts(spec: RunSpec, dist: D.DistInfo, run_dir: Path) -> dict:
+    """Count-based models: fit on the train lines, report valid / test perplexity, save a checkpoint."""
+    import time
+
+    import numpy as np
+    from omegaconf import OmegaConf
+
+    from seqgen.data.sources import load_splits
+    from seqgen.models.ngram import BOS, EOS, UNK, perplexity
+    from seqgen.models.ngram_io import to_state
+
+    if not dist.is_main:  # counting is one process's job; other ranks have nothing to do
+        return {"run_dir": run_dir, "checkpoint": None, "step": 0, "metrics": {}, "model": None}
+    data = prepare(spec.data, spec.data_root)
+    tok = data.tokenizer
+    texts = load_splits(spec.data, Path(spec.data_root).expanduser() / "raw")
+    # the model's vocabulary: the tokenizer's ids unchanged, then <s>, </s> (and <unk> if missing)
+    itos = [tok.decode([i]) if tok.kind != "word" else tok.itos[i] for i in range(tok.vocab_size)]
+    vocab = itos + [w for w in (BOS, EOS, UNK) if w not in itos]
+
+    def lines(split):
+        return [np.asarray(tok.encode(ln), np.int64) for ln in texts[split].split("\n") if ln.strip()]
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(OmegaConf.create(spec.plain), run_dir / "config.yaml")
+    tok.save(run_dir / "tokenizer.json")
+    t0 = time.perf_counter()
+    model = build_model(spec.model_name, spec.model, vocab_size=len(vocab)).fit(lines("train"), vocab)
+    metrics = {"fit_seconds": time.perf_counter() - t0}
+    print(f"[seqgen] {spec.model_name} order {model.config.order} ({model.config.smoothing}): "
+          f"{sum(len(k) for k in model.keys):,} n-grams, vocab {len(vocab):,}, fitted in "
+          f"{metrics['fit_seconds']:.1f} s", flush=True)
+    for split, prefix in (("valid", "val"), ("test", "test")):
+        split_lines = lines(split) if texts.get(split, "").strip() else []
+        if not split_lines:
+            continue
+        r = perplexity(model, split_lines)
+        chars = sum(len(ln) + 1 for ln in texts[split].split("\n") if ln.strip())
+        metrics.update({f"{prefix}/ppl": r["ppl"], f"{prefix}/ppl_excl_oov": r["ppl_excl_oov"],
+                        f"{prefix}/tokens": r["tokens"], f"{prefix}/oov": r["oov"],
+                        f"{prefix}/bits_per_token": r["bits_per_token"],
+                        f"{prefix}/bpc": -r["log10_sum"] * float(np.log2(10)) / chars})
+        print(f"[seqgen] {split}: perplexity {r['ppl']:.2f} (excluding OOVs {r['ppl_excl_oov']:.2f}), "
+              f"{r['tokens']:,} tokens, {r['oov']:,} OOV", flush=True)
+    tracker = Tracker(run_dir, spec.logger, spec.plain, spec.run_name)
+    tracker.log(metrics, 0)
+    tracker.finish()
+    path = ckpt.save({"model_name": spec.model_name, "model_config": model.config.__dict__.copy(),
+                      "tokenizer": tok.to_json(), "model": to_state(model), "step": 0, "metrics": metrics,
+                      "config": spec.plain}, ckpt.step_path(run_dir / "checkpoints", 0))
+    _link_last(path)
+    print(f"[seqgen] checkpoint: {run_dir / 'checkpoints' / 'last.pt'}", flush=True)
+    return {"run_dir": run_dir, "checkpoint": run_dir / "checkpoints" / "last.pt", "step": 0,
+            "metrics": metrics, "model": model}
+
+
 def _link_last(path: Path):
     """Point last.pt at the newest step file (a hard link, swapped in atomically; a copy if links fail)."""
     tmp = path.with_name("last.pt.tmp")
@@ -192,10 +248,45 @@ def sample_text(model, tokenizer: Tokenizer, prompt: str, max_new_tokens: int, s
     return texts[0] if num_samples == 1 else texts
 
 
+def ngram_text(model, tokenizer: Tokenizer, prompt: str, max_new_tokens: int, seed: int,
+               temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None) -> str:
+    """Shannon's game: sample tokens from the full next-token distribution; </s> starts a new line.
+
+    The prompt's last line is the context (after <s>); <unk> is never drawn.
+    """
+    import math
+
+    from seqgen.models.ngram import next_log10probs
+    from seqgen.sampling import sample_next
+
+    bos, eos, unk = model._specials()
+    gen = torch.Generator().manual_seed(seed)
+    ctx = [bos] + tokenizer.encode(prompt.split("\n")[-1])
+    lines, current = [], []
+    for _ in range(max_new_tokens):
+        logits = torch.from_numpy(next_log10probs(model, [ctx]) * math.log(10))
+        logits[:, unk] = float("-inf")
+        nxt = int(sample_next(logits, temperature, top_k, top_p, gen))
+        if nxt == eos:
+            lines.append(tokenizer.decode(current))
+            ctx, current = [bos], []
+        else:
+            ctx.append(nxt)
+            current.append(nxt)
+    lines.append(tokenizer.decode(current))
+    joiner = " " if tokenizer.kind == "word" and prompt and not prompt.endswith((" ", "\n")) else ""
+    return prompt + joiner + "\n".join(lines)
+
+
 def load_model(path, device="cpu"):
     """Rebuild (model, tokenizer, checkpoint state) from a checkpoint file alone."""
     state = ckpt.load(path, map_location=device)
     params = dict(state["model_config"])
+    if state["model_name"] == "ngram":
+        from seqgen.models.ngram import NGram
+        from seqgen.models.ngram_io import from_state
+
+        return from_state(NGram.Config(**params), state["model"]), Tokenizer.from_json(state["tokenizer"]), state
     model = build_model(state["model_name"], params)
     model.load_state_dict(state["model"])
     model.to(device).eval()
@@ -227,8 +318,12 @@ def sample(cfg) -> dict:
     device = torch.device("cuda" if sc.device == "auto" and torch.cuda.is_available()
                           else ("cpu" if sc.device == "auto" else sc.device))
     model, tokenizer, state = load_model(sc.ckpt, device)
-    texts = sample_text(model, tokenizer, sc.prompt, sc.max_new_tokens, sc.seed, device, sc.temperature,
-                        sc.top_k, sc.top_p, num_samples=sc.num_samples, use_cache=sc.use_cache)
+    if state["model_name"] == "ngram":
+        texts = [ngram_text(model, tokenizer, sc.prompt, sc.max_new_tokens, sc.seed + i, sc.temperature,
+                            sc.top_k, sc.top_p) for i in range(sc.num_samples)]
+    else:
+        texts = sample_text(model, tokenizer, sc.prompt, sc.max_new_tokens, sc.seed, device, sc.temperature,
+                            sc.top_k, sc.top_p, num_samples=sc.num_samples, use_cache=sc.use_cache)
     texts = [texts] if isinstance(texts, str) else texts
     sep = "\n" + "-" * 40 + "\n"
     out = Path(sc.out) if sc.out else Path(sc.ckpt).resolve().parent.parent / "samples" / f"sample_seed{sc.seed}.txt"

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import fields
 
 from seqgen.models.gpt import GPT
+from seqgen.models.ngram import NGram
 
 MODELS = {
     "gpt": GPT,
+    "ngram": NGram,
 }
 
 

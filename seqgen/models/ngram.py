@@ -1,0 +1,269 @@
+"""Count-based n-gram language model: interpolated modified Kneser-Ney (KenLM's lmplz estimate) and
+interpolated Witten-Bell, with ARPA-style backoff storage.
+
+Counting is vectorised over integer arrays: the n-grams of order n are keyed as
+`id(prefix (n-1)-gram) * V + last word`, so every order is one np.unique over int64 keys, and
+memory grows with the number of distinct n-grams. Probabilities are stored as ARPA does
+(log10 p(w | h) for every seen n-gram, log10 backoff for every context), so scoring, the full
+next-token distribution, sampling and ARPA export all read the same tables.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+BOS, EOS, UNK = "<s>", "</s>", "<unk>"
+DEFAULT_DISCOUNTS = (0.5, 1.0, 1.5)  # used when count-of-counts leave a discount undefined
+
+
+class NGram:
+    trainable = False  # fitted by counting: run.train calls fit(), not the Trainer
+
+    @dataclass
+    class Config:
+        order: int = 3
+        smoothing: str = "mkn"     # mkn (interpolated modified Kneser-Ney) | wb (interpolated Witten-Bell)
+        vocab_size: int = 0        # derived: the tokenizer's vocabulary plus <s>, </s> (and <unk>)
+        block_size: int = 0        # derived: order - 1 (the context the model looks at)
+
+    def __init__(self, config: "NGram.Config", vocab: list[str] | None = None):
+        if config.order < 1:
+            raise ValueError(f"model.order must be >= 1, got {config.order}")
+        if config.smoothing not in ("mkn", "wb"):
+            raise ValueError(f"model.smoothing must be 'mkn' or 'wb', got {config.smoothing!r}")
+        self.config = config
+        config.block_size = max(1, config.order - 1)
+        self.vocab = list(vocab) if vocab is not None else None
+        self.keys: list[np.ndarray] = []   # per order: sorted int64 keys (order 1: word ids 0..V-1)
+        self.logp: list[np.ndarray] = []   # per order: log10 p(w | h), float32
+        self.bow: list[np.ndarray] = []    # per order < N: log10 backoff of the n-gram as a context
+        self.discounts: list[tuple] = []
+
+    # ---- vocabulary -------------------------------------------------------------------------
+    def _specials(self):
+        """(<s>, </s>, <unk>) ids, looked up once per vocabulary."""
+        if getattr(self, "_special_ids", (None, None))[0] is not self.vocab:
+            self._special_ids = (self.vocab, tuple(self.vocab.index(w) for w in (BOS, EOS, UNK)))
+        return self._special_ids[1]
+
+    @property
+    def V(self) -> int:
+        return len(self.vocab)
+
+    def count_table(self, order: int, adjusted: bool = False) -> dict:
+        """{(w1, ..., wn): count} of a fitted model's n-grams (for inspection and tests)."""
+        from seqgen.models.ngram_io import _words
+
+        table = _words(self)[order - 1]
+        counts = (self.adjusted_counts if adjusted else self.raw_counts)[order - 1]
+        return {tuple(self.vocab[i] for i in row): float(c) for row, c in zip(table, counts) if c > 0}
+
+    # ---- estimation -------------------------------------------------------------------------
+    def fit(self, lines: list[np.ndarray], vocab: list[str]) -> "NGram":
+        """lines: token-id arrays over `vocab` (which contains <s>, </s>, <unk>), one per sentence."""
+        self.vocab = list(vocab)
+        bos, eos, unk = self._specials()
+        N, V = self.config.order, self.V
+        if not lines or sum(len(x) for x in lines) == 0:
+            raise ValueError("cannot fit an n-gram model on an empty corpus")
+        seq, line_of = _pad_lines(lines, bos, eos)
+        # gid[i]: id of the current order's n-gram starting at position i (-1: crosses a line end)
+        gid = seq.copy()
+        self.keys = [np.arange(V, dtype=np.int64)]
+        raw, prefix, suffix, first = [None, np.bincount(seq, minlength=V)], [None, None], [None, None], [None, None]
+        for n in range(2, N + 1):
+            pos = np.nonzero(line_of[: len(seq) - n + 1] == line_of[n - 1:])[0]
+            if len(pos) == 0:
+                raise ValueError(f"no {n}-gram fits in any line (with <s> and </s>, every line is shorter "
+                                 f"than {n} tokens): lower model.order")
+            key = gid[pos] * V + seq[pos + n - 1]
+            uniq, idx0, inv, cnt = np.unique(key, return_index=True, return_inverse=True, return_counts=True)
+            start = pos[idx0]                           # one occurrence of each distinct n-gram
+            suffix.append(gid[start + 1])               # its (n-1)-gram suffix (starts one later)
+            nxt = np.full(len(seq), -1, np.int64)
+            nxt[pos] = inv
+            gid = nxt
+            self.keys.append(uniq)
+            raw.append(cnt)
+            prefix.append(uniq // V)
+            first.append(seq[start])                    # <s>-initial n-grams keep raw counts (KenLM)
+        return self._estimate(raw, prefix, suffix, first, bos, eos, unk)
+
+    def _estimate(self, raw, prefix, suffix, first, bos, eos, unk):
+        N, V = self.config.order, self.V
+        counts = [None] * (N + 1)
+        counts[N] = raw[N].astype(np.float64)
+        for n in range(N - 1, 0, -1):
+            if self.config.smoothing == "wb":
+                counts[n] = raw[n].astype(np.float64)
+                continue
+            # Kneser-Ney adjusted counts: distinct left extensions, except <s>-initial n-grams
+            cont = np.bincount(suffix[n + 1], minlength=len(raw[n])).astype(np.float64)
+            counts[n] = cont if n == 1 else np.where(first[n] == bos, raw[n], cont)
+        counts[1][bos] = 0.0  # <s> is never predicted
+        self.raw_counts, self.adjusted_counts = raw[1:], counts[1:]  # kept for inspection, not saved
+        probs_lower = None
+        self.logp, self.bow, self.discounts = [], [], []
+        for n in range(1, N + 1):
+            a = counts[n]
+            ctx = np.zeros(len(a), np.int64) if n == 1 else prefix[n]
+            n_ctx = 1 if n == 1 else len(counts[n - 1])
+            total = np.bincount(ctx, weights=a, minlength=n_ctx)
+            if self.config.smoothing == "mkn":
+                D = self._discounts(a, n)
+                self.discounts.append(D)
+                disc = np.select([a == 0, a == 1, a == 2], [0.0, D[0], D[1]], D[2])
+                mass = np.bincount(ctx, weights=np.where(a > 0, disc, 0.0), minlength=n_ctx)
+            else:  # Witten-Bell: gamma = N1+(h .) / (c(h) + N1+(h .))
+                disc = np.zeros_like(a)
+                types = np.bincount(ctx, weights=(a > 0).astype(np.float64), minlength=n_ctx)
+                total, mass = total + types, types
+            safe = np.where(total > 0, total, 1.0)
+            u = np.where(a > 0, (a - disc) / safe[ctx], 0.0)
+            gamma = np.where(total > 0, mass / safe, 1.0)
+            lower = np.full(len(a), 1.0 / (V - 1)) if n == 1 else probs_lower[suffix[n]]
+            p = u + gamma[ctx] * lower
+            if n == 1:
+                p[bos] = 0.0
+            self.logp.append(np.log10(np.maximum(p, 1e-99)).astype(np.float32))
+            if n == 1:
+                self.logp[0][bos] = -99.0
+            if n > 1:
+                self.bow.append(np.log10(np.maximum(gamma, 1e-99)).astype(np.float32))
+            probs_lower = p
+        if N == 1:
+            self.bow = []
+        # a context that never continues keeps backoff 0 (log10 1), as in ARPA
+        self.bow = [np.where(np.isfinite(b), b, 0.0).astype(np.float32) for b in self.bow]
+        return self
+
+    def _discounts(self, a: np.ndarray, n: int):
+        t = [int((a == k).sum()) for k in (1, 2, 3, 4)]
+        try:
+            Y = t[0] / (t[0] + 2 * t[1])
+            D = (1 - 2 * Y * t[1] / t[0], 2 - 3 * Y * t[2] / t[1], 3 - 4 * Y * t[3] / t[2])
+            if not all(0 < d <= k for d, k in zip(D, (1, 2, 3))):
+                raise ZeroDivisionError
+            return D
+        except ZeroDivisionError:
+            warnings.warn(f"order {n}: count-of-counts {t} leave the modified Kneser-Ney discounts "
+                          f"undefined (a tiny or character-level corpus; KenLM stops here); using "
+                          f"D1, D2, D3+ = {DEFAULT_DISCOUNTS}", stacklevel=3)
+            return DEFAULT_DISCOUNTS
+
+
+def _pad_lines(lines, bos: int, eos: int):
+    """Concatenate [<s>, tokens..., </s>] per line -> (seq, line index of every position)."""
+    lengths = np.array([len(x) + 2 for x in lines], dtype=np.int64)
+    seq = np.empty(int(lengths.sum()), dtype=np.int64)
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    seq[starts] = bos
+    seq[ends - 1] = eos
+    body = np.ones(len(seq), bool)
+    body[starts] = body[ends - 1] = False
+    seq[body] = np.concatenate([np.asarray(x, dtype=np.int64) for x in lines]) if len(seq) else []
+    return seq, np.repeat(np.arange(len(lines)), lengths)
+
+
+def _lookup(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Index of each query key in sorted keys, or -1."""
+    if len(query) > 4096:  # sorted needles walk the table in order: ~2x fewer cache misses
+        order = np.argsort(query, kind="stable")
+        out = np.empty(len(query), np.int64)
+        out[order] = _lookup_sorted(keys, query[order])
+        return out
+    return _lookup_sorted(keys, query)
+
+
+def _lookup_sorted(keys, query):
+    j = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+    return np.where((len(keys) > 0) & (keys[j] == query), j, -1)
+
+
+def _ngram_ids(model: "NGram", seq: np.ndarray, line_of: np.ndarray) -> list[np.ndarray]:
+    """ids[k-1][i]: id of the k-gram starting at position i in the model's tables, or -1."""
+    V, ids = model.V, [seq.copy()]
+    for k in range(2, model.config.order + 1):
+        prev = ids[-1]
+        cur = np.full(len(seq), -1, np.int64)
+        i = np.arange(len(seq) - k + 1)
+        ok = (prev[i] >= 0) & (line_of[i] == line_of[i + k - 1])
+        cur[i[ok]] = _lookup(model.keys[k - 1], prev[i[ok]] * V + seq[i[ok] + k - 1])
+        ids.append(cur)
+    return ids
+
+
+def score_lines(model: "NGram", lines: list[np.ndarray], return_targets: bool = False):
+    """log10 p of every scored token (each word and one </s> per line), KenLM's backoff rule."""
+    bos, eos, unk = model._specials()
+    seq, line_of = _pad_lines(lines, bos, eos)
+    ids = _ngram_ids(model, seq, line_of)
+    N = model.config.order
+    start = np.searchsorted(line_of, line_of, side="left")   # position of each line's <s>
+    t = np.nonzero(seq != bos)[0] if bos not in (eos,) else np.arange(len(seq))
+    t = t[t != start[t]]                                       # targets: every position after <s>
+    hist = t - start[t]                                        # tokens of history available (incl. <s>)
+    logp = np.zeros(len(t))
+    matched = np.zeros(len(t), bool)
+    for k in range(min(N, int(hist.max()) + 1), 0, -1):        # longest n-gram first
+        fits = (hist >= k - 1) & ~matched
+        gid = np.full(len(t), -1, np.int64)
+        gid[fits] = ids[k - 1][t[fits] - k + 1]
+        hit = gid >= 0
+        logp[hit] += model.logp[k - 1][gid[hit]]
+        matched |= hit
+        if k > 1:  # not matched at order k: back off through the context of length k-1
+            ctx_fits = (hist >= k - 1) & ~matched
+            cid = np.full(len(t), -1, np.int64)
+            cid[ctx_fits] = ids[k - 2][t[ctx_fits] - k + 1]
+            has = cid >= 0
+            logp[has] += model.bow[k - 2][cid[has]]
+    return (logp, seq[t]) if return_targets else logp
+
+
+def perplexity(model: "NGram", lines: list[np.ndarray]) -> dict:
+    """KenLM's `query` conventions: words plus one </s> per line; OOVs scored as <unk>."""
+    bos, eos, unk = model._specials()
+    lp, targets = score_lines(model, lines, return_targets=True)
+    oov = targets == unk
+    n = len(lp)
+    out = {"tokens": n, "oov": int(oov.sum()), "log10_sum": float(lp.sum()),
+           "ppl": float(10 ** (-lp.sum() / n)),
+           "ppl_excl_oov": float(10 ** (-lp[~oov].sum() / max(1, (~oov).sum())))}
+    out["bits_per_token"] = float(-lp.sum() / n * math.log2(10))
+    return out
+
+
+def next_log10probs(model: "NGram", contexts) -> np.ndarray:
+    """Full next-token distributions, log10 p(w | context) for every w: (B, V) for B contexts.
+
+    A context is a list of token ids; it is read as the end of a line that began with <s> when it
+    starts with <s> (or is empty), otherwise as the last order-1 tokens of a longer history.
+    """
+    bos, eos, unk = model._specials()
+    N, V = model.config.order, model.V
+    out = np.empty((len(contexts), V), dtype=np.float64)
+    for b, ctx in enumerate(contexts):
+        ctx = list(ctx)[-(N - 1):] if N > 1 else []
+        dist = model.logp[0].astype(np.float64).copy()
+        # ids of the context suffixes of length 1..len(ctx) (each must exist for a longer one to)
+        for k in range(1, len(ctx) + 1):
+            suffix = ctx[len(ctx) - k:]
+            g = suffix[0]
+            for j in range(1, k):
+                g = int(_lookup(model.keys[j], np.array([g * V + suffix[j]]))[0]) if g >= 0 else -1
+            if g < 0:
+                break
+            dist += model.bow[k - 1][g]                  # back off everything through this context ...
+            lo, hi = np.searchsorted(model.keys[k], [g * V, (g + 1) * V])
+            words = model.keys[k][lo:hi] - g * V
+            dist[words] = model.logp[k][lo:hi]           # ... except the seen continuations
+        out[b] = dist
+    out[:, bos] = -np.inf                                # <s> is never predicted
+    return out

@@ -1,0 +1,119 @@
+"""N-gram persistence: plain-dict checkpoint state and the ARPA text format (log10, backoffs)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from seqgen.models.ngram import BOS, EOS, UNK, NGram
+
+
+def to_state(model: NGram) -> dict:
+    """Tensors and primitives only (loads with weights_only=True)."""
+    return {"vocab": list(model.vocab),
+            "keys": [torch.from_numpy(k) for k in model.keys],
+            "logp": [torch.from_numpy(p) for p in model.logp],
+            "bow": [torch.from_numpy(b) for b in model.bow],
+            "discounts": [list(map(float, d)) for d in model.discounts]}
+
+
+def from_state(config: NGram.Config, state: dict) -> NGram:
+    model = NGram(config, state["vocab"])
+    model.keys = [k.numpy() for k in state["keys"]]
+    model.logp = [p.numpy() for p in state["logp"]]
+    model.bow = [b.numpy() for b in state["bow"]]
+    model.discounts = [tuple(d) for d in state.get("discounts", [])]
+    return model
+
+
+def _words(model: NGram) -> list[np.ndarray]:
+    """Word-id matrix (count, n) of every order's n-grams, in table order."""
+    V, out = model.V, [np.arange(model.V)[:, None]]
+    for n in range(2, model.config.order + 1):
+        keys = model.keys[n - 1]
+        out.append(np.hstack([out[-1][keys // V], (keys % V)[:, None]]))
+    return out
+
+
+def write_arpa(model: NGram, path) -> None:
+    """ARPA file: `log10 p <tab> w1 .. wn [<tab> log10 backoff]`, 9 significant digits (float32 exact)."""
+    words = np.array(model.vocab, dtype=object)
+    tables = _words(model)
+    N = model.config.order
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\\data\\\n")
+        for n in range(1, N + 1):
+            f.write(f"ngram {n}={len(tables[n - 1])}\n")
+        for n in range(1, N + 1):
+            f.write(f"\n\\{n}-grams:\n")
+            text = [" ".join(row) for row in words[tables[n - 1]]]
+            lp = model.logp[n - 1]
+            if n < N:
+                bw = model.bow[n - 1]
+                f.writelines(f"{p:.9g}\t{t}\t{b:.9g}\n" for p, t, b in zip(lp.tolist(), text, bw.tolist()))
+            else:
+                f.writelines(f"{p:.9g}\t{t}\n" for p, t in zip(lp.tolist(), text))
+        f.write("\n\\end\\\n")
+
+
+def read_arpa(path, vocab_order: list[str] | None = None) -> NGram:
+    """Load an ARPA file (KenLM, SRILM or ours). vocab_order fixes the id of each word if given."""
+    sections: dict[int, list[str]] = {}
+    counts: dict[int, int] = {}
+    current = None
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if not line.strip():
+                continue
+            if line.startswith("ngram ") and current is None:
+                n, c = line[6:].split("=")
+                counts[int(n)] = int(c)
+            elif line.startswith("\\") and line.endswith("-grams:"):
+                current = int(line[1:line.index("-")])
+                sections[current] = []
+            elif line == "\\end\\":
+                break
+            elif current is not None:
+                sections[current].append(line)
+    if not sections or 1 not in sections:
+        raise ValueError(f"{path} is not an ARPA file (no \\1-grams: section)")
+    N = max(sections)
+    for n, c in counts.items():
+        if len(sections.get(n, [])) != c:
+            raise ValueError(f"{path}: header says {c} {n}-grams, found {len(sections.get(n, []))}")
+    uni = [ln.split("\t") for ln in sections[1]]
+    names = [p[1] for p in uni]
+    for special in (BOS, EOS, UNK):
+        if special not in names:
+            raise ValueError(f"{path}: the unigrams lack {special}")
+    vocab = list(vocab_order) if vocab_order else names
+    stoi = {w: i for i, w in enumerate(vocab)}
+    V = len(vocab)
+    model = NGram(NGram.Config(order=N, vocab_size=V), vocab)
+    lp1, bw1 = np.full(V, -99.0, np.float32), np.zeros(V, np.float32)
+    ids = np.array([stoi[w] for w in names])
+    lp1[ids] = [float(p[0]) for p in uni]
+    bw1[ids] = [float(p[2]) if len(p) > 2 else 0.0 for p in uni]
+    model.keys, model.logp, model.bow = [np.arange(V, dtype=np.int64)], [lp1], [bw1]
+    for n in range(2, N + 1):
+        parts = [ln.split("\t") for ln in sections[n]]
+        W = np.array([[stoi[w] for w in p[1].split(" ")] for p in parts], dtype=np.int64).reshape(-1, n)
+        g = W[:, 0]
+        for j in range(1, n - 1):  # id of the (n-1)-word prefix, order by order
+            from seqgen.models.ngram import _lookup
+
+            g = _lookup(model.keys[j], g * V + W[:, j])
+            if (g < 0).any():
+                raise ValueError(f"{path}: a {n}-gram's prefix is missing from the {j + 1}-grams")
+        keys = g * V + W[:, n - 1]
+        order = np.argsort(keys)
+        model.keys.append(keys[order])
+        model.logp.append(np.array([float(p[0]) for p in parts], np.float32)[order])
+        if n < N:
+            model.bow.append(np.array([float(p[2]) if len(p) > 2 else 0.0 for p in parts], np.float32)[order])
+    if N == 1:
+        model.bow = []
+    else:
+        model.bow = model.bow[: N - 1]
+    return model
