@@ -151,3 +151,16 @@ def test_train_sample_export_through_scripts(tmp_path, corpus):
 
     state = torch.load(back, weights_only=True)
     assert state["model_name"] == "ngram"
+
+
+def test_forward_protocol_matches_scoring():
+    import torch
+
+    model, stoi = fit(3)
+    row = [stoi["a"], stoi["c"], stoi["b"]]
+    logits = model(torch.tensor([row]))
+    assert logits.shape == (1, 3, model.V)
+    assert torch.allclose(logits.exp().sum(-1), torch.ones(1, 3, dtype=logits.dtype), atol=1e-5)
+    lp = score_lines(model, [np.array(row)])  # c | <s> a  and  b | a c
+    assert np.allclose(logits[0, 0, stoi["c"]].item() / math.log(10), lp[1], atol=1e-6)
+    assert np.allclose(logits[0, 1, stoi["b"]].item() / math.log(10), lp[2], atol=1e-6)

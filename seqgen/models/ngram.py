@@ -63,6 +63,17 @@ class NGram:
         counts = (self.adjusted_counts if adjusted else self.raw_counts)[order - 1]
         return {tuple(self.vocab[i] for i in row): float(c) for row, c in zip(table, counts) if c > 0}
 
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        """The neural models' protocol: idx (B, T) -> logits (B, T, V), natural-log probabilities of the
+        next token after each prefix. Each row is read as the start of a line (after <s>)."""
+        bos = self._specials()[0]
+        rows = idx.tolist()
+        ctx = [[bos] + row[: t + 1] for row in rows for t in range(len(row))]
+        lp = next_log10probs(self, ctx) * math.log(10)
+        return torch.from_numpy(lp.reshape(idx.shape[0], idx.shape[1], -1))
+
+    __call__ = forward
+
     # ---- estimation -------------------------------------------------------------------------
     def fit(self, lines: list[np.ndarray], vocab: list[str]) -> "NGram":
         """lines: token-id arrays over `vocab` (which contains <s>, </s>, <unk>), one per sentence."""
