@@ -48,6 +48,13 @@ def _resume_state(spec: RunSpec, ckpt_dir: Path):
     if path is None:
         return None
     state = ckpt.load(path)
+    _check_same_model(spec, state, path)
+    print(f"[seqgen] resuming from {path} (step {state['step']})", flush=True)
+    return state
+
+
+def _check_same_model(spec: RunSpec, state: dict, path):
+    """A run folder holds one model: refuse a different one rather than overwrite its checkpoints."""
     if state["model_name"] != spec.model_name:
         raise ConfigError(f"checkpoint {path} holds a '{state['model_name']}' model, the config asks for "
                           f"'{spec.model_name}'")
@@ -57,8 +64,6 @@ def _resume_state(spec: RunSpec, ckpt_dir: Path):
         raise ConfigError(f"checkpoint {path} was made with a different model: "
                           + ", ".join(f"model.{k}: {a!r} there, {b!r} now" for k, (a, b) in changed.items())
                           + ". Use another run_name to start a new run.")
-    print(f"[seqgen] resuming from {path} (step {state['step']})", flush=True)
-    return state
 
 
 def train(cfg) -> dict:
@@ -178,6 +183,12 @@ def _fit_counts(spec: RunSpec, dist: D.DistInfo, run_dir: Path) -> dict:
 
     if not dist.is_main:  # counting is one process's job; other ranks have nothing to do
         return {"run_dir": run_dir, "checkpoint": None, "step": 0, "metrics": {}, "model": None}
+    existing = ckpt.latest(run_dir / "checkpoints")
+    if existing is not None:  # refitting the same model is harmless; a different one would overwrite
+        if spec.trainer.resume == "never":
+            raise ConfigError(f"{existing.parent} already holds a checkpoint and trainer.resume=never: pick "
+                              f"another run_name or delete that folder")
+        _check_same_model(spec, ckpt.load(existing), existing)
     data = prepare(spec.data, spec.data_root)
     tok = data.tokenizer
     texts = load_splits(spec.data, Path(spec.data_root).expanduser() / "raw")

@@ -164,3 +164,16 @@ def test_forward_protocol_matches_scoring():
     lp = score_lines(model, [np.array(row)])  # c | <s> a  and  b | a c
     assert np.allclose(logits[0, 0, stoi["c"]].item() / math.log(10), lp[1], atol=1e-6)
     assert np.allclose(logits[0, 1, stoi["b"]].item() / math.log(10), lp[2], atol=1e-6)
+
+
+def test_refit_refuses_another_order_in_the_same_run(tmp_path, corpus):
+    from seqgen.config import ConfigError
+    from seqgen.run import train
+    from tests.conftest import compose
+
+    over = [o for o in tiny_overrides(tmp_path, corpus) if not o.startswith("model=")]
+    first = train(compose(["model=ngram", *over]))
+    assert first["metrics"]["val/ppl"] > 1
+    assert train(compose(["model=ngram", *over]))["metrics"]["val/ppl"] == first["metrics"]["val/ppl"]
+    with pytest.raises(ConfigError, match="model.order: 3 there, 4 now"):
+        train(compose(["model=ngram", "model.order=4", *over]))
