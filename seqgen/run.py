@@ -121,12 +121,11 @@ def _train(spec: RunSpec, dist: D.DistInfo) -> dict:
         print(f"[seqgen] {spec.model_name}: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
               f"vocab {data.tokenizer.vocab_size}, device {dist.device}", flush=True)
 
-    cpt = {s: data.chars_per_token(s) for s in ("valid",)}
     valid = data.tokens("valid")
 
     def evaluate_fn(m):
         return evaluate_lm(m, valid, block, spec.trainer.batch_size, dist.device,
-                           spec.trainer.eval_batches, cpt["valid"], prefix="val")
+                           spec.trainer.eval_batches, data.chars_per_token("valid"), prefix="val")
 
     samples_dir = run_dir / "samples"
 
