@@ -2,6 +2,7 @@
 
 python scripts/export.py ckpt=PATH format=arpa out=model.arpa          # n-gram -> ARPA (KenLM, SRILM)
 python scripts/export.py arpa=model.arpa format=checkpoint out=m.pt    # ARPA -> seqgen checkpoint
+python scripts/export.py ckpt=PATH format=word2vec out=vectors.txt      # or word2vec_binary (gensim, word2vec.c)
 """
 
 import sys

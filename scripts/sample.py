@@ -13,7 +13,7 @@ from seqgen.run import sample
 def main(cfg):
     try:
         sample(cfg)
-    except (ConfigError, CheckpointError, ValueError) as e:
+    except (ConfigError, CheckpointError, ValueError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
 

@@ -36,10 +36,15 @@ class RunSpec:
     optim: OptimConfig
     trainer: TrainerConfig
     logger: LoggerConfig
+    init_embeddings: str | None  # a word2vec checkpoint whose vectors initialise the token embeddings
     plain: dict            # the full plain config, as saved in config.yaml and checkpoints
 
 
-TOP_LEVEL = {"seed", "run_name", "out_root", "data_root", "model", "data", "optim", "trainer", "logger"}
+# model Config fields that come from the data, not from the user
+DERIVED = {"ngram": ("vocab_size", "block_size")}
+
+TOP_LEVEL = {"seed", "run_name", "out_root", "data_root", "model", "data", "optim", "trainer", "logger",
+             "init_embeddings"}
 
 
 def to_plain(cfg) -> dict:
@@ -112,7 +117,7 @@ def parse(cfg) -> RunSpec:
     except KeyError as e:
         raise ConfigError(str(e.args[0])) from None
     # validate model params against the model's own Config; vocab_size comes from the tokenizer
-    build(cls.Config, model, "model", derived=("vocab_size", "block_size") if name == "ngram" else ("vocab_size",))
+    build(cls.Config, model, "model", derived=DERIVED.get(name, ("vocab_size",)))
     assert set(model) <= set(config_keys(name))
     return RunSpec(
         seed=int(plain.get("seed", 1337)), run_name=str(plain.get("run_name") or "run"),
@@ -122,6 +127,7 @@ def parse(cfg) -> RunSpec:
         optim=build(OptimConfig, plain.get("optim"), "optim"),
         trainer=build(TrainerConfig, plain.get("trainer"), "trainer"),
         logger=build(LoggerConfig, plain.get("logger"), "logger"),
+        init_embeddings=plain.get("init_embeddings"),
         plain=plain,
     )
 

@@ -13,7 +13,7 @@ from seqgen.config import ConfigError
 class ExportConfig:
     ckpt: str | None = None
     arpa: str | None = None
-    format: str = "arpa"      # arpa | checkpoint
+    format: str = "arpa"      # arpa | checkpoint | word2vec | word2vec_binary
     out: str | None = None
 
 
@@ -46,10 +46,36 @@ def export(cfg: ExportConfig) -> Path:
             raise ConfigError(f"{cfg.ckpt} holds a '{state['model_name']}' model; format=arpa needs an n-gram")
         write_arpa(model, cfg.out)
         return Path(cfg.out)
+    if cfg.format in ("word2vec", "word2vec_binary"):
+        if not cfg.ckpt:
+            raise ConfigError(f"format={cfg.format} needs ckpt=PATH (a word2vec checkpoint)")
+        from seqgen.run import load_model
+
+        model, _, state = load_model(cfg.ckpt)
+        if state["model_name"] != "word2vec":
+            raise ConfigError(f"{cfg.ckpt} holds a '{state['model_name']}' model; format={cfg.format} needs word2vec")
+        write_word2vec(model.vocab, model.vectors, cfg.out, binary=cfg.format == "word2vec_binary")
+        return Path(cfg.out)
     if cfg.format == "checkpoint":
         if not cfg.arpa:
             raise ConfigError("format=checkpoint needs arpa=PATH")
         if not Path(cfg.arpa).is_file():
             raise FileNotFoundError(f"arpa={cfg.arpa}: file not found")
         return arpa_to_checkpoint(cfg.arpa, cfg.out)
-    raise ConfigError(f"format must be arpa or checkpoint, got {cfg.format!r}")
+    raise ConfigError(f"format must be arpa, checkpoint, word2vec or word2vec_binary; got {cfg.format!r}")
+
+
+def write_word2vec(vocab, vectors, path, binary: bool = False) -> None:
+    """The original word2vec formats (gensim's load_word2vec_format reads both): a "V D" header, then
+    per word either `word v1 .. vD` (text, 9 significant digits: float32 exact) or `word ` + D
+    little-endian float32 + newline (binary)."""
+    import numpy as np
+
+    arr = np.asarray(vectors, dtype="<f4")
+    with open(path, "wb") as f:
+        f.write(f"{len(vocab)} {arr.shape[1]}\n".encode())
+        for w, v in zip(vocab, arr):
+            if binary:
+                f.write(w.encode("utf-8") + b" " + v.tobytes() + b"\n")
+            else:
+                f.write((w + " " + " ".join(f"{x:.9g}" for x in v.tolist()) + "\n").encode("utf-8"))

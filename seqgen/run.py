@@ -48,12 +48,12 @@ def _resume_state(spec: RunSpec, ckpt_dir: Path):
     if path is None:
         return None
     state = ckpt.load(path)
-    _check_same_model(spec, state, path)
+    check_same_model(spec, state, path)
     print(f"[seqgen] resuming from {path} (step {state['step']})", flush=True)
     return state
 
 
-def _check_same_model(spec: RunSpec, state: dict, path):
+def check_same_model(spec: RunSpec, state: dict, path):
     """A run folder holds one model: refuse a different one rather than overwrite its checkpoints."""
     if state["model_name"] != spec.model_name:
         raise ConfigError(f"checkpoint {path} holds a '{state['model_name']}' model, the config asks for "
@@ -85,7 +85,9 @@ def _train(spec: RunSpec, dist: D.DistInfo) -> dict:
     ckpt_dir = run_dir / "checkpoints"
     cls = get_model_class(spec.model_name)
     if not getattr(cls, "trainable", True):
-        return _fit_counts(spec, dist, run_dir)
+        from seqgen.fitting import fit_counts
+
+        return fit_counts(spec, dist, run_dir)
     state = _resume_state(spec, ckpt_dir)
     data = _load_data(spec, dist)
     if dist.is_main:
@@ -96,6 +98,8 @@ def _train(spec: RunSpec, dist: D.DistInfo) -> dict:
 
     torch.manual_seed(spec.seed)  # same initial weights on every rank
     model = build_model(spec.model_name, spec.model, vocab_size=data.tokenizer.vocab_size).to(dist.device)
+    if spec.init_embeddings and state is None:
+        init_embeddings_from_word2vec(model, data.tokenizer, spec.init_embeddings, dist.is_main)
     optimizer = build_optimizer(model, spec.optim, dist.device)
     block = model.config.block_size
     stream = TextBatches(data.tokens("train"), block, spec.trainer.batch_size, spec.seed + 1000 * dist.rank + 1)
@@ -151,7 +155,7 @@ def _train(spec: RunSpec, dist: D.DistInfo) -> dict:
                               "optimizer": optimizer.state_dict(), "step": trainer.step, "rng": rng,
                               "tracker": {"wandb_id": tracker.wandb_id}, "metrics": trainer.last_eval,
                               "config": spec.plain}, ckpt.step_path(ckpt_dir, trainer.step))
-            _link_last(path)
+            link_last(path)
             ckpt.prune(ckpt_dir, spec.trainer.keep_last)
         D.barrier()
 
@@ -169,69 +173,37 @@ def _train(spec: RunSpec, dist: D.DistInfo) -> dict:
     return {"run_dir": run_dir, "checkpoint": last, "step": trainer.step, "metrics": metrics, "model": model}
 
 
-def _fit_counts(spec: RunSpec, dist: D.DistInfo, run_dir: Path) -> dict:
-    """Count-based models: fit on the train lines, report valid / test perplexity, save a checkpoint."""
-    import time
+def init_embeddings_from_word2vec(model, tokenizer: Tokenizer, path, verbose: bool = True) -> int:
+    """Copy word2vec vectors into the rows of model.wte whose token is in the word2vec vocabulary.
 
-    import numpy as np
-    from omegaconf import OmegaConf
+    The vectors are rescaled to the embedding's init std, so the rest of the network starts as usual.
+    Returns how many rows were set.
+    """
+    from seqgen.models.word2vec import Word2Vec
 
-    from seqgen.data.sources import load_splits
-    from seqgen.models.ngram import BOS, EOS, UNK, perplexity
-    from seqgen.models.ngram_io import to_state
-
-    if not dist.is_main:  # counting is one process's job; other ranks have nothing to do
-        return {"run_dir": run_dir, "checkpoint": None, "step": 0, "metrics": {}, "model": None}
-    existing = ckpt.latest(run_dir / "checkpoints")
-    if existing is not None:  # refitting the same model is harmless; a different one would overwrite
-        if spec.trainer.resume == "never":
-            raise ConfigError(f"{existing.parent} already holds a checkpoint and trainer.resume=never: pick "
-                              f"another run_name or delete that folder")
-        _check_same_model(spec, ckpt.load(existing), existing)
-    data = prepare(spec.data, spec.data_root)
-    tok = data.tokenizer
-    texts = load_splits(spec.data, Path(spec.data_root).expanduser() / "raw")
-    # the model's vocabulary: the tokenizer's ids unchanged, then <s>, </s> (and <unk> if missing)
-    itos = [tok.decode([i]) if tok.kind != "word" else tok.itos[i] for i in range(tok.vocab_size)]
-    vocab = itos + [w for w in (BOS, EOS, UNK) if w not in itos]
-
-    def lines(split):
-        return [np.asarray(tok.encode(ln), np.int64) for ln in texts[split].split("\n") if ln.strip()]
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(OmegaConf.create(spec.plain), run_dir / "config.yaml")
-    tok.save(run_dir / "tokenizer.json")
-    t0 = time.perf_counter()
-    model = build_model(spec.model_name, spec.model, vocab_size=len(vocab)).fit(lines("train"), vocab)
-    metrics = {"fit_seconds": time.perf_counter() - t0}
-    print(f"[seqgen] {spec.model_name} order {model.config.order} ({model.config.smoothing}): "
-          f"{sum(len(k) for k in model.keys):,} n-grams, vocab {len(vocab):,}, fitted in "
-          f"{metrics['fit_seconds']:.1f} s", flush=True)
-    for split, prefix in (("valid", "val"), ("test", "test")):
-        split_lines = lines(split) if texts.get(split, "").strip() else []
-        if not split_lines:
-            continue
-        r = perplexity(model, split_lines)
-        chars = sum(len(ln) + 1 for ln in texts[split].split("\n") if ln.strip())
-        metrics.update({f"{prefix}/ppl": r["ppl"], f"{prefix}/ppl_excl_oov": r["ppl_excl_oov"],
-                        f"{prefix}/tokens": r["tokens"], f"{prefix}/oov": r["oov"],
-                        f"{prefix}/bits_per_token": r["bits_per_token"],
-                        f"{prefix}/bpc": -r["log10_sum"] * float(np.log2(10)) / chars})
-        print(f"[seqgen] {split}: perplexity {r['ppl']:.2f} (excluding OOVs {r['ppl_excl_oov']:.2f}), "
-              f"{r['tokens']:,} tokens, {r['oov']:,} OOV", flush=True)
-    tracker = Tracker(run_dir, spec.logger, spec.plain, spec.run_name)
-    tracker.log(metrics, 0)
-    tracker.finish()
-    path = ckpt.save({"model_name": spec.model_name, "model_config": model.config.__dict__.copy(),
-                      "tokenizer": tok.to_json(), "model": to_state(model), "step": 0, "metrics": metrics,
-                      "config": spec.plain}, ckpt.step_path(run_dir / "checkpoints", 0))
-    _link_last(path)
-    print(f"[seqgen] checkpoint: {run_dir / 'checkpoints' / 'last.pt'}", flush=True)
-    return {"run_dir": run_dir, "checkpoint": run_dir / "checkpoints" / "last.pt", "step": 0,
-            "metrics": metrics, "model": model}
+    state = ckpt.load(path)
+    if state["model_name"] != "word2vec":
+        raise ConfigError(f"init_embeddings={path} holds a '{state['model_name']}' model, not word2vec")
+    if tokenizer.kind != "word":
+        raise ConfigError("init_embeddings needs a word tokenizer (data.tokenizer=word)")
+    w2v = Word2Vec.from_state(Word2Vec.Config(**state["model_config"]), state["model"])
+    wte = model.wte.weight
+    if w2v.vectors.shape[1] != wte.shape[1]:
+        raise ConfigError(f"init_embeddings: word2vec vectors have {w2v.vectors.shape[1]} dimensions, the "
+                          f"model's embeddings {wte.shape[1]}: set model.n_embd={w2v.vectors.shape[1]} or retrain")
+    rows = [(i, w2v.index[w]) for i, w in enumerate(tokenizer.itos) if w in w2v.index]
+    if not rows:
+        raise ConfigError(f"init_embeddings: no token of this tokenizer is in {path}'s vocabulary")
+    src = w2v.vectors[[j for _, j in rows]]
+    with torch.no_grad():
+        wte[[i for i, _ in rows]] = (src / src.std() * wte.std()).to(wte.dtype)
+    if verbose:
+        print(f"[seqgen] init_embeddings: {len(rows):,} of {len(tokenizer.itos):,} token embeddings from {path}",
+              flush=True)
+    return len(rows)
 
 
-def _link_last(path: Path):
+def link_last(path: Path):
     """Point last.pt at the newest step file (a hard link, swapped in atomically; a copy if links fail)."""
     tmp = path.with_name("last.pt.tmp")
     tmp.unlink(missing_ok=True)
@@ -288,6 +260,24 @@ def ngram_text(model, tokenizer: Tokenizer, prompt: str, max_new_tokens: int, se
     return prompt + joiner + "\n".join(lines)
 
 
+def word_query(model, prompt: str, k: int = 10) -> str:
+    """word2vec from sample.py: "king" -> nearest neighbours; "king - man + woman" -> an analogy."""
+    from seqgen.evaluation import nearest
+
+    tokens = prompt.replace("+", " + ").replace("-", " - ").split()
+    if not tokens:
+        raise ValueError('prompt must name a word, e.g. prompt=king or prompt="king - man + woman"')
+    positive, negative, sign = [], [], 1
+    for t in tokens:
+        if t in "+-":
+            sign = 1 if t == "+" else -1
+        else:
+            (positive if sign > 0 else negative).append(t.lower() if model.vocab and t not in model.index else t)
+            sign = 1
+    rows = nearest(model.vocab, model.vectors, positive, negative, k)
+    return f"{prompt}\n" + "\n".join(f"  {w:<20} {s:.4f}" for w, s in rows)
+
+
 def load_model(path, device="cpu"):
     """Rebuild (model, tokenizer, checkpoint state) from a checkpoint file alone."""
     state = ckpt.load(path, map_location=device)
@@ -297,6 +287,11 @@ def load_model(path, device="cpu"):
         from seqgen.models.ngram_io import from_state
 
         return from_state(NGram.Config(**params), state["model"]), Tokenizer.from_json(state["tokenizer"]), state
+    if state["model_name"] == "word2vec":
+        from seqgen.models.word2vec import Word2Vec
+
+        model = Word2Vec.from_state(Word2Vec.Config(**params), state["model"])
+        return model, Tokenizer.from_json(state["tokenizer"]), state
     model = build_model(state["model_name"], params)
     model.load_state_dict(state["model"])
     model.to(device).eval()
@@ -328,7 +323,9 @@ def sample(cfg) -> dict:
     device = torch.device("cuda" if sc.device == "auto" and torch.cuda.is_available()
                           else ("cpu" if sc.device == "auto" else sc.device))
     model, tokenizer, state = load_model(sc.ckpt, device)
-    if state["model_name"] == "ngram":
+    if state["model_name"] == "word2vec":
+        texts = [word_query(model, sc.prompt, k=sc.top_k or 10)]
+    elif state["model_name"] == "ngram":
         texts = [ngram_text(model, tokenizer, sc.prompt, sc.max_new_tokens, sc.seed + i, sc.temperature,
                             sc.top_k, sc.top_p) for i in range(sc.num_samples)]
     else:

