@@ -40,7 +40,7 @@ class Word2Vec:
         min_alpha: float = 1e-4
         ns_exponent: float = 0.75
         cbow_mean: int = 1
-        batch_pairs: int | None = None  # examples per SGD mini-batch; None: 1024 skip-gram, 512 CBOW
+        batch_pairs: int | None = None  # examples per SGD mini-batch; None: 1024 skip-gram, 768 CBOW
                                         # (small enough that frequent words' summed updates stay stable)
         workers: int = 2           # Hogwild threads sharing the vectors (gensim's name); 1 is deterministic
         seed: int = 1
@@ -197,7 +197,7 @@ class Word2Vec:
 
     @property
     def batch_size(self) -> int:
-        return self.config.batch_pairs or (1024 if self.config.sg else 512)
+        return self.config.batch_pairs or (1024 if self.config.sg else 768)
 
     def _sgd(self, out_all, keep_all, in_all, mask_all, label, sign, lr_hi, lr_lo, starts) -> float:
         c, B, D, n = self.config, self.batch_size, self.config.vector_size, len(out_all)
