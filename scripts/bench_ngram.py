@@ -8,7 +8,6 @@ Ends with one JSON line: {"bench": "ngram", ...}.
 
 import argparse
 import json
-import math
 import resource
 import statistics
 import tempfile

@@ -1,6 +1,5 @@
 """Config composition and validation: every experiment composes; typos name the key and the valid ones."""
 
-from pathlib import Path
 
 import pytest
 

@@ -1,6 +1,5 @@
 """DDP through torchrun: 2 gloo processes on the CPU end with identical weights on both ranks."""
 
-import shutil
 import sys
 
 import torch

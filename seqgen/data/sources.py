@@ -8,8 +8,6 @@ whatever index pip is configured with), checksum-verified, and cached under `<da
 from __future__ import annotations
 
 import hashlib
-import io
-import shutil
 import subprocess
 import sys
 import tarfile

@@ -145,7 +145,7 @@ class Word2Vec:
         Small batches (1024 pairs) keep a frequent word's summed updates close to sequential SGD.
         """
         c = self.config
-        n, K, D = len(centers), c.negative, c.vector_size
+        n, K = len(centers), c.negative
         B = self.batch_size
         negs = noise_table[torch.randint(0, len(noise_table), (n, K), generator=g)]
         tgt = words[centers]

@@ -17,7 +17,6 @@ Speed without approximation comes from two places:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
