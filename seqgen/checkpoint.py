@@ -61,12 +61,13 @@ def list_steps(ckpt_dir) -> list[Path]:
 
 
 def latest(ckpt_dir) -> Path | None:
-    """The newest readable checkpoint: last.pt, else the highest step file."""
-    last = Path(ckpt_dir) / "last.pt"
-    if last.is_file():
-        return last
+    """The newest checkpoint: the highest step file (each is complete: written, then renamed), else
+    last.pt. A kill between writing a step file and re-pointing last.pt loses nothing this way."""
     steps = list_steps(ckpt_dir)
-    return steps[-1] if steps else None
+    if steps:
+        return steps[-1]
+    last = Path(ckpt_dir) / "last.pt"
+    return last if last.is_file() else None
 
 
 def prune(ckpt_dir, keep_last: int) -> None:
