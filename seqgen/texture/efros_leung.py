@@ -216,8 +216,10 @@ def fill_holes(image: np.ndarray, mask: np.ndarray, cfg: EfrosLeungConfig | None
         raise TextureError("the mask covers the whole image: nothing to sample from")
     patches, centres = sample_windows(image, ~mask, cfg.window)
     canvas = np.where(mask[..., None], 0.0, image)
-    run = fill_reference if reference else fill
-    out = run(canvas, ~mask, patches, centres, cfg, seed, *(() if reference else (device,)))
+    if reference:
+        out = fill_reference(canvas, ~mask, patches, centres, cfg, seed)
+    else:
+        out = fill(canvas, ~mask, patches, centres, cfg, seed, device)
     out[~mask] = image[~mask]  # bit-exact known pixels
     return out
 
