@@ -105,14 +105,17 @@ def fit_word2vec(spec: RunSpec, run_dir: Path, tracker) -> dict:
     model = build_model(spec.model_name, spec.model)
     step = [0]
 
-    def log(rec):
+    def log_step(rec):  # one step = one ~1M-word chunk of SGD
         step[0] += 1
-        tracker.log({f"train/{k}": v for k, v in rec.items()}, step[0])
+        tracker.log({"train/loss": rec["loss"], "lr": rec["lr"], "progress": rec["progress"]}, step[0])
+
+    def log(rec):
+        tracker.log({f"epoch/{k}": v for k, v in rec.items()}, step[0])
         print(f"[seqgen] epoch {rec['epoch']}: loss {rec['loss']:.4f}, {rec['words_per_s']:,.0f} effective "
               f"words/s, {rec['pairs']:,} examples", flush=True)
 
     t0 = time.perf_counter()
-    model.fit(lines, log=log)
+    model.fit(lines, log=log, log_step=log_step)
     metrics = {"fit_seconds": time.perf_counter() - t0, "vocab": len(model.vocab)}
     if model.config.eval_sets:
         metrics.update(evaluate_word_vectors(model.vocab, model.vectors, Path(spec.data_root).expanduser() / "raw"))

@@ -80,6 +80,10 @@ def test_train_query_export_through_scripts(tmp_path):
             "model.vector_size=16", "model.epochs=2", "model.eval_sets=false", "model.sample=0"]
     res = run_script(["scripts/train.py", *over])
     assert "epoch 2: loss" in res.stdout
+    import json
+
+    rows = [json.loads(x) for x in (tmp_path / "out" / "w" / "metrics.jsonl").read_text().splitlines()]
+    assert sum("train/loss" in r for r in rows) == 2 and sum("epoch/loss" in r for r in rows) == 2
     ckpt = tmp_path / "out" / "w" / "checkpoints" / "last.pt"
     out = run_script(["scripts/sample.py", f"ckpt={ckpt}", "prompt=fruit1", "top_k=3", f"out={tmp_path / 'n.txt'}"])
     assert "fruit" in out.stdout

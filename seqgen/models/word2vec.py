@@ -90,8 +90,11 @@ class Word2Vec:
         return p / p.sum()
 
     # ---- training ---------------------------------------------------------------------------
-    def fit(self, lines: list[list[str]], log=None) -> "Word2Vec":
-        """Build the vocabulary from tokenised lines and train for config.epochs epochs."""
+    def fit(self, lines: list[list[str]], log=None, log_step=None) -> "Word2Vec":
+        """Build the vocabulary from tokenised lines and train for config.epochs epochs.
+
+        log(record) is called after every epoch, log_step(record) after every ~1M-word chunk.
+        """
         c = self.config
         self.build_vocab(lines)
         ids = self.encode(lines)
@@ -126,6 +129,8 @@ class Word2Vec:
                 ls, npairs = self._train_chunk(words, centers, contexts, noise_table, g, lr_hi, lr_lo)
                 loss_sum += ls
                 n_pairs += npairs
+                if log_step:
+                    log_step({"loss": ls / max(1, npairs), "lr": lr_lo, "progress": done / total_words})
             dt = time.perf_counter() - t0
             rec = {"epoch": epoch + 1, "loss": loss_sum / max(1, n_pairs), "words_per_s": n_words / dt,
                    "pairs": n_pairs, "seconds": dt}
