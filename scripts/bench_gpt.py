@@ -89,13 +89,20 @@ def time_hf(shape, iters, warmup):
         GPT2LMHeadModel.__init__.__code__.co_varnames else GPT2LMHeadModel(cfg)
     model.config._attn_implementation = "sdpa"
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    return median_step(lambda x, y: model(input_ids=x, labels=x).loss, model, opt, shape, iters, warmup)
+
+
+def median_step(loss_fn, model, opt, shape, iters, warmup, clip=None):
+    """Median seconds of forward + backward (+ clip) + optimizer step on random batches."""
+    s = SHAPES[shape]
     stream = RandomTokens(s["batch"], s["block_size"])
     times = []
     for i in range(warmup + iters):
-        x, y = stream.next()
+        x, y = (b.contiguous() for b in stream.next())
         t = time.perf_counter()
-        loss = model(input_ids=x, labels=x).loss
-        loss.backward()
+        loss_fn(x, y).backward()
+        if clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         opt.step()
         opt.zero_grad(set_to_none=True)
         if i >= warmup:
@@ -125,22 +132,9 @@ def nanogpt_model(mod, shape):
 
 def time_nanogpt(mod, shape, iters, warmup):
     """nanoGPT's own training step: forward, backward, clip 1.0, its AdamW (configure_optimizers)."""
-    s = SHAPES[shape]
     model = nanogpt_model(mod, shape)
     opt = model.configure_optimizers(0.1, 1e-3, (0.9, 0.99), "cpu")
-    stream = RandomTokens(s["batch"], s["block_size"])
-    times = []
-    for i in range(warmup + iters):
-        x, y = (t.contiguous() for t in stream.next())
-        t = time.perf_counter()
-        _, loss = model(x, y)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        if i >= warmup:
-            times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return median_step(lambda x, y: model(x, y)[1], model, opt, shape, iters, warmup, clip=1.0)
 
 
 def nanogpt_sample_tok_s(mod, reps, new_tokens):

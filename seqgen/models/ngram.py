@@ -217,22 +217,25 @@ def score_lines(model: "NGram", lines: list[np.ndarray], return_targets: bool = 
     ids = _ngram_ids(model, seq, line_of)
     N = model.config.order
     start = np.searchsorted(line_of, line_of, side="left")   # position of each line's <s>
-    t = np.nonzero(seq != bos)[0] if bos not in (eos,) else np.arange(len(seq))
-    t = t[t != start[t]]                                       # targets: every position after <s>
+    t = np.nonzero(np.arange(len(seq)) != start)[0]            # targets: every position after <s>
     hist = t - start[t]                                        # tokens of history available (incl. <s>)
     logp = np.zeros(len(t))
     matched = np.zeros(len(t), bool)
-    for k in range(min(N, int(hist.max()) + 1), 0, -1):        # longest n-gram first
+
+    def lookup(order_ids, k):
+        """ids of the order-len grams that start k-1 before each unmatched target, or -1."""
         fits = (hist >= k - 1) & ~matched
-        gid = np.full(len(t), -1, np.int64)
-        gid[fits] = ids[k - 1][t[fits] - k + 1]
+        out = np.full(len(t), -1, np.int64)
+        out[fits] = order_ids[t[fits] - k + 1]
+        return out
+
+    for k in range(min(N, int(hist.max()) + 1), 0, -1):        # longest n-gram first
+        gid = lookup(ids[k - 1], k)
         hit = gid >= 0
         logp[hit] += model.logp[k - 1][gid[hit]]
         matched |= hit
         if k > 1:  # not matched at order k: back off through the context of length k-1
-            ctx_fits = (hist >= k - 1) & ~matched
-            cid = np.full(len(t), -1, np.int64)
-            cid[ctx_fits] = ids[k - 2][t[ctx_fits] - k + 1]
+            cid = lookup(ids[k - 2], k)
             has = cid >= 0
             logp[has] += model.bow[k - 2][cid[has]]
     return (logp, seq[t]) if return_targets else logp
