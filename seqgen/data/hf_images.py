@@ -1,0 +1,75 @@
+"""Images with captions from a local `imagefolder` (metadata.jsonl) or any Hugging Face dataset.
+
+Each image is converted to RGBA, centre-cropped to a square and resized to the high-res side
+(size * factor) with Lanczos filtering; quantization to the palette happens in `images.py`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from seqgen.data.sources import DataError
+
+
+def _square(im, side: int) -> np.ndarray:
+    from PIL import Image
+
+    im = im.convert("RGBA")
+    w, h = im.size
+    s = min(w, h)
+    im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
+    return np.asarray(im.resize((side, side), Image.LANCZOS))
+
+
+def _load(cfg):
+    import datasets
+
+    if cfg.name == "imagefolder":
+        if not cfg.path:
+            raise DataError("data=imagefolder needs data.path: a folder of images with a metadata.jsonl "
+                            "holding {\"file_name\": ..., \"text\": ...} per line")
+        folder = Path(cfg.path).expanduser()
+        if not (folder / "metadata.jsonl").is_file() and not any(folder.glob("*/metadata.jsonl")):
+            raise DataError(f"data.path={cfg.path}: no metadata.jsonl there (expected the Hugging Face "
+                            f"imagefolder layout: images + metadata.jsonl with file_name and "
+                            f"{cfg.caption_column} fields)")
+        try:
+            return datasets.load_dataset("imagefolder", data_dir=str(folder)), str(folder)
+        except Exception as e:
+            raise DataError(f"could not read imagefolder data.path={cfg.path}: {e}") from e
+    if not cfg.hf_name:
+        raise DataError("data=hf_images needs data.hf_name (a hub id or a local dataset folder)")
+    try:
+        return datasets.load_dataset(cfg.hf_name, cfg.hf_config or None), cfg.hf_name
+    except Exception as e:
+        raise DataError(f"could not load Hugging Face dataset data.hf_name={cfg.hf_name!r}: {e}") from e
+
+
+def load_image_splits(cfg) -> dict:
+    """-> {split: (rgba (N, S, S, 4) uint8, [[caption]])}; valid is carved from train when absent."""
+    ds, where = _load(cfg)
+    side = cfg.size * cfg.factor
+    out = {}
+    for split, key in (("train", cfg.train_split), ("valid", cfg.valid_split), ("test", cfg.test_split)):
+        if not key or key not in ds:
+            continue
+        cols = ds[key].column_names
+        for col, what in ((cfg.image_column, "data.image_column"), (cfg.caption_column, "data.caption_column")):
+            if col not in cols:
+                raise DataError(f"{what}={col!r} is not a column of {where}[{key}]; columns: {cols}")
+        rows = ds[key]
+        rgba = [_square(im, side) for im in rows[cfg.image_column]]
+        caps = [[str(t)] for t in rows[cfg.caption_column]]
+        out[split] = (np.stack(rgba) if rgba else np.zeros((0, side, side, 4), np.uint8), caps)
+    if "train" not in out:
+        raise DataError(f"{where} has no split data.train_split={cfg.train_split!r}; splits: {list(ds)}")
+    if "valid" not in out:
+        rgba, caps = out["train"]
+        n_valid = max(1, int(round(len(caps) * cfg.valid_frac))) if len(caps) > 1 else 0
+        order = np.random.default_rng(cfg.seed).permutation(len(caps))
+        v, t = sorted(order[:n_valid]), sorted(order[n_valid:])
+        out["valid"] = (rgba[v], [caps[i] for i in v])
+        out["train"] = (rgba[t], [caps[i] for i in t])
+    return out
