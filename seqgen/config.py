@@ -11,6 +11,7 @@ import typing
 from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 
+from seqgen.data.images import IMAGE_DATASETS, ImageDataConfig
 from seqgen.data.prepare import DataConfig
 from seqgen.models import config_keys, get_model_class
 from seqgen.optim import OptimConfig
@@ -32,19 +33,36 @@ class RunSpec:
     data_root: str
     model_name: str
     model: dict            # model.Config params (validated against the model's Config)
-    data: DataConfig
+    data: DataConfig | ImageDataConfig   # ImageDataConfig for the image datasets (shapes, emoji, ...)
     optim: OptimConfig
     trainer: TrainerConfig
     logger: LoggerConfig
     init_embeddings: str | None  # a word2vec checkpoint whose vectors initialise the token embeddings
+    pixels: "PixelTaskConfig"    # sampling / evaluation settings of image models
     plain: dict            # the full plain config, as saved in config.yaml and checkpoints
+
+
+@dataclass
+class PixelTaskConfig:
+    """How image models are sampled and scored during and after training (`pixels.*` keys)."""
+
+    guidance: float | None = 3.0     # classifier-free guidance scale for samples and fidelity (null: none)
+    temperature: float = 1.0
+    top_k: int | None = None
+    eval_images: int | None = 500    # images per split for bits per pixel-token (null: all)
+    fidelity_images: int = 200       # held-out captions drawn and scored at the end (shapes only; 0: skip)
+    sample_images: int = 8           # sample grid logged at each sample step
+    baseline: bool = True            # fit the pixel n-gram on train and report its bits per pixel
+    blocks_per_image: int = 64       # upsampler: random 4x4 blocks per training image
+    upsample_eval_images: int = 16   # upsampler: images for bits per token (and, at the end, upsampled)
+    retries: int = 3                 # upsampler: redraws of a block the 4x rule does not map back
 
 
 # model Config fields that come from the data, not from the user
 DERIVED = {"ngram": ("vocab_size", "block_size")}
 
 TOP_LEVEL = {"seed", "run_name", "out_root", "data_root", "model", "data", "optim", "trainer", "logger",
-             "init_embeddings"}
+             "init_embeddings", "pixels"}
 
 
 def to_plain(cfg) -> dict:
@@ -117,17 +135,19 @@ def parse(cfg) -> RunSpec:
     except KeyError as e:
         raise ConfigError(str(e.args[0])) from None
     # validate model params against the model's own Config; vocab_size comes from the tokenizer
-    build(cls.Config, model, "model", derived=DERIVED.get(name, ("vocab_size",)))
+    build(cls.Config, model, "model", derived=getattr(cls, "derived", DERIVED.get(name, ("vocab_size",))))
     assert set(model) <= set(config_keys(name))
     return RunSpec(
         seed=int(plain.get("seed", 1337)), run_name=str(plain.get("run_name") or "run"),
         out_root=str(plain.get("out_root", "outputs")), data_root=str(plain.get("data_root", "data")),
         model_name=name, model=model,
-        data=build(DataConfig, plain.get("data"), "data"),
+        data=build(ImageDataConfig if (plain.get("data") or {}).get("name") in IMAGE_DATASETS else DataConfig,
+                   plain.get("data"), "data"),
         optim=build(OptimConfig, plain.get("optim"), "optim"),
         trainer=build(TrainerConfig, plain.get("trainer"), "trainer"),
         logger=build(LoggerConfig, plain.get("logger"), "logger"),
         init_embeddings=plain.get("init_embeddings"),
+        pixels=build(PixelTaskConfig, plain.get("pixels"), "pixels"),
         plain=plain,
     )
 

@@ -89,50 +89,56 @@ def _train(spec: RunSpec, dist: D.DistInfo) -> dict:
 
         return fit_counts(spec, dist, run_dir)
     state = _resume_state(spec, ckpt_dir)
-    data = _load_data(spec, dist)
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(OmegaConf.create(spec.plain), run_dir / "config.yaml")
-        data.tokenizer.save(run_dir / "tokenizer.json")
         print(f"[seqgen] run dir: {run_dir}", flush=True)
+    wandb_id = state.get("tracker", {}).get("wandb_id") if state else None
+    tracker = Tracker(run_dir, spec.logger, spec.plain, spec.run_name, wandb_id) if dist.is_main else NullTracker()
+    try:
+        if getattr(cls, "task", "text") == "pixels":
+            from seqgen.pixel_run import pixel_task
 
+            task = pixel_task(spec, dist, run_dir, tracker, resumed=state is not None)
+        elif getattr(cls, "task", "text") == "upsample":
+            from seqgen.upsample_run import upsample_task
+
+            task = upsample_task(spec, dist, run_dir, tracker, resumed=state is not None)
+        else:
+            task = _text_task(spec, dist, run_dir, tracker, resumed=state is not None)
+        return _fit(spec, dist, run_dir, state, tracker, task)
+    finally:
+        tracker.finish()
+
+
+@dataclass
+class Task:
+    """What a model family brings to the shared training wiring."""
+
+    model: torch.nn.Module
+    stream: object                 # next() / state_dict() / load_state_dict()
+    evaluate_fn: object            # (model, final) -> metrics dict; final at max_steps
+    sample_fn: object              # (model, step) -> None, writes samples/
+    ckpt_extra: dict               # extra checkpoint keys (tokenizer JSON, palette, ...)
+
+
+def _text_task(spec: RunSpec, dist: D.DistInfo, run_dir: Path, tracker, resumed: bool) -> Task:
+    data = _load_data(spec, dist)
+    if dist.is_main:
+        data.tokenizer.save(run_dir / "tokenizer.json")
     torch.manual_seed(spec.seed)  # same initial weights on every rank
     model = build_model(spec.model_name, spec.model, vocab_size=data.tokenizer.vocab_size).to(dist.device)
-    if spec.init_embeddings and state is None:
+    if spec.init_embeddings and not resumed:
         init_embeddings_from_word2vec(model, data.tokenizer, spec.init_embeddings, dist.is_main)
-    optimizer = build_optimizer(model, spec.optim, dist.device)
     block = model.config.block_size
     stream = TextBatches(data.tokens("train"), block, spec.trainer.batch_size, spec.seed + 1000 * dist.rank + 1)
-    torch.manual_seed(spec.seed + dist.rank)  # dropout noise differs per rank
-    step, wandb_id = 0, None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        step = state["step"]
-        wandb_id = state.get("tracker", {}).get("wandb_id")
-        rng = state["rng"]
-        if len(rng) != dist.world_size:
-            print(f"[seqgen] checkpoint has RNG state for {len(rng)} processes, running {dist.world_size}: "
-                  f"data order restarts from new seeds", flush=True)
-        else:
-            torch.set_rng_state(rng[dist.rank]["torch"])
-            stream.load_state_dict(rng[dist.rank]["data"])
-            if torch.cuda.is_available() and rng[dist.rank].get("cuda") is not None:
-                torch.cuda.set_rng_state(rng[dist.rank]["cuda"])
-
-    tracker = Tracker(run_dir, spec.logger, spec.plain, spec.run_name, wandb_id) if dist.is_main else NullTracker()
-    if dist.is_main:
-        print(f"[seqgen] {spec.model_name}: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
-              f"vocab {data.tokenizer.vocab_size}, device {dist.device}", flush=True)
-
     valid = data.tokens("valid")
 
-    def evaluate_fn(m):
+    def evaluate_fn(m, final=False):
         return evaluate_lm(m, valid, block, spec.trainer.batch_size, dist.device,
                            spec.trainer.eval_batches, data.chars_per_token("valid"), prefix="val")
 
     samples_dir = run_dir / "samples"
-
     # a prompt that the tokenizer drops (e.g. "\n" for whitespace-split words) falls back to the
     # first validation token, so the end-of-training sample never fails
     prompt = spec.trainer.sample_prompt
@@ -146,12 +152,39 @@ def _train(spec: RunSpec, dist: D.DistInfo) -> dict:
         (samples_dir / f"step_{step_:07d}.txt").write_text(text, encoding="utf-8")
         tracker.log_text("samples", text, step_)
 
+    return Task(model, stream, evaluate_fn, sample_fn, {"tokenizer": data.tokenizer.to_json()})
+
+
+def _fit(spec: RunSpec, dist: D.DistInfo, run_dir: Path, state, tracker, task: Task) -> dict:
+    """The part every gradient-trained model shares: optimizer, exact resume, checkpoints, the loop."""
+    model, stream = task.model, task.stream
+    ckpt_dir = run_dir / "checkpoints"
+    optimizer = build_optimizer(model, spec.optim, dist.device)
+    torch.manual_seed(spec.seed + dist.rank)  # dropout noise differs per rank
+    step = 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step = state["step"]
+        rng = state["rng"]
+        if len(rng) != dist.world_size:
+            print(f"[seqgen] checkpoint has RNG state for {len(rng)} processes, running {dist.world_size}: "
+                  f"data order restarts from new seeds", flush=True)
+        else:
+            torch.set_rng_state(rng[dist.rank]["torch"])
+            stream.load_state_dict(rng[dist.rank]["data"])
+            if torch.cuda.is_available() and rng[dist.rank].get("cuda") is not None:
+                torch.cuda.set_rng_state(rng[dist.rank]["cuda"])
+    if dist.is_main:
+        print(f"[seqgen] {spec.model_name}: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
+              f"device {dist.device}", flush=True)
+
     def save_fn(trainer: Trainer):
         rng = D.all_gather_object({"torch": torch.get_rng_state(), "data": stream.state_dict(),
                                    "cuda": torch.cuda.get_rng_state() if torch.cuda.is_available() else None})
         if dist.is_main:
             path = ckpt.save({"model_name": spec.model_name, "model_config": model.config.__dict__.copy(),
-                              "tokenizer": data.tokenizer.to_json(), "model": model.state_dict(),
+                              **task.ckpt_extra, "model": model.state_dict(),
                               "optimizer": optimizer.state_dict(), "step": trainer.step, "rng": rng,
                               "tracker": {"wandb_id": tracker.wandb_id}, "metrics": trainer.last_eval,
                               "config": spec.plain}, ckpt.step_path(ckpt_dir, trainer.step))
@@ -160,12 +193,10 @@ def _train(spec: RunSpec, dist: D.DistInfo) -> dict:
         D.barrier()
 
     trainer = Trainer(spec.trainer, spec.optim, model, optimizer, stream, dist, tracker,
-                      evaluate_fn=evaluate_fn, sample_fn=sample_fn, save_fn=save_fn, step=step)
-    try:
-        metrics = trainer.fit()
-    finally:
-        tracker.finish()
+                      evaluate_fn=task.evaluate_fn, sample_fn=task.sample_fn, save_fn=save_fn, step=step)
+    metrics = trainer.fit()
     last = ckpt_dir / "last.pt"
+    samples_dir = run_dir / "samples"
     if dist.is_main:
         print(f"[seqgen] checkpoint: {last}", flush=True)
         if samples_dir.is_dir():
@@ -295,7 +326,7 @@ def load_model(path, device="cpu"):
     model = build_model(state["model_name"], params)
     model.load_state_dict(state["model"])
     model.to(device).eval()
-    return model, Tokenizer.from_json(state["tokenizer"]), state
+    return model, Tokenizer.from_json(state["tokenizer"]) if state.get("tokenizer") else None, state
 
 
 @dataclass
@@ -310,7 +341,13 @@ class SampleConfig:
     seed: int = 1337
     device: str = "auto"        # auto | cpu | cuda
     use_cache: bool = True
-    out: str | None = None      # text file; default <run_dir>/samples/sample_seed<seed>.txt
+    out: str | None = None      # text file (PNG for images); default <run_dir>/samples/sample_seed<seed>.txt
+    guidance: float | None = 3.0  # images: classifier-free guidance scale (null: plain conditional)
+    upsampler_ckpt: str | None = None  # images: also upsample the drawn 32x32 images 4x with this checkpoint
+    image: str | None = None    # upsampler ckpt: a low-res PNG to upsample
+    retries: int = 3            # upsampler: redraws of a block the 4x rule does not map back
+    digits: bool = False        # images: also write the digit-grid text view
+    scale: int = 4              # images: PNG pixels per token
 
 
 def sample(cfg) -> dict:
@@ -323,6 +360,14 @@ def sample(cfg) -> dict:
     device = torch.device("cuda" if sc.device == "auto" and torch.cuda.is_available()
                           else ("cpu" if sc.device == "auto" else sc.device))
     model, tokenizer, state = load_model(sc.ckpt, device)
+    if getattr(model, "task", "text") == "pixels":
+        from seqgen.pipeline import draw_and_upsample
+
+        return draw_and_upsample(sc, model, tokenizer, state, device)
+    if getattr(model, "task", "text") == "upsample":
+        from seqgen.pipeline import upsample_file
+
+        return upsample_file(sc, model, state, device)
     if state["model_name"] == "word2vec":
         texts = [word_query(model, sc.prompt, k=sc.top_k or 10)]
     elif state["model_name"] == "ngram":

@@ -7,6 +7,7 @@ No tokenizing and no file I/O here.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
@@ -79,5 +80,113 @@ def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float =
             else:
                 logits = model(nxt, cache=cache)[:, -1, :]
         return idx
+    finally:
+        model.train(was_training)
+
+
+@torch.inference_mode()
+def generate_pixels(model, text: torch.Tensor, guidance: float | None = None, temperature: float = 1.0,
+                    top_k: int | None = None, top_p: float | None = None,
+                    generator: torch.Generator | None = None, use_cache: bool = True,
+                    num_pixels: int | None = None) -> torch.Tensor:
+    """Draw images for captions text (B, Lc) -> (B, P) palette indices in raster order
+    (only the first num_pixels of them when given: for benchmarks and partial drafts).
+
+    guidance=None samples the conditional model. With a guidance scale g, conditional and
+    unconditional (null-caption) rows run in one batch of 2B and each step samples from
+    logits_uncond + g * (logits_cond - logits_uncond) (classifier-free guidance; g = 1 is the
+    conditional model, g = 0 the unconditional one). Without the cache every step re-runs the whole
+    prefix (for testing and benchmarks: the cache is the fast path).
+    """
+    B, P = text.size(0), num_pixels or model.num_pixels
+    if guidance is not None:
+        text = torch.cat([text, model.null_text(B, text.device)], dim=0)
+
+    def pick(logits):  # logits (B or 2B, K) -> next pixel (B, 1)
+        if guidance is not None:
+            cond, uncond = logits.float().chunk(2, dim=0)
+            logits = uncond + guidance * (cond - uncond)
+        return sample_next(logits, temperature, top_k, top_p, generator)
+
+    def both(nxt):  # the drawn pixel is fed to the conditional and the unconditional row alike
+        return torch.cat([nxt, nxt], dim=0) if guidance is not None else nxt
+
+    was_training = model.training
+    model.eval()
+    try:
+        out = torch.empty(B, 0, dtype=torch.long, device=text.device)
+        if not use_cache:
+            for _ in range(P):
+                logits = model(text, both(out))[:, -1]
+                out = torch.cat([out, pick(logits)], dim=1)
+            return out
+        cache = model.new_cache(text.size(0))
+        logits = model(text, both(out), cache=cache)[:, -1]
+        for j in range(P):
+            nxt = pick(logits)
+            out = torch.cat([out, nxt], dim=1)
+            if j < P - 1:
+                logits = model(None, both(nxt), cache=cache)[:, -1]
+        return out
+    finally:
+        model.train(was_training)
+
+
+def block_mode(blocks: torch.Tensor, n_colors: int) -> torch.Tensor:
+    """(N, f*f) block pixels -> (N,) most frequent index, ties to the lower index (the 4x rule)."""
+    counts = F.one_hot(blocks, n_colors).sum(dim=1)                   # (N, K)
+    return counts.argmax(dim=1)                                       # argmax returns the first maximum
+
+
+@torch.inference_mode()
+def _draw_blocks(model, prefix: torch.Tensor, temperature, top_k, generator, chunk: int = 4096) -> torch.Tensor:
+    """prefix (N, W+4f) -> (N, f*f) block pixels drawn with the KV cache, in chunks of sequences."""
+    out = []
+    for s in range(0, prefix.size(0), chunk):
+        pre = prefix[s:s + chunk]
+        cache = model.new_cache(pre.size(0))
+        drawn = torch.empty(pre.size(0), 0, dtype=torch.long, device=pre.device)
+        logits = model(pre, drawn, cache=cache)[:, -1]
+        for j in range(model.n_block):
+            nxt = sample_next(logits, temperature, top_k, None, generator)
+            drawn = torch.cat([drawn, nxt], dim=1)
+            if j < model.n_block - 1:
+                logits = model(None, nxt, cache=cache)[:, -1]
+        out.append(drawn)
+    return torch.cat(out) if out else torch.empty(0, model.n_block, dtype=torch.long, device=prefix.device)
+
+
+@torch.inference_mode()
+def upsample_tokens(model, lo: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
+                    generator: torch.Generator | None = None, retries: int = 3) -> torch.Tensor:
+    """lo (B, h, w) palette indices -> (B, h*f, w*f) drawn by the block upsampler in two
+    checkerboard passes (see models/upsampler.py). A block whose most frequent index disagrees with
+    its low-res pixel is redrawn up to `retries` times: that samples the model restricted to blocks
+    the 4x rule maps back to the input (ground truth always is), so consistency only improves.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        B, h, w = lo.shape
+        f = model.config.factor
+        canvas = torch.full((B, h * f, w * f), model.UNKNOWN, dtype=torch.long, device=lo.device)
+        windows = model.windows(lo)                                    # (B, h, w, W)
+        parity = model.parity(h, w, lo.device)
+        for p in (0, 1):
+            sel = parity == p                                          # (h, w)
+            prefix = torch.cat([windows, model.borders(canvas)], dim=-1)[:, sel]   # (B, n, W+4f)
+            n = prefix.size(1)
+            prefix = prefix.reshape(B * n, -1)
+            target = lo[:, sel].reshape(-1)
+            blocks = _draw_blocks(model, prefix, temperature, top_k, generator)
+            for _ in range(retries):
+                bad = (block_mode(blocks, model.config.n_colors) != target).nonzero().squeeze(1)
+                if bad.numel() == 0:
+                    break
+                blocks[bad] = _draw_blocks(model, prefix[bad], temperature, top_k, generator)
+            full = model.block_pixels(canvas)
+            full[:, sel] = blocks.view(B, n, -1)
+            canvas = model.place_blocks(canvas, full, torch.ones_like(sel))
+        return canvas
     finally:
         model.train(was_training)

@@ -127,7 +127,9 @@ class Trainer:
     def fit(self) -> dict:
         cfg, is_main = self.cfg, self.dist.is_main
         B, T = cfg.batch_size, getattr(self.stream, "block_size", 0)
-        tokens_per_step = B * T * cfg.grad_accum * self.dist.world_size
+        # streams whose batch is not batch_size sequences of block_size (the upsampler's blocks) say so
+        tokens_per_batch = getattr(self.stream, "tokens_per_batch", B * T)
+        tokens_per_step = tokens_per_batch * cfg.grad_accum * self.dist.world_size
         flops_per_token = getattr(self.model, "flops_per_token", lambda: 0.0)()
         peak = cfg.peak_flops
         if peak is None and is_main and flops_per_token:
@@ -167,7 +169,7 @@ class Trainer:
                 t0, steps_since = time.perf_counter(), 0
             done = self.step == cfg.max_steps
             if self.evaluate_fn and ((cfg.eval_every and self.step % cfg.eval_every == 0) or done):
-                self._evaluate(bar)
+                self._evaluate(bar, final=done)
             if self.sample_fn and is_main and ((cfg.sample_every and self.step % cfg.sample_every == 0) or done):
                 self.sample_fn(self.model, self.step)
             if self.save_fn and ((cfg.ckpt_every and self.step % cfg.ckpt_every == 0) or done):
@@ -177,14 +179,15 @@ class Trainer:
         if bar is not None:
             bar.close()
         if self.step == start_step and self.evaluate_fn:  # resumed a finished run: report its numbers
-            self._evaluate(None)
+            self._evaluate(None, final=True)
         return self.last_eval
 
-    def _evaluate(self, bar):
+    def _evaluate(self, bar, final: bool = False):
+        """evaluate_fn(model, final): final is True at max_steps (for costly end-of-run metrics)."""
         if self.dist.is_main:
             self.model.eval()
             with torch.no_grad(), D.autocast(self.dist.device, self.dtype):
-                self.last_eval = self.evaluate_fn(self.model)
+                self.last_eval = self.evaluate_fn(self.model, final)
             self.model.train()
             self.tracker.log(self.last_eval, self.step)
             self._print(bar, f"step {self.step}: " + ", ".join(f"{k} {v:.4f}" for k, v in self.last_eval.items()))

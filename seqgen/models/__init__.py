@@ -6,11 +6,15 @@ from dataclasses import fields
 
 from seqgen.models.gpt import GPT
 from seqgen.models.ngram import NGram
+from seqgen.models.text2pixel import Text2Pixel
+from seqgen.models.upsampler import Upsampler
 from seqgen.models.word2vec import Word2Vec
 
 MODELS = {
     "gpt": GPT,
     "ngram": NGram,
+    "text2pixel": Text2Pixel,
+    "upsampler": Upsampler,
     "word2vec": Word2Vec,
 }
 

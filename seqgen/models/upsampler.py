@@ -1,0 +1,163 @@
+"""The 4x token upsampler: p(128x128 palette indices | 32x32 palette indices), drawn block by block.
+
+A 128x128 image is 16,384 tokens, too many for one raster-order sequence on a CPU. Every low-res
+pixel (i, j) owns the f x f block of high-res pixels it was reduced from, and the model draws each
+block from local evidence only, so all blocks of one colour of a checkerboard are drawn in parallel:
+
+    pass 0, blocks with (i + j) even:  context = the (2r+1)^2 low-res window around (i, j)
+    pass 1, blocks with (i + j) odd:   + the already drawn high-res pixels bordering the block
+                                         (row above, row below, column left, column right)
+
+Each block is a short sequence: [window (W tokens) ; border (4f tokens) ; <start> ; f*f - 1 block
+pixels] with the f*f pixels predicted left to right, top to bottom. The factorisation
+p(pass-0 blocks | low) * p(pass-1 blocks | low, pass-0 blocks) is exact, so the teacher-forced loss
+is the model's true bits per high-res token. Sampling takes 2 passes x f*f steps, whatever the size.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from seqgen.models.layers import Block, Dropout, KVCache
+
+
+class Upsampler(nn.Module):
+    trainable = True
+    task = "upsample"
+    derived = ("n_colors", "factor")
+
+    @dataclass
+    class Config:
+        n_colors: int = 0          # derived: palette size K
+        factor: int = 4            # derived: high-res side / low-res side
+        context: int = 2           # low-res window radius r: (2r+1)^2 context tokens
+        n_layer: int = 3
+        n_head: int = 4
+        n_embd: int = 128
+        dropout: float = 0.0
+        bias: bool = False
+
+    def __init__(self, config: "Upsampler.Config"):
+        super().__init__()
+        c = self.config = config
+        if c.n_colors <= 0 or c.factor < 2:
+            raise ValueError("Upsampler.Config.n_colors and factor come from the dataset (factor >= 2)")
+        K = c.n_colors
+        self.OUTSIDE, self.UNKNOWN, self.START = K, K + 1, K + 2
+        self.n_window = (2 * c.context + 1) ** 2
+        self.n_border = 4 * c.factor
+        self.n_block = c.factor * c.factor
+        self.prefix = self.n_window + self.n_border
+        self.tok = nn.Embedding(K + 3, c.n_embd)
+        self.pos = nn.Embedding(self.prefix + self.n_block, c.n_embd)   # every slot has a fixed role
+        self.drop = Dropout(c.dropout)
+        self.blocks = nn.ModuleList(Block(c.n_embd, c.n_head, c.dropout, c.bias) for _ in range(c.n_layer))
+        self.ln_f = nn.LayerNorm(c.n_embd, bias=c.bias)
+        self.head = nn.Linear(c.n_embd, K, bias=False)
+        for m in self.modules():
+            if isinstance(m, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(m.weight, mean=0.0, std=0.02)
+                if getattr(m, "bias", None) is not None:
+                    nn.init.zeros_(m.bias)
+        for name, p in self.named_parameters():
+            if name.endswith("proj.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * c.n_layer))
+
+    @property
+    def seq_len(self) -> int:
+        return self.prefix + self.n_block
+
+    def flops_per_token(self) -> float:
+        c = self.config
+        return 6 * sum(p.numel() for p in self.parameters()) + 12 * c.n_layer * c.n_embd * self.seq_len
+
+    def new_cache(self, batch_size: int) -> KVCache:
+        c = self.config
+        return KVCache(c.n_layer, batch_size, c.n_head, self.seq_len, c.n_embd // c.n_head, self.head.weight.device)
+
+    # ---- building block sequences from images ----------------------------------------------------
+    def windows(self, lo: torch.Tensor) -> torch.Tensor:
+        """lo (B, h, w) -> (B, h, w, W) low-res windows around every pixel, OUTSIDE beyond the edge."""
+        r = self.config.context
+        padded = F.pad(lo, (r, r, r, r), value=self.OUTSIDE)
+        win = padded.unfold(1, 2 * r + 1, 1).unfold(2, 2 * r + 1, 1)       # (B, h, w, 2r+1, 2r+1)
+        return win.reshape(*lo.shape, self.n_window)
+
+    def borders(self, canvas: torch.Tensor) -> torch.Tensor:
+        """canvas (B, H, W) high-res, UNKNOWN where not drawn -> (B, h, w, 4f) pixels bordering each
+        block: the row above, the row below, the column left, the column right (OUTSIDE at edges)."""
+        f = self.config.factor
+        B, H, W = canvas.shape
+        p = F.pad(canvas, (1, 1, 1, 1), value=self.OUTSIDE)                  # (B, H+2, W+2)
+        h, w = H // f, W // f
+        rows = torch.arange(h, device=canvas.device) * f
+        cols = torch.arange(w, device=canvas.device) * f
+        span = torch.arange(f, device=canvas.device)
+        # in padded coordinates the block (i, j) covers rows f*i+1 .. f*i+f, columns f*j+1 .. f*j+f
+        above = p[:, rows[:, None, None], (cols[None, :, None] + 1 + span)]            # (B, h, w, f)
+        below = p[:, rows[:, None, None] + f + 1, (cols[None, :, None] + 1 + span)]
+        left = p[:, (rows[:, None, None] + 1 + span), cols[None, :, None]]
+        right = p[:, (rows[:, None, None] + 1 + span), cols[None, :, None] + f + 1]
+        return torch.cat([above, below, left, right], dim=-1)
+
+    def block_pixels(self, hi: torch.Tensor) -> torch.Tensor:
+        """hi (B, H, W) -> (B, h, w, f*f) each block's pixels in raster order."""
+        f = self.config.factor
+        B, H, W = hi.shape
+        return hi.view(B, H // f, f, W // f, f).permute(0, 1, 3, 2, 4).reshape(B, H // f, W // f, f * f)
+
+    def place_blocks(self, canvas: torch.Tensor, blocks: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Write blocks (B, h, w, f*f) into canvas (B, H, W) where mask (h, w) or (B, h, w) is True."""
+        f = self.config.factor
+        B, H, W = canvas.shape
+        cur = self.block_pixels(canvas)
+        m = mask.expand(B, *mask.shape[-2:])[..., None]
+        new = torch.where(m, blocks, cur)
+        return new.view(B, H // f, W // f, f, f).permute(0, 1, 3, 2, 4).reshape(B, H, W)
+
+    def parity(self, h: int, w: int, device=None) -> torch.Tensor:
+        """(h, w) long: 0 for blocks drawn in the first pass ((i + j) even), 1 for the second."""
+        i = torch.arange(h, device=device)[:, None]
+        j = torch.arange(w, device=device)[None, :]
+        return (i + j) % 2
+
+    def training_inputs(self, lo: torch.Tensor, hi: torch.Tensor):
+        """Full images -> per-block (prefix (B, h, w, W+4f), targets (B, h, w, f*f)), borders as each
+        block sees them when sampled: first-pass blocks see UNKNOWN, second-pass ones the truth."""
+        border = self.borders(hi)
+        first = self.parity(lo.size(1), lo.size(2), lo.device) == 0
+        border = torch.where(first[None, :, :, None], torch.full_like(border, self.UNKNOWN), border)
+        return torch.cat([self.windows(lo), border], dim=-1), self.block_pixels(hi)
+
+    # ---- the network ------------------------------------------------------------------------------
+    def forward(self, prefix: torch.Tensor | None, pixels: torch.Tensor, cache: KVCache | None = None):
+        """Fresh: prefix (N, W+4f) and pixels (N, T) drawn so far (T < f*f) -> logits (N, T+1, K) for
+        block pixels 0..T. With a filled cache: prefix None, pixels (N, T) next -> logits (N, T, K)."""
+        start = cache.length if cache is not None else 0
+        if start == 0:
+            N = prefix.size(0)
+            start_tok = torch.full((N, 1), self.START, dtype=torch.long, device=prefix.device)
+            x = torch.cat([prefix, start_tok, pixels], dim=1)
+            n_out = pixels.size(1) + 1
+        else:
+            x, N, n_out = pixels, pixels.size(0), pixels.size(1)
+        T = x.size(1)
+        h = self.tok(x) + self.pos.weight[start:start + T]
+        h = self.drop(h).reshape(N * T, -1)
+        for i, block in enumerate(self.blocks):
+            h = block(h, None, cache, i, N)
+        if cache is not None:
+            cache.advance(T)
+        h = h.view(N, T, -1)[:, T - n_out:]
+        return self.head(self.ln_f(h))
+
+    def training_loss(self, batch):
+        """batch = (prefix (N, W+4f), block pixels (N, f*f)) -> (mean nats per high-res token, {})."""
+        prefix, pixels = batch
+        logits = self(prefix, pixels[:, :-1])
+        return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), pixels.reshape(-1)), {}
