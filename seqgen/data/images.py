@@ -25,6 +25,8 @@ from seqgen.pixels import PixelCodec, reduce_blocks
 from seqgen.tokenizer import Tokenizer, WordTokenizer
 
 IMAGE_DATASETS = ("shapes", "emoji", "imagefolder", "hf_images")
+# bumped when a generator's output changes, so an old prepared copy is never reused by mistake
+GENERATOR_VERSION = {"shapes": 2, "emoji": 1}
 SPLITS = ("train", "valid", "test")
 
 
@@ -113,6 +115,7 @@ def unknown_words(tokenizer: Tokenizer, text: str) -> list[str]:
 
 def _fingerprint(cfg: ImageDataConfig) -> str:
     state = asdict(cfg)
+    state["generator_version"] = GENERATOR_VERSION.get(cfg.name, 0)
     if cfg.path:
         p = Path(cfg.path).expanduser().resolve()
         meta = p / "metadata.jsonl"

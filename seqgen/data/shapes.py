@@ -31,7 +31,9 @@ ANCHORS = {                                  # centre of the shape's box at 128x
 }
 PAIR_WHERE = ("on the left", "on the right")
 HI, LO, FACTOR = 128, 32, 4
-JITTER = 2                                   # +- pixels of random offset at 128x128
+# +- random offset per object, in whole low-res pixels (4 px at 128x128): every object's 32x32 mask is
+# then an exact translate of its template, so position varies without sub-pixel aliasing noise
+JITTER = 1
 
 # palette: backgrounds first (white = index 0), then the shape colours
 PALETTE_NAMES = list(BACKGROUNDS) + list(COLOURS)
@@ -87,7 +89,7 @@ def draw_shape(draw, shape: str, cx: float, cy: float, side: float, fill: int, b
 
 def render(scene: dict, size: int = HI, jitter=((0, 0), (0, 0))) -> np.ndarray:
     """scene -> (size, size) uint8 palette indices. scene = {background, objects: [{shape, colour,
-    size, where}]}; positions are the anchors (scaled to `size`) plus an integer jitter per object."""
+    size, where}]}; positions are the anchors (scaled to `size`) plus a jitter in 128x128 pixels per object."""
     from PIL import Image, ImageDraw
 
     bg = INDEX[scene["background"]]
@@ -173,7 +175,8 @@ def generate(n: int, seed: int, held_out: bool) -> dict:
         scene = random_scene(rng)
         if is_held_out(scene) != held_out:
             continue
-        jitter = [tuple(int(v) for v in rng.integers(-JITTER, JITTER + 1, size=2)) for _ in scene["objects"]]
+        jitter = [tuple(FACTOR * int(v) for v in rng.integers(-JITTER, JITTER + 1, size=2))
+                  for _ in scene["objects"]]
         hi[len(scenes)] = render(scene, HI, jitter)
         scene["jitter"] = jitter
         scenes.append(scene)
