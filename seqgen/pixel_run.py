@@ -24,7 +24,7 @@ from seqgen.pixels import digit_view, grid_image
 from seqgen.sampling import generate_pixels
 
 
-def _spread(n: int, k: int | None) -> np.ndarray:
+def spread(n: int, k: int | None) -> np.ndarray:
     """k indices spread evenly over range(n) (all of them when k is None or >= n)."""
     if k is None or k >= n:
         return np.arange(n)
@@ -40,7 +40,7 @@ def evaluate_pixels(model, data: PreparedImages, split: str, batch_size: int, de
     was_training = model.training
     model.eval()
     lo, caps = data.lo(split), data.captions(split)
-    pick = _spread(len(lo), max_images)
+    pick = spread(len(lo), max_images)
     total, count = 0.0, 0
     for s in range(0, len(pick), batch_size):
         ids = pick[s:s + batch_size]
@@ -79,23 +79,27 @@ def fidelity(model, data: PreparedImages, n: int, guidance, device, seed: int, t
     from seqgen.fidelity import score_many
 
     caps = data.captions(split)
-    texts = [caps[i][0] for i in _spread(len(caps), n)]
+    texts = [caps[i][0] for i in spread(len(caps), n)]
     grids = draw(model, data.tokenizer, texts, data.caption_len, device, guidance, temperature, top_k, seed=seed,
                  strict=False)
     return score_many(grids, texts)
 
 
-def pixel_task(spec: RunSpec, dist: D.DistInfo, run_dir: Path, tracker, resumed: bool):
-    from seqgen.run import Task  # run.py imports this module lazily: no import cycle
-
+def image_data(spec: RunSpec, dist: D.DistInfo, what: str) -> PreparedImages:
+    """Rank 0 prepares the image dataset (once, cached); the other ranks wait and read the same files."""
     if not isinstance(spec.data, ImageDataConfig):
-        raise ConfigError(f"model={spec.model_name} draws images: pick an image dataset (data=shapes, "
+        raise ConfigError(f"model={spec.model_name} {what}: pick an image dataset (data=shapes, "
                           f"data=emoji, data=imagefolder, data=hf_images), not data.name={spec.data.name!r}")
     if dist.is_main:
         data = prepare_images(spec.data, spec.data_root)
     D.barrier()
-    if not dist.is_main:
-        data = load_prepared(prepared_dir(spec.data, spec.data_root))
+    return data if dist.is_main else load_prepared(prepared_dir(spec.data, spec.data_root))
+
+
+def pixel_task(spec: RunSpec, dist: D.DistInfo, run_dir: Path, tracker, resumed: bool):
+    from seqgen.run import Task  # run.py imports this module lazily: no import cycle
+
+    data = image_data(spec, dist, "draws images")
     if dist.is_main:
         data.tokenizer.save(run_dir / "tokenizer.json")
         (run_dir / "codec.json").write_text(data.codec.to_json())
@@ -114,7 +118,7 @@ def pixel_task(spec: RunSpec, dist: D.DistInfo, run_dir: Path, tracker, resumed:
         for split in ("valid", "test"):
             if data.count(split):
                 lo = data.lo(split)
-                pick = _spread(len(lo), px.eval_images)
+                pick = spread(len(lo), px.eval_images)
                 baseline[f"{split}/baseline_bits_per_pixel"] = ngram.bits_per_pixel(lo[pick])
         print(f"[seqgen] pixel n-gram baseline ({time.perf_counter() - t0:.1f} s): "
               + ", ".join(f"{k} {v:.4f}" for k, v in baseline.items()), flush=True)
@@ -137,7 +141,7 @@ def pixel_task(spec: RunSpec, dist: D.DistInfo, run_dir: Path, tracker, resumed:
 
     samples_dir = run_dir / "samples"
     valid_caps = data.captions("valid") if data.count("valid") else data.captions("train")
-    sample_caps = [valid_caps[i][0] for i in _spread(len(valid_caps), px.sample_images)]
+    sample_caps = [valid_caps[i][0] for i in spread(len(valid_caps), px.sample_images)]
 
     def sample_fn(m, step_):
         grids = draw(m, data.tokenizer, sample_caps, data.caption_len, dist.device, px.guidance,

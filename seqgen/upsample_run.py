@@ -15,16 +15,13 @@ import torch
 import torch.nn.functional as F
 
 from seqgen import distributed as D
-from seqgen.config import ConfigError, RunSpec
-from seqgen.data.images import ImageDataConfig, PreparedImages, load_prepared, prepare_images, prepared_dir
+from seqgen.config import RunSpec
+from seqgen.data.images import PreparedImages
 from seqgen.evaluation import upsample_bicubic_baseline, upsample_metrics, upsample_nearest_baseline
 from seqgen.models import build_model
+from seqgen.pixel_run import image_data, spread
 from seqgen.pixels import grid_image
 from seqgen.sampling import upsample_tokens
-
-
-def _spread(n: int, k: int | None) -> np.ndarray:
-    return np.arange(n) if k is None or k >= n else np.linspace(0, n - 1, k).round().astype(int)
 
 
 class BlockBatches:
@@ -65,7 +62,7 @@ def evaluate_upsampler(model, data: PreparedImages, split: str, device, max_imag
     the two-pass factorisation) -> {split/loss, split/bits_per_token}."""
     was_training = model.training
     model.eval()
-    pick = _spread(data.count(split), max_images)
+    pick = spread(data.count(split), max_images)
     lo = torch.from_numpy(np.array(data.lo(split)[pick])).long().to(device)
     hi = torch.from_numpy(np.array(data.hi(split)[pick])).long().to(device)
     prefix, pixels = model.training_inputs(lo, hi)
@@ -83,7 +80,7 @@ def evaluate_upsampler(model, data: PreparedImages, split: str, device, max_imag
 def compare(model, data: PreparedImages, split: str, n: int, device, seed: int, temperature=1.0, top_k=None,
             retries: int = 3, batch: int = 16) -> dict:
     """Upsample n held-out low-res images; metrics of the model and of both baselines."""
-    pick = _spread(data.count(split), n)
+    pick = spread(data.count(split), n)
     lo, truth = np.array(data.lo(split)[pick]), np.array(data.hi(split)[pick])
     f = data.meta["factor"]
     gen = torch.Generator().manual_seed(seed)
@@ -102,14 +99,7 @@ def compare(model, data: PreparedImages, split: str, n: int, device, seed: int, 
 def upsample_task(spec: RunSpec, dist: D.DistInfo, run_dir: Path, tracker, resumed: bool):
     from seqgen.run import Task  # run.py imports this module lazily: no import cycle
 
-    if not isinstance(spec.data, ImageDataConfig):
-        raise ConfigError(f"model={spec.model_name} upsamples images: pick an image dataset (data=shapes, "
-                          f"data=emoji, ...), not data.name={spec.data.name!r}")
-    if dist.is_main:
-        data = prepare_images(spec.data, spec.data_root)
-    D.barrier()
-    if not dist.is_main:
-        data = load_prepared(prepared_dir(spec.data, spec.data_root))
+    data = image_data(spec, dist, "upsamples images")
     if dist.is_main:
         (run_dir / "codec.json").write_text(data.codec.to_json())
     torch.manual_seed(spec.seed)
