@@ -22,11 +22,11 @@ from seqgen.models import build_model
 from seqgen.sampling import upsample_tokens
 
 
-def seconds_per_image(model, lo: torch.Tensor, reps: int, retries: int) -> float:
+def seconds_per_image(model, lo: torch.Tensor, reps: int, retries: int, temperature=1.0, top_k=None) -> float:
     times = []
     for r in range(reps):
         t = time.perf_counter()
-        upsample_tokens(model, lo, generator=torch.Generator().manual_seed(r), retries=retries)
+        upsample_tokens(model, lo, temperature, top_k, generator=torch.Generator().manual_seed(r), retries=retries)
         if lo.is_cuda:
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t)
@@ -40,12 +40,15 @@ def main():
     ap.add_argument("--images", type=int, default=64, help="held-out images scored")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--retries", type=int, default=3)
+    ap.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (0: greedy)")
+    ap.add_argument("--top-k", type=int, default=None)
     ap.add_argument("--cuda", action="store_true")
     ap.add_argument("--data-root", default="data")
     args = ap.parse_args()
     device = torch.device("cuda" if args.cuda else "cpu")
     res = {"bench": "upsampler", "device": torch.cuda.get_device_name() if args.cuda else "cpu",
-           "threads": torch.get_num_threads(), "batch": args.batch, "retries": args.retries}
+           "threads": torch.get_num_threads(), "batch": args.batch, "retries": args.retries,
+           "temperature": args.temperature, "top_k": args.top_k}
     if args.ckpt:
         from seqgen.run import load_model
 
@@ -65,21 +68,29 @@ def main():
                             n_colors=data.codec.size, factor=data.meta["factor"]).to(device).eval()
     split = "test" if data.count("test") else "valid"
     n = min(args.images, data.count(split))
-    lo_np = np.array(data.lo(split)[:n])
-    truth = np.array(data.hi(split)[:n])
+    from seqgen.pixel_run import spread
+
+    pick = spread(data.count(split), n)       # the images evaluate_upsampler scores too
+    lo_np = np.array(data.lo(split)[pick])
+    truth = np.array(data.hi(split)[pick])
 
     lo = torch.from_numpy(lo_np[:args.batch]).long().to(device)
-    spi = seconds_per_image(model, lo, 1 if args.quick else 3, args.retries)
+    spi = seconds_per_image(model, lo, 1 if args.quick else 3, args.retries, args.temperature, args.top_k)
     res["seconds_per_image"] = spi
     print(f"upsample {args.batch} images per batch: {spi:.3f} s per 128x128 image ({1 / spi:.1f} images/s)", flush=True)
 
     f = data.meta["factor"]
     rows = {"nearest": upsample_nearest_baseline(lo_np, f), "bicubic": upsample_bicubic_baseline(lo_np, data.codec, f)}
     if args.ckpt:
+        from seqgen.upsample_run import evaluate_upsampler
+
+        res["bits_per_token"] = evaluate_upsampler(model, data, split, device, n)[f"{split}/bits_per_token"]
+        print(f"bits per high-res token ({n} {split} images): {res['bits_per_token']:.4f}", flush=True)
         gen = torch.Generator().manual_seed(0)
         rows["model"] = np.concatenate([
-            upsample_tokens(model, torch.from_numpy(lo_np[s:s + args.batch]).long().to(device), generator=gen,
-                            retries=args.retries).cpu().numpy() for s in range(0, n, args.batch)])
+            upsample_tokens(model, torch.from_numpy(lo_np[s:s + args.batch]).long().to(device), args.temperature,
+                            args.top_k, generator=gen, retries=args.retries).cpu().numpy()
+            for s in range(0, n, args.batch)])
     for name, hi in rows.items():
         m = upsample_metrics(hi, truth, lo_np, data.codec, f)
         res.update({f"{name}_{k}": v for k, v in m.items()})

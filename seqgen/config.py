@@ -54,6 +54,7 @@ class PixelTaskConfig:
     sample_images: int = 8           # sample grid logged at each sample step
     baseline: bool = True            # fit the pixel n-gram on train and report its bits per pixel
     blocks_per_image: int = 64       # upsampler: random 4x4 blocks per training image
+    edge_weight: float = 8.0         # upsampler: blocks near an edge (window not flat) drawn this much more often
     upsample_eval_images: int = 16   # upsampler: images for bits per token (and, at the end, upsampled)
     retries: int = 3                 # upsampler: redraws of a block the 4x rule does not map back
 

@@ -140,20 +140,35 @@ def block_mode(blocks: torch.Tensor, n_colors: int) -> torch.Tensor:
 
 @torch.inference_mode()
 def _draw_blocks(model, prefix: torch.Tensor, temperature, top_k, generator, chunk: int = 4096) -> torch.Tensor:
-    """prefix (N, W+4f) -> (N, f*f) block pixels drawn with the KV cache, in chunks of sequences."""
-    out = []
-    for s in range(0, prefix.size(0), chunk):
-        pre = prefix[s:s + chunk]
-        cache = model.new_cache(pre.size(0))
-        drawn = torch.empty(pre.size(0), 0, dtype=torch.long, device=pre.device)
-        logits = model(pre, drawn, cache=cache)[:, -1]
+    """prefix (N, W+4f) -> (N, f*f) block pixels drawn with the KV cache.
+
+    Blocks with the same context and the same pixels drawn so far have the same next-pixel
+    distribution, so the network runs once per distinct state and every block samples from its
+    state's row: exact, and most blocks (flat regions) share a handful of states. Blocks are sorted
+    by context and decoded in chunks of `chunk` blocks to bound the cache's memory.
+    """
+    N, K = prefix.size(0), model.config.n_colors
+    out = torch.empty(N, model.n_block, dtype=torch.long, device=prefix.device)
+    if N == 0:
+        return out
+    _, inverse = torch.unique(prefix, dim=0, return_inverse=True)
+    order = inverse.argsort(stable=True)            # identical contexts next to each other
+    for s in range(0, N, chunk):
+        rows = order[s:s + chunk]
+        contexts, state = torch.unique(prefix[rows], dim=0, return_inverse=True)   # (U, P), (n,)
+        cache = model.new_cache(contexts.size(0))
+        logits = model(contexts, prefix.new_empty(contexts.size(0), 0), cache=cache)[:, -1]   # (U, K)
+        drawn = []
         for j in range(model.n_block):
-            nxt = sample_next(logits, temperature, top_k, None, generator)
-            drawn = torch.cat([drawn, nxt], dim=1)
-            if j < model.n_block - 1:
-                logits = model(None, nxt, cache=cache)[:, -1]
-        out.append(drawn)
-    return torch.cat(out) if out else torch.empty(0, model.n_block, dtype=torch.long, device=prefix.device)
+            nxt = sample_next(logits.index_select(0, state), temperature, top_k, None, generator)  # (n, 1)
+            drawn.append(nxt)
+            if j == model.n_block - 1:
+                break
+            keys, state = torch.unique(state * K + nxt.squeeze(1), return_inverse=True)   # new states
+            cache.select(keys // K)                 # each new state continues its parent's cache
+            logits = model(None, (keys % K)[:, None], cache=cache)[:, -1]
+        out[rows] = torch.cat(drawn, dim=1)
+    return out
 
 
 @torch.inference_mode()
@@ -170,6 +185,7 @@ def upsample_tokens(model, lo: torch.Tensor, temperature: float = 1.0, top_k: in
         B, h, w = lo.shape
         f = model.config.factor
         canvas = torch.full((B, h * f, w * f), model.UNKNOWN, dtype=torch.long, device=lo.device)
+        K = model.config.n_colors
         windows = model.windows(lo)                                    # (B, h, w, W)
         parity = model.parity(h, w, lo.device)
         for p in (0, 1):
@@ -180,7 +196,7 @@ def upsample_tokens(model, lo: torch.Tensor, temperature: float = 1.0, top_k: in
             target = lo[:, sel].reshape(-1)
             blocks = _draw_blocks(model, prefix, temperature, top_k, generator)
             for _ in range(retries):
-                bad = (block_mode(blocks, model.config.n_colors) != target).nonzero().squeeze(1)
+                bad = (block_mode(blocks, K) != target).nonzero().squeeze(1)
                 if bad.numel() == 0:
                     break
                 blocks[bad] = _draw_blocks(model, prefix[bad], temperature, top_k, generator)

@@ -25,11 +25,19 @@ from seqgen.sampling import upsample_tokens
 
 
 class BlockBatches:
-    """Random training blocks: `images` random images per step, `blocks` random blocks of each.
-    next() -> (prefix (images*blocks, W+4f), block pixels (images*blocks, f*f)). Seeded; exact resume."""
+    """Random training blocks: `images` random images per step, `blocks` blocks of each.
+    next() -> (prefix (images*blocks, W+4f), block pixels (images*blocks, f*f)). Seeded; exact resume.
 
-    def __init__(self, model, data: PreparedImages, split: str, images: int, blocks: int, seed: int):
-        self.model = model
+    Most blocks lie inside flat regions and are trivially one colour, so blocks whose low-res window
+    is not flat are drawn `edge_weight` times as often. The weight is a function of the block's
+    context only, so it reweights contexts without changing the conditional p(block | context) the
+    loss is minimised by; evaluation (evaluate_upsampler) still scores every block with equal weight."""
+
+    def __init__(self, model, data: PreparedImages, split: str, images: int, blocks: int, seed: int,
+                 edge_weight: float = 8.0):
+        if edge_weight <= 0:
+            raise ValueError(f"pixels.edge_weight must be > 0 (got {edge_weight}); 1 draws blocks uniformly")
+        self.model, self.edge_weight = model, edge_weight
         self.lo = torch.from_numpy(np.array(data.lo(split)))           # (N, h, w) uint8
         self.hi = torch.from_numpy(np.array(data.hi(split)))           # (N, H, W) uint8
         self.images, self.blocks = images, blocks
@@ -43,7 +51,10 @@ class BlockBatches:
         lo, hi = self.lo[ids].long(), self.hi[ids].long()
         prefix, pixels = self.model.training_inputs(lo, hi)             # (B, h, w, P), (B, h, w, f*f)
         n = lo.size(1) * lo.size(2)
-        pick = torch.rand(self.images, n, generator=g).argsort(dim=1)[:, :self.blocks]   # (B, blocks)
+        window = prefix[..., :self.model.n_window]                      # (B, h, w, W)
+        edge = (window != window[..., :1]).any(dim=-1).reshape(self.images, n)
+        weight = 1.0 + (self.edge_weight - 1.0) * edge.float()          # (B, n)
+        pick = torch.multinomial(weight, self.blocks, replacement=False, generator=g)   # (B, blocks)
         rows = torch.arange(self.images)[:, None]
         return (prefix.reshape(self.images, n, -1)[rows, pick].reshape(-1, prefix.size(-1)),
                 pixels.reshape(self.images, n, -1)[rows, pick].reshape(-1, pixels.size(-1)))
@@ -107,7 +118,7 @@ def upsample_task(spec: RunSpec, dist: D.DistInfo, run_dir: Path, tracker, resum
                         factor=data.meta["factor"]).to(dist.device)
     px = spec.pixels
     stream = BlockBatches(model, data, "train", spec.trainer.batch_size, px.blocks_per_image,
-                          spec.seed + 1000 * dist.rank + 1)
+                          spec.seed + 1000 * dist.rank + 1, px.edge_weight)
     samples_dir = run_dir / "samples"
 
     def evaluate_fn(m, final=False):

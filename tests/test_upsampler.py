@@ -9,7 +9,7 @@ import torch
 from seqgen.evaluation import upsample_bicubic_baseline, upsample_metrics, upsample_nearest_baseline
 from seqgen.models.upsampler import Upsampler
 from seqgen.pixels import PixelCodec, reduce_blocks
-from seqgen.sampling import block_mode, upsample_tokens
+from seqgen.sampling import _draw_blocks, block_mode, upsample_tokens
 from tests.conftest import run_script
 
 
@@ -94,6 +94,27 @@ def test_sampling_is_seeded_and_consistent():
 
     assert consistency(draw(0, retries=200)) == 1.0
     assert consistency(draw(0, retries=0)) <= consistency(draw(0, retries=200))
+
+
+def test_shared_state_decoding_is_exact():
+    """Blocks sharing a context share the network's work but still sample independently."""
+    m = tiny().eval()
+    lo, hi = pair()
+    prefix = m.training_inputs(lo, hi)[0]
+    prefix = prefix.reshape(-1, prefix.size(-1)).repeat(3, 1)           # every context three times
+    greedy = _draw_blocks(m, prefix, 0.0, None, None, chunk=7)
+    drawn = prefix.new_empty(len(prefix), 0)
+    with torch.no_grad():
+        for _ in range(16):                                             # reference: full forward, no cache
+            drawn = torch.cat([drawn, m(prefix, drawn)[:, -1].argmax(-1, keepdim=True)], dim=1)
+    assert torch.equal(greedy, drawn)
+    one = prefix[:1].expand(4000, -1)
+    draws = _draw_blocks(m, one, 1.0, None, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        p = m(prefix[:1], prefix.new_empty(1, 0))[0, -1].softmax(-1)
+    freq = torch.bincount(draws[:, 0], minlength=5).float() / len(draws)
+    assert (freq - p).abs().max() < 0.03
+    assert len(torch.unique(draws, dim=0)) > 100
 
 
 def test_block_mode_is_the_4x_rule():

@@ -76,6 +76,14 @@ class KVCache:
     def reset(self):
         self.length = 0
 
+    def select(self, rows: torch.Tensor):
+        """Keep (and repeat) batch rows: rows (B',) long indexes the current batch. Used when
+        sequences that share a prefix split or merge (beam-search style cache reordering)."""
+        self.shape = (rows.numel(),) + self.shape[1:]
+        for i, (k, v) in enumerate(zip(self.k, self.v)):
+            if k is not None:
+                self.k[i], self.v[i] = k.index_select(0, rows), v.index_select(0, rows)
+
 
 def rope_tables(head_size: int, max_len: int, theta: float = 10000.0, device=None):
     """cos, sin tables (max_len, hs/2) for rotary position embeddings."""
@@ -103,6 +111,17 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(n_embd, n_embd, bias=bias)
         self.dropout = dropout
         self.resid_drop = Dropout(dropout)
+
+    def weights(self, x, rope=None, B: int = 1) -> torch.Tensor:
+        """x: (B*T, C) -> (B, nh, T, T) causal attention probabilities (for plots; no cache)."""
+        BT, C = x.shape
+        T, hs = BT // B, C // self.n_head
+        q, k, _ = self.qkv(x).view(B, T, 3, self.n_head, hs).permute(2, 0, 3, 1, 4).unbind(0)
+        if rope is not None:
+            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(hs)
+        causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
+        return att.masked_fill(~causal, float("-inf")).softmax(dim=-1)
 
     def forward(self, x, rope=None, cache: KVCache | None = None, layer: int = 0, B: int = 1):
         """x: (B*T, C) rows of B sequences -> (B*T, C)."""
