@@ -116,8 +116,11 @@ def evaluate_word_pairs(vocab, vectors, path) -> dict:
         if a in index and b in index:
             model.append(float(U[index[a]] @ U[index[b]]))
             human.append(float(score))
+    oov = 1 - len(model) / max(1, total)
+    if len(model) < 3:   # a tiny vocabulary covers almost no pair: no correlation to report
+        return {"spearman": float("nan"), "pearson": float("nan"), "oov_ratio": oov}
     return {"spearman": float(spearmanr(model, human).statistic), "pearson": float(pearsonr(model, human).statistic),
-            "oov_ratio": 1 - len(model) / max(1, total)}
+            "oov_ratio": oov}
 
 
 # ---- 4x upsampling: baselines and metrics -------------------------------------------------------

@@ -42,7 +42,12 @@ def fit_counts(spec: RunSpec, dist: D.DistInfo, run_dir: Path) -> dict:
         tracker.finish()
 
 
-def _split_lines(text: str) -> list[str]:
+def _split_lines(text: str, blank: bool = False) -> list[str]:
+    """Lines of a text; blank=False drops empty ones (KenLM-style sentences), True keeps every line."""
+    if blank:
+        from seqgen.assess import text_lines
+
+        return text_lines(text)
     return [ln for ln in text.split("\n") if ln.strip()]
 
 
@@ -68,8 +73,10 @@ def fit_ngram(spec: RunSpec, run_dir: Path, tracker) -> dict:
     itos = [tok.decode([i]) if tok.kind != "word" else tok.itos[i] for i in range(tok.vocab_size)]
     vocab = itos + [w for w in (BOS, EOS, UNK) if w not in itos]
 
+    blank = bool(spec.model.get("blank_lines", False))
+
     def lines(split):
-        return [np.asarray(tok.encode(ln), np.int64) for ln in _split_lines(texts.get(split, ""))]
+        return [np.asarray(tok.encode(ln), np.int64) for ln in _split_lines(texts.get(split, ""), blank)]
 
     t0 = time.perf_counter()
     model = build_model(spec.model_name, spec.model, vocab_size=len(vocab)).fit(lines("train"), vocab)
@@ -82,7 +89,7 @@ def fit_ngram(spec: RunSpec, run_dir: Path, tracker) -> dict:
         if not split_lines:
             continue
         r = perplexity(model, split_lines)
-        chars = sum(len(ln) + 1 for ln in _split_lines(texts[split]))
+        chars = sum(len(ln) + 1 for ln in _split_lines(texts[split], blank))
         metrics.update({f"{prefix}/ppl": r["ppl"], f"{prefix}/ppl_excl_oov": r["ppl_excl_oov"],
                         f"{prefix}/tokens": r["tokens"], f"{prefix}/oov": r["oov"],
                         f"{prefix}/bits_per_token": r["bits_per_token"],

@@ -161,8 +161,9 @@ def _fit(spec: RunSpec, dist: D.DistInfo, run_dir: Path, state, tracker, task: T
     ckpt_dir = run_dir / "checkpoints"
     optimizer = build_optimizer(model, spec.optim, dist.device)
     torch.manual_seed(spec.seed + dist.rank)  # dropout noise differs per rank
-    step = 0
+    step, train_seconds = 0, 0.0
     if state is not None:
+        train_seconds = float(state.get("train_seconds", 0.0))
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step = state["step"]
@@ -186,6 +187,7 @@ def _fit(spec: RunSpec, dist: D.DistInfo, run_dir: Path, state, tracker, task: T
             path = ckpt.save({"model_name": spec.model_name, "model_config": model.config.__dict__.copy(),
                               **task.ckpt_extra, "model": model.state_dict(),
                               "optimizer": optimizer.state_dict(), "step": trainer.step, "rng": rng,
+                              "train_seconds": trainer.train_seconds,
                               "tracker": {"wandb_id": tracker.wandb_id}, "metrics": trainer.last_eval,
                               "config": spec.plain}, ckpt.step_path(ckpt_dir, trainer.step))
             link_last(path)
@@ -193,7 +195,8 @@ def _fit(spec: RunSpec, dist: D.DistInfo, run_dir: Path, state, tracker, task: T
         D.barrier()
 
     trainer = Trainer(spec.trainer, spec.optim, model, optimizer, stream, dist, tracker,
-                      evaluate_fn=task.evaluate_fn, sample_fn=task.sample_fn, save_fn=save_fn, step=step)
+                      evaluate_fn=task.evaluate_fn, sample_fn=task.sample_fn, save_fn=save_fn, step=step,
+                      train_seconds=train_seconds)
     metrics = trainer.fit()
     last = ckpt_dir / "last.pt"
     samples_dir = run_dir / "samples"

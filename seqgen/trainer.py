@@ -72,12 +72,14 @@ def measure_matmul_flops(device: torch.device, dtype=torch.float32, n: int = 204
 
 class Trainer:
     def __init__(self, cfg: TrainerConfig, optim_cfg: OptimConfig, model, optimizer, stream, dist: D.DistInfo,
-                 tracker, evaluate_fn=None, sample_fn=None, save_fn=None, step: int = 0):
+                 tracker, evaluate_fn=None, sample_fn=None, save_fn=None, step: int = 0,
+                 train_seconds: float = 0.0):
         self.cfg, self.optim_cfg = cfg, optim_cfg
         self.model, self.optimizer, self.stream = model, optimizer, stream
         self.dist, self.tracker = dist, tracker
         self.evaluate_fn, self.sample_fn, self.save_fn = evaluate_fn, sample_fn, save_fn
         self.step = step
+        self._seconds_before, self._fit_start = train_seconds, None   # wall time of earlier sessions
         self.dtype = D.resolve_precision(cfg.precision, dist.device)
         runner = LossModule(model)
         if dist.is_distributed:
@@ -88,6 +90,12 @@ class Trainer:
             runner = torch.compile(runner)
         self.runner = runner
         self.last_eval: dict = {}
+
+    @property
+    def train_seconds(self) -> float:
+        """Wall seconds spent in fit() over every session of this run (resumes add up)."""
+        running = time.perf_counter() - self._fit_start if self._fit_start is not None else 0.0
+        return self._seconds_before + running
 
     def _batch(self):
         x, y = self.stream.next()
@@ -135,6 +143,7 @@ class Trainer:
         if peak is None and is_main and flops_per_token:
             peak = measure_matmul_flops(self.dist.device, self.dtype if self.dtype != torch.float16 else torch.float32)
         bar = self._progress()
+        self._fit_start = time.perf_counter()
         self.model.train()
         t0, steps_since, start_step = time.perf_counter(), 0, self.step
         loss_sum = torch.zeros((), device=self.dist.device)  # summed on device: no sync per step

@@ -30,6 +30,7 @@ class NGram:
         smoothing: str = "mkn"     # mkn (interpolated modified Kneser-Ney) | wb (interpolated Witten-Bell)
         vocab_size: int = 0        # derived: the tokenizer's vocabulary plus <s>, </s> (and <unk>)
         block_size: int = 0        # derived: order - 1 (the context the model looks at)
+        blank_lines: bool = False  # fit and score empty lines too (<s> </s>), so the whole text is coded
 
     def __init__(self, config: "NGram.Config", vocab: list[str] | None = None):
         if config.order < 1:
