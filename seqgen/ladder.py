@@ -1,0 +1,166 @@
+"""The lecture's ladder, measured: counts, embeddings, attention on the same held-out text, and the
+pixel models beside their count and interpolation baselines, in the units of seqgen/assess.py.
+
+Every rung is an ordinary training run (`scripts/train.py` overrides) followed by
+`evaluate_checkpoint`; a rung whose run directory already holds a finished checkpoint is evaluated
+without retraining, so the ladder reuses the experiments' own runs and a rerun only fills the gaps.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CHAR_DATA = ["data=shakespeare_char"]
+WORD_DATA = ["data=shakespeare_words"]
+
+
+@dataclass
+class Rung:
+    key: str                  # run name (under out_root) and row id
+    label: str
+    corpus: str               # chars | words | pixels
+    overrides: list[str] = field(default_factory=list)
+    init_from: str | None = None   # key of the word2vec rung whose vectors initialise this GPT
+
+
+def rungs(quick: bool) -> list[Rung]:
+    """The ladder. Full: the documented CPU recipes; quick: the same rungs, tiny, for CI."""
+    pre = "ladder_quick/" if quick else "ladder/"
+    out = []
+    for corpus, label in (("chars", "characters"), ("words", "words")):
+        for n, name in ((1, "unigram"), (2, "bigram"), (3, "3-gram"), (5, "5-gram")):
+            out.append(Rung(f"{pre}{corpus}_ngram{n}", f"{name} Kneser-Ney", corpus,
+                            ["model=ngram", f"model.order={n}", "model.blank_lines=true"]))
+    if quick:
+        tiny = ["model=gpt", "model.n_layer=2", "model.n_head=2", "model.n_embd=32", "model.block_size=32",
+                "model.dropout=0.0", "trainer.max_steps=60", "trainer.batch_size=8", "trainer.eval_every=30",
+                "trainer.eval_batches=4", "trainer.log_every=20", "trainer.sample_tokens=20"]
+        out += [Rung(f"{pre}chars_gpt_small", "GPT 2x32", "chars", tiny),
+                Rung(f"{pre}chars_gpt_large", "GPT 2x48", "chars", tiny + ["model.n_embd=48"]),
+                Rung(f"{pre}words_word2vec", "word2vec (skip-gram)", "words",
+                     ["model=word2vec", "model.vector_size=32", "model.epochs=1", "model.min_count=1",
+                      "model.eval_sets=false"]),
+                Rung(f"{pre}words_gpt", "GPT 2x32", "words", tiny),
+                Rung(f"{pre}words_gpt_w2v", "GPT 2x32, word2vec init", "words", tiny, init_from=f"{pre}words_word2vec")]
+        shapes = ["data=shapes", "data.n_train=240", "data.n_valid=24", "data.n_test=24"]
+        out += [Rung(f"{pre}text2pixel", "text2pixel", "pixels",
+                     ["experiment=text2pixel_shapes", *shapes, "model.n_layer=1", "model.n_embd=32", "model.n_head=2",
+                      "trainer.max_steps=20", "trainer.batch_size=4", "trainer.eval_every=20", "trainer.log_every=10",
+                      "pixels.eval_images=8", "pixels.fidelity_images=0", "pixels.sample_images=2"]),
+                Rung(f"{pre}upsampler", "upsampler", "pixels",
+                     ["experiment=upsampler_shapes", *shapes, "model.n_layer=1", "model.n_embd=32", "model.n_head=2",
+                      "trainer.max_steps=20", "trainer.batch_size=2", "pixels.blocks_per_image=16",
+                      "trainer.eval_every=20", "trainer.log_every=10", "pixels.upsample_eval_images=2",
+                      "pixels.sample_images=2", "pixels.retries=1"])]
+        return out
+    w2v_dim = 128
+    words_gpt = ["model=gpt", "model.n_layer=4", "model.n_head=4", f"model.n_embd={w2v_dim}", "model.block_size=64",
+                 "model.dropout=0.1", "optim.lr=1e-3", "optim.min_lr=1e-4", "optim.warmup_steps=200",
+                 "trainer.max_steps=2000", "trainer.batch_size=16", "trainer.eval_every=500",
+                 "trainer.eval_batches=50", "trainer.log_every=100", "trainer.sample_tokens=100"]
+    out += [Rung("gpt_shakespeare_char_cpu", "GPT 4x128, context 64 (nanoGPT's CPU recipe)", "chars",
+                 ["experiment=gpt_shakespeare_char_cpu"]),
+            Rung(f"{pre}chars_gpt_large", "GPT 4x192, context 128", "chars",
+                 ["experiment=gpt_shakespeare_char_cpu", "model.block_size=128", "model.n_head=6", "model.n_embd=192",
+                  "model.dropout=0.1", "trainer.batch_size=16", "trainer.max_steps=2500", "optim.lr=1.5e-3",
+                  "trainer.eval_every=500", "trainer.eval_batches=50"]),
+            Rung(f"{pre}words_word2vec", f"word2vec skip-gram, {w2v_dim} dims", "words",
+                 ["model=word2vec", f"model.vector_size={w2v_dim}", "model.epochs=5"]),
+            Rung(f"{pre}words_gpt", f"GPT 4x{w2v_dim}", "words", words_gpt),
+            Rung(f"{pre}words_gpt_w2v", f"GPT 4x{w2v_dim}, word2vec-initialised embeddings", "words", words_gpt,
+                 init_from=f"{pre}words_word2vec"),
+            Rung("text2pixel_shapes", "text2pixel 4x128", "pixels",
+                 ["experiment=text2pixel_shapes", "trainer.max_steps=2000"]),
+            Rung("upsampler_shapes", "upsampler 3x128", "pixels", ["experiment=upsampler_shapes"])]
+    return out
+
+
+def _finished(run_dir: Path, max_steps: int, trainable: bool) -> dict | None:
+    from seqgen import checkpoint as ckpt
+
+    last = run_dir / "checkpoints" / "last.pt"
+    if not last.is_file():
+        return None
+    state = ckpt.load(last)
+    return state if (not trainable or state["step"] >= max_steps) else None
+
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def compose(overrides: list[str]):
+    """The config scripts/train.py would build from these command-line overrides."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        return hydra_compose(config_name="train", overrides=list(overrides))
+
+
+def seconds_from_metrics(path: Path) -> float | None:
+    """Training wall time of a run from its metrics.jsonl timestamps (checkpoints from before
+    `train_seconds` was recorded): last record - first record + the first logged interval."""
+    if not path.is_file():
+        return None
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    timed = [r for r in rows if "ms_per_step" in r]
+    if len(timed) < 2:
+        return None
+    return rows[-1]["time"] - timed[0]["time"] + timed[0]["ms_per_step"] * timed[0]["step"] / 1000
+
+
+def run_rung(rung: Rung, data: dict, out_root: Path, data_root: str, quick: bool, log=print) -> dict:
+    """Train (unless already finished) and evaluate one rung -> a row of figures."""
+    from seqgen.assess import EvaluateConfig, evaluate_checkpoint
+    from seqgen.config import parse
+    from seqgen.models import get_model_class
+
+    overrides = [*data.get(rung.corpus, []), *rung.overrides, f"run_name={rung.key}", f"out_root={out_root}",
+                 f"data_root={data_root}"]
+    if rung.init_from:
+        overrides.append(f"init_embeddings={out_root / rung.init_from / 'checkpoints' / 'last.pt'}")
+    cfg = compose(overrides)
+    spec = parse(cfg)
+    run_dir = out_root / rung.key
+    trainable = getattr(get_model_class(spec.model_name), "trainable", True)
+    state = _finished(run_dir, spec.trainer.max_steps, trainable)
+    t0 = time.perf_counter()
+    if state is None:
+        from seqgen.run import train
+
+        log(f"[ladder] training {rung.key}: {' '.join(rung.overrides)}")
+        train(cfg)
+        state = _finished(run_dir, spec.trainer.max_steps, trainable)
+    else:
+        log(f"[ladder] {rung.key}: finished checkpoint found, evaluating it")
+    seconds = (state.get("train_seconds") or state.get("metrics", {}).get("fit_seconds")
+               or seconds_from_metrics(run_dir / "metrics.jsonl"))
+    row = {"key": rung.key, "label": rung.label, "corpus": rung.corpus, "train_seconds": seconds,
+           "command": "python scripts/train.py " + " ".join(o for o in overrides if not o.startswith(
+               ("out_root=", "data_root="))), "model_name": spec.model_name}
+    if spec.model_name == "word2vec":   # an embedding rung: its own scores; the GPT above it uses it
+        m = state.get("metrics", {})
+        row.update({k: m[k] for k in ("analogy_add", "wordsim353_spearman", "simlex999_spearman", "vocab") if k in m})
+        return row
+    ec = EvaluateConfig(ckpt=str(run_dir / "checkpoints" / "last.pt"), data_root=data_root,
+                        max_tokens=20000 if quick else None, images=16 if quick else 500,
+                        fidelity_images=2 if quick else 200, upsample_images=2 if quick else 32)
+    row.update(evaluate_checkpoint(ec))
+    row["wall_seconds"] = time.perf_counter() - t0
+    log(f"[ladder] {rung.key}: " + ", ".join(f"{k} {v:.4f}" for k, v in row.items() if isinstance(v, float)))
+    return row
+
+
+def run_ladder(out_root, data_root, quick: bool = False, only=None, data: dict | None = None, log=print) -> list:
+    """Every rung in order -> rows. `data` maps corpus -> dataset overrides (default: the
+    tiny-shakespeare characters and Open Shakespeare words); `only` picks corpora."""
+    data = data or {"chars": CHAR_DATA, "words": WORD_DATA}
+    rows = []
+    for rung in rungs(quick):
+        if only and rung.corpus not in only:
+            continue
+        rows.append(run_rung(rung, data, Path(out_root), str(data_root), quick, log))
+    return rows

@@ -1,0 +1,151 @@
+"""The ladder's results as a Markdown table, PNG plots and a JSON file (see seqgen/ladder.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+
+def _fmt(v, digits=3):
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "—"
+    return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+
+def _minutes(s):
+    if s is None:
+        return "—"
+    return "< 1 s" if s < 1 else (f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min")
+
+
+def ordering(rows: list[dict]) -> list[str]:
+    """Sentences on what the lecture predicts: every neural rung below the 5-gram in bits per
+    character, and (characters) the GPT >= 25% below it."""
+    out = []
+    for corpus in ("chars", "words"):
+        text = [r for r in rows if r["corpus"] == corpus and "bpc" in r]
+        five = next((r for r in text if r["key"].endswith("ngram5")), None)
+        if five is None:
+            continue
+        for r in text:
+            if r["model_name"] != "gpt":
+                continue
+            gain = 1 - r["bpc"] / five["bpc"]
+            verdict = (f"below the 5-gram's {five['bpc']:.3f} ({100 * gain:.1f}% lower)" if gain > 0 else
+                       f"**not below** the 5-gram's {five['bpc']:.3f} ({-100 * gain:.1f}% higher)")
+            out.append(f"- {corpus}: {r['label']} at {r['bpc']:.3f} bits/char is {verdict}")
+    return out
+
+
+def markdown(rows: list[dict], wall_seconds: float, quick: bool) -> str:
+    lines = ["# Results: the ladder" + (" (quick)" if quick else ""), "",
+             "Written by `python scripts/ladder.py" + (" --quick" if quick else "") + "` "
+             f"(whole run {_minutes(wall_seconds)}). Held-out split: `valid` for tiny-shakespeare "
+             "characters (it has no test split), `test` otherwise. Bits per character code the whole "
+             "held-out text (the n-grams score every line, blank ones included, one `</s>` per newline); "
+             "word perplexity is per token of the word rungs' shared closed vocabulary (`<unk>` for rare words). "
+             "Train time: the run's recorded training wall time on this CPU (for runs older than that record, "
+             "the span of its metrics.jsonl timestamps, pauses included).", ""]
+    for corpus, title in (("chars", "Characters"), ("words", "Words")):
+        text = [r for r in rows if r["corpus"] == corpus]
+        if not text:
+            continue
+        data = next((r["data"] for r in text if "data" in r), "")
+        lines += [f"## {title} ({data})", "", "| rung | bits / char | word perplexity | train time | command |",
+                  "|---|---|---|---|---|"]
+        for r in text:
+            if r["model_name"] == "word2vec":
+                scores = ", ".join(f"{k} {_fmt(v)}" for k, v in r.items() if k.startswith(("analogy", "wordsim", "simlex")))
+                lines.append(f"| {r['label']} ({scores or 'embeddings'}) | — | — | {_minutes(r['train_seconds'])} | "
+                             f"`{r['command']}` |")
+                continue
+            lines.append(f"| {r['label']} | {_fmt(r.get('bpc'))} | {_fmt(r.get('ppl'), 1)} | "
+                         f"{_minutes(r['train_seconds'])} | `{r['command']}` |")
+        lines.append("")
+    pix = [r for r in rows if r["corpus"] == "pixels"]
+    if pix:
+        lines += ["## Pixels (shapes, held-out shape–colour pairs)", "",
+                  "| rung | bits / pixel-token | caption fidelity (all right) | token accuracy | PSNR dB | "
+                  "consistency | s / image | train time |", "|---|---|---|---|---|---|---|---|"]
+        for r in pix:
+            t = _minutes(r["train_seconds"])
+            if r["model_name"] == "text2pixel":
+                lines.append(f"| pixel n-gram (W, NW, N, NE; counts) | {_fmt(r['ngram_bits_per_pixel'], 4)} | — | — | — | — | — | — |")
+                for name, lab in (("fidelity", "guidance 3"), ("fidelity_noguide", "no guidance")):
+                    fid = f"{_fmt(r.get(name))} ({_fmt(r.get(name + '_all'))})" if name in r else "—"
+                    lines.append(f"| {r['label']}, {lab} | {_fmt(r['bits_per_pixel'], 4)} | {fid} | — | — | — | — | {t} |")
+            else:
+                for who, lab in (("model", r["label"]), ("nearest", "nearest 4×"), ("bicubic", "bicubic + requantize")):
+                    bits = _fmt(r["bits_per_token"], 4) if who == "model" else "—"
+                    sec = _fmt(r["seconds_per_image"], 2) if who == "model" else "—"
+                    lines.append(f"| {lab} | {bits} | — | {_fmt(r[f'{who}_token_accuracy'], 4)} | "
+                                 f"{_fmt(r[f'{who}_psnr'], 2)} | {_fmt(r[f'{who}_consistency'], 4)} | {sec} | "
+                                 f"{t if who == 'model' else '—'} |")
+        lines.append("")
+    checks = ordering(rows)
+    if checks:
+        lines += ["## What the lecture predicts", ""] + checks + [""]
+    lines += ["![bits per character per rung](ladder_bpc.png)", "", "![validation curves](ladder_curves.png)", ""]
+    return "\n".join(lines)
+
+
+def plots(rows: list[dict], out_root: Path, out_dir: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    text = [r for r in rows if "bpc" in r]
+    if text:
+        fig, axes = plt.subplots(1, 2, figsize=(14, 4.5))
+        for ax, corpus in zip(axes, ("chars", "words")):
+            rs = [r for r in text if r["corpus"] == corpus]
+            ax.barh([r["label"] for r in rs], [r["bpc"] for r in rs], color=["#888" if r["model_name"] == "ngram"
+                                                                          else "#3a7" for r in rs])
+            ax.set_title(f"{corpus}: held-out bits per character")
+            ax.invert_yaxis()
+        fig.tight_layout()
+        written.append(out_dir / "ladder_bpc.png")
+        fig.savefig(written[-1], dpi=90)
+        plt.close(fig)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for r in rows:
+        path = out_root / r["key"] / "metrics.jsonl"
+        if r["model_name"] != "gpt" or not path.is_file():
+            continue
+        pts = [(d["step"], d["val/bpc"]) for d in map(json.loads, path.read_text().splitlines()) if "val/bpc" in d]
+        if pts:
+            ax.plot(*zip(*pts), marker="o", label=f"{r['corpus']}: {r['label']}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("validation bits per character")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    written.append(out_dir / "ladder_curves.png")
+    fig.savefig(written[-1], dpi=90)
+    plt.close(fig)
+    for r in rows:   # the pixel rungs' last sample grids
+        samples = sorted((out_root / r["key"] / "samples").glob("step_*.png"))
+        if r["corpus"] == "pixels" and samples:
+            written.append(out_dir / f"ladder_{r['model_name']}.png")
+            shutil.copyfile(samples[-1], written[-1])
+    return written
+
+
+def write(rows: list[dict], out_root, out_dir, wall_seconds: float, quick: bool) -> Path:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md = markdown(rows, wall_seconds, quick)
+    written = plots(rows, Path(out_root), out_dir)
+    if any(p.name.startswith("ladder_text2pixel") for p in written):
+        md += "\n![text2pixel samples (shapes)](ladder_text2pixel.png)\n"
+    if any(p.name.startswith("ladder_upsampler") for p in written):
+        md += "\n![upsampler: 32x32 inputs (top), 128x128 outputs (bottom)](ladder_upsampler.png)\n"
+    path = out_dir / "results.md"
+    path.write_text(md, encoding="utf-8")
+    (out_dir / "results.json").write_text(json.dumps({"wall_seconds": wall_seconds, "quick": quick, "rows": rows},
+                                                     indent=1, default=str))
+    return path

@@ -1,0 +1,60 @@
+"""scripts/evaluate.py on every kind of checkpoint, and scripts/ladder.py --quick end to end."""
+
+import json
+import math
+
+from tests.conftest import run_script
+
+
+def test_ladder_quick_has_every_rung_with_finite_numbers(tmp_path, corpus):
+    files = ",".join(corpus[s] for s in ("train", "valid", "test"))
+    out = tmp_path / "results"
+    res = run_script(["scripts/ladder.py", "--quick", "--text-files", files, "--out-root", str(tmp_path / "runs"),
+                      "--data-root", str(tmp_path / "data"), "--out", str(out)], timeout=900)
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    keys = {r["key"].split("/")[-1] for r in rows}
+    assert keys == {f"{c}_ngram{n}" for c in ("chars", "words") for n in (1, 2, 3, 5)} | {
+        "chars_gpt_small", "chars_gpt_large", "words_word2vec", "words_gpt", "words_gpt_w2v", "text2pixel", "upsampler"}
+    for r in rows:
+        if r["corpus"] in ("chars", "words") and r["model_name"] != "word2vec":
+            assert math.isfinite(r["bpc"]) and r["bpc"] > 0, r
+        if r["corpus"] == "words" and "ppl" in r:
+            assert math.isfinite(r["ppl"]) and r["ppl"] > 1
+    t2p = next(r for r in rows if r["key"].endswith("text2pixel"))
+    assert math.isfinite(t2p["bits_per_pixel"]) and math.isfinite(t2p["ngram_bits_per_pixel"]) and 0 <= t2p["fidelity"] <= 1
+    up = next(r for r in rows if r["key"].endswith("upsampler"))
+    for k in ("bits_per_token", "model_token_accuracy", "nearest_psnr", "bicubic_consistency", "seconds_per_image"):
+        assert math.isfinite(up[k]), k
+    # more n-gram order never hurts much on the training-like text; unigram is far worse than 5-gram
+    bpc = {r["key"].split("/")[-1]: r["bpc"] for r in rows if "bpc" in r}
+    assert bpc["chars_ngram1"] > bpc["chars_ngram5"]
+    md = (out / "results.md").read_text()
+    assert "5-gram Kneser-Ney" in md and "bicubic" in md and "What the lecture predicts" in md
+    assert (out / "ladder_bpc.png").stat().st_size > 1000 and (out / "ladder_curves.png").is_file()
+    assert '"ladder": "quick"' in res.stdout.strip().splitlines()[-1]
+    # a second run reuses every finished rung instead of retraining
+    again = run_script(["scripts/ladder.py", "--quick", "--text-files", files, "--out-root", str(tmp_path / "runs"),
+                        "--data-root", str(tmp_path / "data"), "--out", str(out), "--only", "chars"])
+    assert "training" not in again.stdout and again.stdout.count("finished checkpoint found") == 6
+
+
+def test_evaluate_script_units_and_errors(tmp_path, corpus):
+    common = [f"out_root={tmp_path}", f"data_root={tmp_path / 'data'}", "data=text_files",
+              *[f"data.{s}={corpus[s]}" for s in ("train", "valid", "test")]]
+    run_script(["scripts/train.py", "model=ngram", "model.order=3", "model.blank_lines=true", "run_name=ng", *common])
+    run_script(["scripts/train.py", "model=gpt_tiny", "trainer=smoke", "run_name=gp", *common])
+    out = {}
+    for name in ("ng", "gp"):
+        res = run_script(["scripts/evaluate.py", f"ckpt={tmp_path / name / 'checkpoints' / 'last.pt'}",
+                          f"data_root={tmp_path / 'data'}", f"out={tmp_path / name}.json"])
+        out[name] = json.loads(res.stdout.strip().splitlines()[-1])
+        assert out[name] == json.loads((tmp_path / f"{name}.json").read_text())
+    assert out["ng"]["split"] == out["gp"]["split"] == "test"
+    # both code the same test text: the character counts agree (the GPT's first token is context)
+    assert abs(out["ng"]["chars"] - out["gp"]["chars"]) <= 1
+    assert 0 < out["ng"]["bpc"] < out["gp"]["bpc"]      # 3-gram on repetitive text beats an 8-step GPT
+    bad = run_script(["scripts/evaluate.py", f"ckpt={tmp_path / 'missing.pt'}"], check=False)
+    assert bad.returncode == 2 and "no such checkpoint" in bad.stderr
+    bad = run_script(["scripts/evaluate.py", f"ckpt={tmp_path / 'ng' / 'checkpoints' / 'last.pt'}",
+                      f"data_root={tmp_path / 'data'}", "split=nope"], check=False)
+    assert bad.returncode == 2 and "split='nope'" in bad.stderr
