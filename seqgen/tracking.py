@@ -17,7 +17,7 @@ from pathlib import Path
 
 @dataclass
 class LoggerConfig:
-    name: str = "none"          # none | wandb | tensorboard
+    name: str = "none"          # none | wandb | tensorboard | all (wandb and TensorBoard)
     project: str = "seqgen"
     entity: str | None = None
     mode: str = "auto"          # wandb: auto (online with a key, offline without) | online | offline | disabled
@@ -58,14 +58,14 @@ class Tracker(NullTracker):
         self.metrics_file = open(self.run_dir / "metrics.jsonl", "a", buffering=1)
         self.wandb = self.tb = None
         self.wandb_id = wandb_id
-        if cfg.name == "wandb":
+        if cfg.name not in ("none", "wandb", "tensorboard", "all"):
+            raise ValueError(f"logger.name must be none, wandb, tensorboard or all; got {cfg.name!r}")
+        if cfg.name in ("wandb", "all"):
             self._init_wandb(config, run_name, wandb_id)
-        elif cfg.name == "tensorboard":
+        if cfg.name in ("tensorboard", "all"):
             from torch.utils.tensorboard import SummaryWriter
 
             self.tb = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
-        elif cfg.name != "none":
-            raise ValueError(f"logger.name must be none, wandb or tensorboard; got {cfg.name!r}")
 
     def _init_wandb(self, config, run_name, wandb_id):
         import wandb

@@ -150,3 +150,20 @@ def test_cpu_training_attention_matches_sdpa(monkeypatch):
     monkeypatch.setattr(L, "dropout", lambda t, p, training, rescale=True: t if rescale else t * (1 - p))
     model.train()
     assert torch.allclose(model(x), ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("rope", [False, True])
+def test_attention_maps_are_the_attention_the_model_uses(rope):
+    torch.manual_seed(0)
+    model = tiny(rope=rope).eval()
+    x = torch.randint(0, 50, (2, 12))
+    maps = model.attention_maps(x)
+    assert len(maps) == 2 and maps[0].shape == (2, 2, 12, 12)
+    assert torch.allclose(maps[1].sum(-1), torch.ones(2, 2, 12)) and (maps[0].triu(1) == 0).all()
+    # the first layer's output rebuilt from its map equals the attention module's own output
+    attn, B, T = model.blocks[0].attn, 2, 12
+    h = model.blocks[0].ln1(model.wte(x) + (model.wpe.weight[:T] if model.wpe is not None else 0)).view(B * T, -1)
+    v = attn.qkv(h).view(B, T, 3, 2, 16)[:, :, 2].transpose(1, 2)          # (B, nh, T, hs)
+    rope_t = None if model.wpe is not None else (model.rope_cos[:T], model.rope_sin[:T])
+    rebuilt = attn.proj((maps[0] @ v).transpose(1, 2).reshape(B * T, -1))
+    assert torch.allclose(rebuilt, attn(h, rope_t, None, 0, B), atol=1e-5)

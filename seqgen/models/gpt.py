@@ -97,6 +97,22 @@ class GPT(nn.Module):
             cache.advance(T)
         return self.lm_head(self.ln_f(x)).view(B, T, -1)
 
+    @torch.no_grad()
+    def attention_maps(self, idx: torch.Tensor) -> list[torch.Tensor]:
+        """idx (B, T) -> per layer (B, n_head, T, T): who attends to whom (rows sum to 1)."""
+        B, T = idx.shape
+        x = self.wte(idx)
+        rope = None
+        if self.wpe is not None:
+            x = x + self.wpe.weight[:T]
+        else:
+            rope = (self.rope_cos[:T], self.rope_sin[:T])
+        x, maps = x.view(B * T, -1), []
+        for block in self.blocks:
+            maps.append(block.attn.weights(block.ln1(x), rope, B))
+            x = block(x, rope, None, 0, B)
+        return maps
+
     def training_loss(self, batch):
         """batch = (x, y), both (B, T) -> (mean cross-entropy in nats, metrics dict)."""
         x, y = batch
