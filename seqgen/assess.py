@@ -109,21 +109,27 @@ def _evaluate_text(ec: EvaluateConfig, model, tokenizer, state, device) -> dict:
     return out
 
 
-def _evaluate_pixels(ec: EvaluateConfig, model, state, device) -> dict:
+def _image_data(ec: EvaluateConfig, state):
+    """The image dataset a checkpoint was trained on (prepared if needed) -> (data, split, row)."""
     from seqgen.config import build
     from seqgen.data.images import ImageDataConfig, prepare_images
-    from seqgen.models.pixel_ngram import PixelNGram
-    from seqgen.pixel_run import evaluate_pixels, fidelity, spread
 
     dc = build(ImageDataConfig, dict(state["config"]["data"]), "data")
     data = prepare_images(dc, ec.data_root, verbose=False)
     split = _pick_split([s for s in ("train", "valid", "test") if data.count(s)], ec.split, ec.ckpt)
-    out = {"model": state["model_name"], "data": dc.name, "split": split}
+    return data, split, {"model": state["model_name"], "data": dc.name, "split": split}
+
+
+def _evaluate_pixels(ec: EvaluateConfig, model, state, device) -> dict:
+    from seqgen.models.pixel_ngram import PixelNGram
+    from seqgen.pixel_run import evaluate_pixels, fidelity, spread
+
+    data, split, out = _image_data(ec, state)
     out["bits_per_pixel"] = evaluate_pixels(model, data, split, ec.batch_size, device, ec.images, "x")["x/bits_per_pixel"]
     lo = data.lo(split)
     out["ngram_bits_per_pixel"] = PixelNGram(data.codec.size).fit(data.lo("train")).bits_per_pixel(
         lo[spread(len(lo), ec.images)])
-    if dc.name == "shapes" and ec.fidelity_images:
+    if out["data"] == "shapes" and ec.fidelity_images:
         for name, g in (("fidelity", ec.guidance), ("fidelity_noguide", None)):
             t0 = time.perf_counter()
             scores = fidelity(model, data, ec.fidelity_images, g, device, ec.seed, split=split)
@@ -134,14 +140,9 @@ def _evaluate_pixels(ec: EvaluateConfig, model, state, device) -> dict:
 
 
 def _evaluate_upsampler(ec: EvaluateConfig, model, state, device) -> dict:
-    from seqgen.config import build
-    from seqgen.data.images import ImageDataConfig, prepare_images
     from seqgen.upsample_run import compare, evaluate_upsampler
 
-    dc = build(ImageDataConfig, dict(state["config"]["data"]), "data")
-    data = prepare_images(dc, ec.data_root, verbose=False)
-    split = _pick_split([s for s in ("train", "valid", "test") if data.count(s)], ec.split, ec.ckpt)
-    out = {"model": state["model_name"], "data": dc.name, "split": split}
+    data, split, out = _image_data(ec, state)
     out["bits_per_token"] = evaluate_upsampler(model, data, split, device, ec.upsample_images)[f"{split}/bits_per_token"]
     pixels = state["config"].get("pixels", {})
     scores, _, _ = compare(model, data, split, ec.upsample_images, device, ec.seed,
