@@ -56,15 +56,10 @@ def _pick_split(available: list[str], split: str, where) -> str:
     return split
 
 
-def text_lines(text: str) -> list[str]:
-    """Every line of a text, blank ones included, so that scoring them codes the whole text."""
-    lines = text.split("\n")
-    return lines[:-1] if text.endswith("\n") else lines
-
-
 def ngram_text_scores(model, tokenizer, text: str) -> dict:
     """An n-gram on every line of `text` (one </s> per line codes its newline) -> bits per character
     and per-token perplexity, KenLM's conventions otherwise."""
+    from seqgen.data.sources import text_lines
     from seqgen.models.ngram import perplexity
 
     lines = text_lines(text)

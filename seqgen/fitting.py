@@ -15,7 +15,7 @@ from seqgen import checkpoint as ckpt
 from seqgen import distributed as D
 from seqgen.config import ConfigError, RunSpec
 from seqgen.data.prepare import prepare
-from seqgen.data.sources import load_splits
+from seqgen.data.sources import load_splits, text_lines
 from seqgen.models import build_model
 from seqgen.run import check_same_model, link_last
 from seqgen.tracking import Tracker
@@ -45,8 +45,6 @@ def fit_counts(spec: RunSpec, dist: D.DistInfo, run_dir: Path) -> dict:
 def _split_lines(text: str, blank: bool = False) -> list[str]:
     """Lines of a text; blank=False drops empty ones (KenLM-style sentences), True keeps every line."""
     if blank:
-        from seqgen.assess import text_lines
-
         return text_lines(text)
     return [ln for ln in text.split("\n") if ln.strip()]
 

@@ -139,6 +139,12 @@ def read_text_file(path, key: str) -> str:
     return text
 
 
+def text_lines(text: str) -> list[str]:
+    """Every line of a text, blank ones included, so that scoring them codes the whole text."""
+    lines = text.split("\n")
+    return lines[:-1] if text.endswith("\n") else lines
+
+
 def split_by_fraction(text: str, train_frac: float, valid_frac: float) -> dict:
     """Contiguous split at line boundaries: train | valid | test (test = the rest, may be empty)."""
     if not 0 < train_frac < 1 or not 0 <= valid_frac <= 1 - train_frac + 1e-9:
