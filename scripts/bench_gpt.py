@@ -14,12 +14,12 @@ import time
 
 import torch
 
-from seqgen import distributed as D
+from seqgen.core import distributed as D
 from seqgen.models import build_model
-from seqgen.optim import OptimConfig, build_optimizer
+from seqgen.core.optim import OptimConfig, build_optimizer
 from seqgen.sampling import generate
-from seqgen.trainer import Trainer, TrainerConfig, measure_matmul_flops
-from seqgen.tracking import NullTracker
+from seqgen.core.trainer import Trainer, TrainerConfig, measure_matmul_flops
+from seqgen.core.tracking import NullTracker
 
 # nanoGPT on this machine (shared/ANCHORS.md): ms per iteration, sampling tokens/s
 NANOGPT = {"cpu_recipe_ms": 47.5, "baby_fp32_ms": 9470.7, "sample_tok_s": 386.0}

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from seqgen.models.ngram import BOS, EOS, NGram, perplexity
-from seqgen.tokenizer import WordTokenizer
+from seqgen.data.tokenizer import WordTokenizer
 
 # shared/ANCHORS.md: KenLM lmplz on the same machine kind (perplexity incl. OOV; median build seconds)
 KENLM = {3: {"valid": 430.78, "test": 471.50, "build_s": 7.35, "rss_gb": 2.36},

@@ -17,9 +17,9 @@ import time
 
 import torch
 
-from seqgen import distributed as D
+from seqgen.core import distributed as D
 from seqgen.models import build_model
-from seqgen.optim import OptimConfig, build_optimizer
+from seqgen.core.optim import OptimConfig, build_optimizer
 from seqgen.sampling import generate_pixels
 
 DEFAULT = dict(n_layer=4, n_head=4, n_embd=128)          # configs/model/text2pixel.yaml
@@ -95,7 +95,7 @@ def sample_speed(model, batch, pixels, guidance, use_cache, device, reps=1):
 
 def quality(ckpt, images, device):
     """Held-out bits per pixel-token vs the pixel n-gram, and fidelity with / without guidance."""
-    from seqgen.data.images import ImageDataConfig, prepare_images
+    from seqgen.data.images.prepare import ImageDataConfig, prepare_images
     from seqgen.models.pixel_ngram import PixelNGram
     from seqgen.pixel_run import evaluate_pixels, fidelity
     from seqgen.run import load_model

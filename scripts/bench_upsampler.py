@@ -16,7 +16,7 @@ import time
 import numpy as np
 import torch
 
-from seqgen.data.images import ImageDataConfig, prepare_images
+from seqgen.data.images.prepare import ImageDataConfig, prepare_images
 from seqgen.evaluation import upsample_bicubic_baseline, upsample_metrics, upsample_nearest_baseline
 from seqgen.models import build_model
 from seqgen.sampling import upsample_tokens

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import hydra
 
-from seqgen.checkpoint import CheckpointError
+from seqgen.core.checkpoint import CheckpointError
 from seqgen.config import ConfigError, build, to_plain
 from seqgen.data.sources import DataError
 

@@ -9,7 +9,7 @@ import sys
 
 import hydra
 
-from seqgen.checkpoint import CheckpointError
+from seqgen.core.checkpoint import CheckpointError
 from seqgen.config import ConfigError, build, to_plain
 from seqgen.export import ExportConfig, export
 

@@ -30,8 +30,8 @@ def main(argv=None):
 
     from seqgen.config import ConfigError
     from seqgen.data.sources import DataError
-    from seqgen.ladder import CHAR_DATA, WORD_DATA, run_ladder
-    from seqgen.ladder_report import ordering, write
+    from seqgen.ladder.rungs import CHAR_DATA, WORD_DATA, run_ladder
+    from seqgen.ladder.report import ordering, write
 
     data = {"chars": CHAR_DATA, "words": WORD_DATA}
     if args.text_files:

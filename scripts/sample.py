@@ -4,7 +4,7 @@ import sys
 
 import hydra
 
-from seqgen.checkpoint import CheckpointError
+from seqgen.core.checkpoint import CheckpointError
 from seqgen.config import ConfigError
 from seqgen.run import sample
 

@@ -7,7 +7,7 @@ import sys
 
 import hydra
 
-from seqgen.checkpoint import CheckpointError
+from seqgen.core.checkpoint import CheckpointError
 from seqgen.config import ConfigError
 from seqgen.data.sources import DataError
 from seqgen.run import train

@@ -107,7 +107,7 @@ def _evaluate_text(ec: EvaluateConfig, model, tokenizer, state, device) -> dict:
 def _image_data(ec: EvaluateConfig, state):
     """The image dataset a checkpoint was trained on (prepared if needed) -> (data, split, row)."""
     from seqgen.config import build
-    from seqgen.data.images import ImageDataConfig, prepare_images
+    from seqgen.data.images.prepare import ImageDataConfig, prepare_images
 
     dc = build(ImageDataConfig, dict(state["config"]["data"]), "data")
     data = prepare_images(dc, ec.data_root, verbose=False)

@@ -127,7 +127,7 @@ def evaluate_word_pairs(vocab, vectors, path) -> dict:
 
 def upsample_nearest_baseline(lo, factor: int = 4):
     """(N, h, w) -> (N, h*f, w*f): every low-res pixel repeated over its block."""
-    from seqgen.pixels import upsample_nearest
+    from seqgen.data.images.codec import upsample_nearest
 
     return upsample_nearest(lo, factor)
 
@@ -150,7 +150,7 @@ def upsample_metrics(pred, truth, lo, codec, factor: int = 4) -> dict:
     (fraction of low-res pixels that the 4x rule recovers from the prediction)."""
     import numpy as np
 
-    from seqgen.pixels import reduce_blocks
+    from seqgen.data.images.codec import reduce_blocks
 
     pred, truth, lo = np.asarray(pred), np.asarray(truth), np.asarray(lo)
     mse = float(((codec.dequantize(pred).astype(np.float64) - codec.dequantize(truth)) ** 2).mean())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from seqgen import checkpoint as ckpt
+from seqgen.core import checkpoint as ckpt
 from seqgen.config import ConfigError
 
 
@@ -21,7 +21,7 @@ def arpa_to_checkpoint(arpa_path, out) -> Path:
     """A data-free seqgen n-gram checkpoint from an ARPA file, with a whitespace word tokenizer."""
     from seqgen.models.ngram import BOS, EOS, UNK
     from seqgen.models.ngram_io import read_arpa, to_state
-    from seqgen.tokenizer import WordTokenizer
+    from seqgen.data.tokenizer import WordTokenizer
 
     words = read_arpa(arpa_path).vocab
     itos = [UNK] + [w for w in words if w not in (BOS, EOS, UNK)]

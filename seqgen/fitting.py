@@ -11,14 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-from seqgen import checkpoint as ckpt
-from seqgen import distributed as D
+from seqgen.core import checkpoint as ckpt
+from seqgen.core import distributed as D
 from seqgen.config import ConfigError, RunSpec
 from seqgen.data.prepare import prepare
 from seqgen.data.sources import load_splits, text_lines
 from seqgen.models import build_model
 from seqgen.run import check_same_model, link_last
-from seqgen.tracking import Tracker
+from seqgen.core.tracking import Tracker
 
 
 def fit_counts(spec: RunSpec, dist: D.DistInfo, run_dir: Path) -> dict:
@@ -100,7 +100,7 @@ def fit_ngram(spec: RunSpec, run_dir: Path, tracker) -> dict:
 
 def fit_word2vec(spec: RunSpec, run_dir: Path, tracker) -> dict:
     """Train on the train split's lines of words; evaluate analogies and word-pair similarity."""
-    from seqgen.tokenizer import UNK, WordTokenizer
+    from seqgen.data.tokenizer import UNK, WordTokenizer
 
     if spec.data.tokenizer != "word":
         raise ConfigError(f"model=word2vec needs word tokens: set data.tokenizer=word (got {spec.data.tokenizer!r})")

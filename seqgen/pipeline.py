@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from seqgen.config import ConfigError
-from seqgen.data.images import unknown_words
-from seqgen.pixels import PixelCodec, digit_view, grid_image, load_png, save_png, upsample_nearest
+from seqgen.data.images.prepare import unknown_words
+from seqgen.data.images.codec import PixelCodec, digit_view, grid_image, load_png, save_png, upsample_nearest
 from seqgen.sampling import upsample_tokens
 
 

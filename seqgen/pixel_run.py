@@ -15,12 +15,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from seqgen import distributed as D
+from seqgen.core import distributed as D
 from seqgen.config import ConfigError, RunSpec
-from seqgen.data.images import (ImageBatches, ImageDataConfig, PreparedImages, encode_caption, load_prepared,
+from seqgen.data.images.prepare import (ImageBatches, ImageDataConfig, PreparedImages, encode_caption, load_prepared,
                                 prepare_images, prepared_dir)
 from seqgen.models import build_model
-from seqgen.pixels import digit_view, grid_image
+from seqgen.data.images.codec import digit_view, grid_image
 from seqgen.sampling import generate_pixels
 
 
@@ -76,7 +76,7 @@ def draw(model, tokenizer, captions: list[str], caption_len: int, device, guidan
 def fidelity(model, data: PreparedImages, n: int, guidance, device, seed: int, temperature=1.0,
              top_k=None, split: str = "test") -> dict:
     """Draw the first caption of n evenly spread `split` images and score them (shapes only)."""
-    from seqgen.fidelity import score_many
+    from seqgen.data.images.fidelity import score_many
 
     caps = data.captions(split)
     texts = [caps[i][0] for i in spread(len(caps), n)]

@@ -13,18 +13,18 @@ from pathlib import Path
 
 import torch
 
-from seqgen import checkpoint as ckpt
-from seqgen import distributed as D
+from seqgen.core import checkpoint as ckpt
+from seqgen.core import distributed as D
 from seqgen.config import ConfigError, RunSpec, parse, run_dir_for
 from seqgen.data.prepare import load_prepared, prepare, prepared_dir
 from seqgen.data.text import TextBatches
 from seqgen.evaluation import evaluate_lm
 from seqgen.models import build_model, get_model_class
-from seqgen.optim import build_optimizer
+from seqgen.core.optim import build_optimizer
 from seqgen.sampling import generate
-from seqgen.tokenizer import Tokenizer
-from seqgen.tracking import NullTracker, Tracker
-from seqgen.trainer import Trainer
+from seqgen.data.tokenizer import Tokenizer
+from seqgen.core.tracking import NullTracker, Tracker
+from seqgen.core.trainer import Trainer
 
 
 def _load_data(spec: RunSpec, dist: D.DistInfo):

@@ -14,13 +14,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from seqgen import distributed as D
+from seqgen.core import distributed as D
 from seqgen.config import RunSpec
-from seqgen.data.images import PreparedImages
+from seqgen.data.images.prepare import PreparedImages
 from seqgen.evaluation import upsample_bicubic_baseline, upsample_metrics, upsample_nearest_baseline
 from seqgen.models import build_model
 from seqgen.pixel_run import image_data, spread
-from seqgen.pixels import grid_image
+from seqgen.data.images.codec import grid_image
 from seqgen.sampling import upsample_tokens
 
 
@@ -136,7 +136,7 @@ def upsample_task(spec: RunSpec, dist: D.DistInfo, run_dir: Path, tracker, resum
                               px.temperature, px.top_k, px.retries)
         samples_dir.mkdir(exist_ok=True)
         f = data.meta["factor"]
-        from seqgen.pixels import upsample_nearest
+        from seqgen.data.images.codec import upsample_nearest
 
         image = grid_image(list(upsample_nearest(lo, f)) + list(pred), data.codec, None, scale=1,
                            ncols=len(lo))

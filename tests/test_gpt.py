@@ -128,7 +128,7 @@ def test_cuda_bf16_cache_matches_full():
 
 
 def test_fast_dropout_statistics():
-    from seqgen.models.layers import dropout
+    from seqgen.nn.layers import dropout
 
     torch.manual_seed(0)
     x = torch.ones(1_000_000)
@@ -140,7 +140,7 @@ def test_fast_dropout_statistics():
 
 def test_cpu_training_attention_matches_sdpa(monkeypatch):
     """The explicit CPU attention used with dropout equals SDPA once the dropout itself is neutral."""
-    import seqgen.models.layers as L
+    import seqgen.nn.layers as L
 
     torch.manual_seed(0)
     model = tiny(dropout=0.3)

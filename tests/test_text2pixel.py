@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from seqgen.data.images import encode_caption
+from seqgen.data.images.prepare import encode_caption
 from seqgen.models.text2pixel import Text2Pixel
 from seqgen.sampling import generate_pixels
 from tests.conftest import ROOT, run_script
@@ -125,7 +125,7 @@ def test_guidance_logits_are_the_cfg_mix(monkeypatch):
 
 
 def test_caption_encoding_errors_and_truncation():
-    from seqgen.tokenizer import WordTokenizer
+    from seqgen.data.tokenizer import WordTokenizer
 
     tok = WordTokenizer.fit(["a red circle on the left"], lowercase=True)
     assert encode_caption(tok, "a red circle", 5)[-2:] == [tok.vocab_size] * 2
@@ -179,7 +179,7 @@ def test_imagefolder_dataset(tmp_path):
 
     from PIL import Image
 
-    from seqgen.data.images import ImageDataConfig, prepare_images
+    from seqgen.data.images.prepare import ImageDataConfig, prepare_images
     from seqgen.data.sources import DataError
 
     folder = tmp_path / "imgs"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from seqgen.tokenizer import UNK, CharTokenizer, Tokenizer, WordTokenizer, fit_tokenizer
+from seqgen.data.tokenizer import UNK, CharTokenizer, Tokenizer, WordTokenizer, fit_tokenizer
 
 TEXT = "To be, or not to be: that is the question.\nWhether 'tis nobler in the mind to suffer\n"
 

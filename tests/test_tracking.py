@@ -20,7 +20,7 @@ def test_wandb_offline_without_key(tmp_path, corpus, monkeypatch):
     result = train(compose(tiny_overrides(tmp_path, corpus, "logger=wandb", "trainer.max_steps=4")))
     runs = list((result["run_dir"] / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and list(runs[0].glob("*.wandb"))
-    from seqgen import checkpoint as ckpt
+    from seqgen.core import checkpoint as ckpt
 
     run_id = ckpt.load(result["checkpoint"])["tracker"]["wandb_id"]
     assert runs[0].name.endswith(run_id)

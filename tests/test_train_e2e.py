@@ -9,7 +9,7 @@ import time
 import pytest
 import torch
 
-from seqgen import checkpoint as ckpt
+from seqgen.core import checkpoint as ckpt
 from seqgen.run import load_model, train
 from tests.conftest import ROOT, compose, run_script, tiny_overrides
 

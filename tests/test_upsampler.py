@@ -8,7 +8,7 @@ import torch
 
 from seqgen.evaluation import upsample_bicubic_baseline, upsample_metrics, upsample_nearest_baseline
 from seqgen.models.upsampler import Upsampler
-from seqgen.pixels import PixelCodec, reduce_blocks
+from seqgen.data.images.codec import PixelCodec, reduce_blocks
 from seqgen.sampling import _draw_blocks, block_mode, upsample_tokens
 from tests.conftest import run_script
 
@@ -124,7 +124,7 @@ def test_block_mode_is_the_4x_rule():
 
 
 def test_baselines_and_metrics():
-    from seqgen.data import shapes as S
+    from seqgen.data.images import shapes as S
 
     d = S.generate(6, seed=0, held_out=False)
     codec = S.codec()
@@ -138,7 +138,7 @@ def test_baselines_and_metrics():
 
 
 def test_dataset_pairs_are_consistent_by_construction(tmp_path):
-    from seqgen.data.images import ImageDataConfig, prepare_images
+    from seqgen.data.images.prepare import ImageDataConfig, prepare_images
 
     data = prepare_images(ImageDataConfig(name="shapes", n_train=20, n_valid=4, n_test=4), tmp_path, verbose=False)
     for split in ("train", "valid", "test"):

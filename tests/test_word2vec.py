@@ -112,7 +112,7 @@ def test_gpt_embeddings_initialised_from_word2vec(tmp_path, corpus):
     gpt = train(compose(over))
     wte = gpt["model"].wte.weight.detach()
     vec = w2v["model"].vectors
-    from seqgen.tokenizer import Tokenizer
+    from seqgen.data.tokenizer import Tokenizer
 
     tok = Tokenizer.load(gpt["run_dir"] / "tokenizer.json")
     i, j = tok.itos.index("we"), w2v["model"].index["we"]

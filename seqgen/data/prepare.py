@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from seqgen.data.sources import DataError, load_splits
-from seqgen.tokenizer import Tokenizer, fit_tokenizer
+from seqgen.data.tokenizer import Tokenizer, fit_tokenizer
 
 SPLITS = ("train", "valid", "test")
 

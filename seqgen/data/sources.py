@@ -16,9 +16,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-class DataError(ValueError):
-    """Bad or missing input data; the message names the file or key and what was expected."""
+from seqgen.core.errors import DataError
 
 
 @dataclass(frozen=True)

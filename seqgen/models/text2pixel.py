@@ -17,17 +17,17 @@ The loss is on pixel tokens only. Caption dropout replaces the whole caption by 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from seqgen.models.layers import Block, Dropout, KVCache
+from seqgen.nn.decoder import Decoder
+from seqgen.nn.layers import KVCache
 
 
-class Text2Pixel(nn.Module):
+class Text2Pixel(Decoder):
     trainable = True
     task = "pixels"
     derived = ("text_vocab_size", "n_colors", "caption_len", "height", "width")
@@ -59,25 +59,13 @@ class Text2Pixel(nn.Module):
         self.pix_emb = nn.Embedding(c.n_colors + 1, c.n_embd)           # + <img>
         self.row_emb = nn.Embedding(c.height, c.n_embd)
         self.col_emb = nn.Embedding(c.width, c.n_embd)
-        self.drop = Dropout(c.dropout)
-        self.blocks = nn.ModuleList(Block(c.n_embd, c.n_head, c.dropout, c.bias) for _ in range(c.n_layer))
-        self.ln_f = nn.LayerNorm(c.n_embd, bias=c.bias)
+        self.build_trunk(c.n_layer, c.n_head, c.n_embd, c.dropout, c.bias)
         self.head = nn.Linear(c.n_embd, c.n_colors, bias=False)
-        self.apply(self._init_weights)
-        for name, p in self.named_parameters():
-            if name.endswith("proj.weight"):
-                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * c.n_layer))
+        self.init_weights()
         rows = torch.arange(c.height).repeat_interleave(c.width)
         cols = torch.arange(c.width).repeat(c.height)
         self.register_buffer("pix_rows", rows, persistent=False)   # (P,) row of pixel j
         self.register_buffer("pix_cols", cols, persistent=False)   # (P,) column of pixel j
-
-    @staticmethod
-    def _init_weights(module):
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
-            if getattr(module, "bias", None) is not None:
-                nn.init.zeros_(module.bias)
 
     @property
     def num_pixels(self) -> int:
@@ -87,23 +75,10 @@ class Text2Pixel(nn.Module):
     def seq_len(self) -> int:
         return self.config.caption_len + self.num_pixels
 
-    def num_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
-    def flops_per_token(self) -> float:
-        """Training FLOPs per sequence slot: 6N + 12·L·C·T (the PaLM / nanoGPT estimate)."""
-        c = self.config
-        return 6 * self.num_params() + 12 * c.n_layer * c.n_embd * self.seq_len
-
-    def new_cache(self, batch_size: int) -> KVCache:
-        c = self.config
-        return KVCache(c.n_layer, batch_size, c.n_head, self.seq_len, c.n_embd // c.n_head,
-                       self.head.weight.device)
-
     def null_text(self, batch_size: int, device=None) -> torch.Tensor:
         """The unconditional caption: (B, Lc) of <pad>."""
         return torch.full((batch_size, self.config.caption_len), self.pad_id, dtype=torch.long,
-                          device=device if device is not None else self.head.weight.device)
+                          device=device if device is not None else self.device)
 
     def _pixel_slots(self, tokens: torch.Tensor, first: int) -> torch.Tensor:
         """tokens (B, T) fed at the slots predicting pixels first..first+T-1 -> embeddings (B, T, C)."""
@@ -138,12 +113,7 @@ class Text2Pixel(nn.Module):
             x = self._pixel_slots(pixels, start - c.caption_len)
             n_out = pixels.size(1)
         T = x.size(1)
-        x = self.drop(x).reshape(B * T, -1)
-        for i, block in enumerate(self.blocks):
-            x = block(x, None, cache, i, B)
-        if cache is not None:
-            cache.advance(T)
-        x = x.view(B, T, -1)[:, T - n_out:]
+        x = self.run_blocks(x, None, cache).view(B, T, -1)[:, T - n_out:]
         return self.head(self.ln_f(x))
 
     def training_loss(self, batch):

@@ -16,17 +16,17 @@ is the model's true bits per high-res token. Sampling takes 2 passes x f*f steps
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from seqgen.models.layers import Block, Dropout, KVCache
+from seqgen.nn.decoder import Decoder
+from seqgen.nn.layers import KVCache
 
 
-class Upsampler(nn.Module):
+class Upsampler(Decoder):
     trainable = True
     task = "upsample"
     derived = ("n_colors", "factor")
@@ -55,30 +55,13 @@ class Upsampler(nn.Module):
         self.prefix = self.n_window + self.n_border
         self.tok = nn.Embedding(K + 3, c.n_embd)
         self.pos = nn.Embedding(self.prefix + self.n_block, c.n_embd)   # every slot has a fixed role
-        self.drop = Dropout(c.dropout)
-        self.blocks = nn.ModuleList(Block(c.n_embd, c.n_head, c.dropout, c.bias) for _ in range(c.n_layer))
-        self.ln_f = nn.LayerNorm(c.n_embd, bias=c.bias)
+        self.build_trunk(c.n_layer, c.n_head, c.n_embd, c.dropout, c.bias)
         self.head = nn.Linear(c.n_embd, K, bias=False)
-        for m in self.modules():
-            if isinstance(m, (nn.Linear, nn.Embedding)):
-                nn.init.normal_(m.weight, mean=0.0, std=0.02)
-                if getattr(m, "bias", None) is not None:
-                    nn.init.zeros_(m.bias)
-        for name, p in self.named_parameters():
-            if name.endswith("proj.weight"):
-                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * c.n_layer))
+        self.init_weights()
 
     @property
     def seq_len(self) -> int:
         return self.prefix + self.n_block
-
-    def flops_per_token(self) -> float:
-        c = self.config
-        return 6 * sum(p.numel() for p in self.parameters()) + 12 * c.n_layer * c.n_embd * self.seq_len
-
-    def new_cache(self, batch_size: int) -> KVCache:
-        c = self.config
-        return KVCache(c.n_layer, batch_size, c.n_head, self.seq_len, c.n_embd // c.n_head, self.head.weight.device)
 
     # ---- building block sequences from images ----------------------------------------------------
     def windows(self, lo: torch.Tensor) -> torch.Tensor:
@@ -148,12 +131,7 @@ class Upsampler(nn.Module):
             x, N, n_out = pixels, pixels.size(0), pixels.size(1)
         T = x.size(1)
         h = self.tok(x) + self.pos.weight[start:start + T]
-        h = self.drop(h).reshape(N * T, -1)
-        for i, block in enumerate(self.blocks):
-            h = block(h, None, cache, i, N)
-        if cache is not None:
-            cache.advance(T)
-        h = h.view(N, T, -1)[:, T - n_out:]
+        h = self.run_blocks(h, None, cache).view(N, T, -1)[:, T - n_out:]
         return self.head(self.ln_f(h))
 
     def training_loss(self, batch):

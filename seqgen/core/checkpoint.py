@@ -12,12 +12,10 @@ from pathlib import Path
 
 import torch
 
+from seqgen.core.errors import CheckpointError
+
 FORMAT_VERSION = 1
 _STEP_RE = re.compile(r"step_(\d+)\.pt$")
-
-
-class CheckpointError(ValueError):
-    pass
 
 
 def save(state: dict, path) -> Path:

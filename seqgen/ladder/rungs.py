@@ -79,7 +79,7 @@ def rungs(quick: bool) -> list[Rung]:
 
 
 def _finished(run_dir: Path, max_steps: int, trainable: bool) -> dict | None:
-    from seqgen import checkpoint as ckpt
+    from seqgen.core import checkpoint as ckpt
 
     last = run_dir / "checkpoints" / "last.pt"
     if not last.is_file():
@@ -88,7 +88,7 @@ def _finished(run_dir: Path, max_steps: int, trainable: bool) -> dict | None:
     return state if (not trainable or state["step"] >= max_steps) else None
 
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 def compose(overrides: list[str]):

@@ -15,8 +15,8 @@ from itertools import permutations
 
 import numpy as np
 
-from seqgen.data import shapes as S
-from seqgen.pixels import reduce_blocks
+from seqgen.data.images import shapes as S
+from seqgen.data.images.codec import reduce_blocks
 
 ATTRIBUTES = ("shape", "colour", "size", "position")
 MIN_AREA = 6  # regions smaller than this (in 32x32 pixels) are noise, not objects

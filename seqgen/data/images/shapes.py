@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqgen.pixels import PixelCodec, reduce_blocks
+from seqgen.data.images.codec import PixelCodec, reduce_blocks
 
 COLOURS = {  # shape colours
     "red": (220, 30, 30), "green": (30, 160, 50), "blue": (30, 60, 220), "yellow": (240, 210, 20),

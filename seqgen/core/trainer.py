@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from seqgen import distributed as D
-from seqgen.optim import OptimConfig, lr_at
+from seqgen.core import distributed as D
+from seqgen.core.optim import OptimConfig, lr_at
 
 
 @dataclass
