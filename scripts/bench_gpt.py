@@ -15,9 +15,9 @@ import time
 import torch
 
 from seqgen.core import distributed as D
-from seqgen.models import build_model
+from seqgen.families import build_model
 from seqgen.core.optim import OptimConfig, build_optimizer
-from seqgen.sampling import generate
+from seqgen.families.gpt.generate import generate
 from seqgen.core.trainer import Trainer, TrainerConfig, measure_matmul_flops
 from seqgen.core.tracking import NullTracker
 
@@ -279,7 +279,7 @@ def main():
 
 def shakespeare_stream():
     """Real tiny-shakespeare batches for the loss-curve comparison when the dataset is prepared."""
-    from seqgen.config import build
+    from seqgen.core.config import build
     from seqgen.data.prepare import DataConfig, prepare
     from seqgen.data.text import TextBatches
 

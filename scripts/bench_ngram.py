@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqgen.models.ngram import BOS, EOS, NGram, perplexity
+from seqgen.families.ngram.model import BOS, EOS, NGram, perplexity
 from seqgen.data.tokenizer import WordTokenizer
 
 # shared/ANCHORS.md: KenLM lmplz on the same machine kind (perplexity incl. OOV; median build seconds)
@@ -60,7 +60,7 @@ def main():
                         f"o{order}_{split}_vs_kenlm": rel, f"o{order}_{split}_tok_s": r["tokens"] / statistics.median(times)})
             print(f"  {split}: ppl {r['ppl']:.2f} (KenLM {KENLM[order][split]}, {100 * rel:+.3f}%), excl. OOV "
                   f"{r['ppl_excl_oov']:.2f}; scoring {r['tokens'] / statistics.median(times):,.0f} tokens/s", flush=True)
-        from seqgen.run import ngram_text
+        from seqgen.families.ngram.generate import ngram_text
 
         t = time.perf_counter()
         sample = ngram_text(model, tok, "", 20, seed=0)
@@ -78,7 +78,7 @@ def kenlm_check(model, test_lines, res):
     except ImportError:
         print("  kenlm module not installed (pip install kenlm): skipping the ARPA cross-check")
         return
-    from seqgen.models.ngram_io import write_arpa
+    from seqgen.families.ngram.io import write_arpa
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.arpa"

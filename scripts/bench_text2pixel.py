@@ -18,9 +18,9 @@ import time
 import torch
 
 from seqgen.core import distributed as D
-from seqgen.models import build_model
+from seqgen.families import build_model
 from seqgen.core.optim import OptimConfig, build_optimizer
-from seqgen.sampling import generate_pixels
+from seqgen.families.text2pixel.generate import generate_pixels
 
 DEFAULT = dict(n_layer=4, n_head=4, n_embd=128)          # configs/model/text2pixel.yaml
 DATA = dict(text_vocab_size=40, n_colors=16, caption_len=16, height=32, width=32)
@@ -96,9 +96,9 @@ def sample_speed(model, batch, pixels, guidance, use_cache, device, reps=1):
 def quality(ckpt, images, device):
     """Held-out bits per pixel-token vs the pixel n-gram, and fidelity with / without guidance."""
     from seqgen.data.images.prepare import ImageDataConfig, prepare_images
-    from seqgen.models.pixel_ngram import PixelNGram
-    from seqgen.pixel_run import evaluate_pixels, fidelity
-    from seqgen.run import load_model
+    from seqgen.families.text2pixel.baseline import PixelNGram
+    from seqgen.families.text2pixel.evaluate import evaluate_pixels, fidelity
+    from seqgen.app.load import load_model
 
     model, _, state = load_model(ckpt, device)
     cfg = state["config"]

@@ -17,9 +17,10 @@ import numpy as np
 import torch
 
 from seqgen.data.images.prepare import ImageDataConfig, prepare_images
-from seqgen.evaluation import upsample_bicubic_baseline, upsample_metrics, upsample_nearest_baseline
-from seqgen.models import build_model
-from seqgen.sampling import upsample_tokens
+from seqgen.data.images.codec import upsample_nearest
+from seqgen.families.upsampler.evaluate import upsample_bicubic_baseline, upsample_metrics
+from seqgen.families import build_model
+from seqgen.families.upsampler.generate import upsample_tokens
 
 
 def seconds_per_image(model, lo: torch.Tensor, reps: int, retries: int, temperature=1.0, top_k=None) -> float:
@@ -50,7 +51,7 @@ def main():
            "threads": torch.get_num_threads(), "batch": args.batch, "retries": args.retries,
            "temperature": args.temperature, "top_k": args.top_k}
     if args.ckpt:
-        from seqgen.run import load_model
+        from seqgen.app.load import load_model
 
         model, _, state = load_model(args.ckpt, device)
         data_cfg = ImageDataConfig(**state["config"]["data"])
@@ -68,7 +69,7 @@ def main():
                             n_colors=data.codec.size, factor=data.meta["factor"]).to(device).eval()
     split = "test" if data.count("test") else "valid"
     n = min(args.images, data.count(split))
-    from seqgen.pixel_run import spread
+    from seqgen.data.images.prepare import spread
 
     pick = spread(data.count(split), n)       # the images evaluate_upsampler scores too
     lo_np = np.array(data.lo(split)[pick])
@@ -80,9 +81,9 @@ def main():
     print(f"upsample {args.batch} images per batch: {spi:.3f} s per 128x128 image ({1 / spi:.1f} images/s)", flush=True)
 
     f = data.meta["factor"]
-    rows = {"nearest": upsample_nearest_baseline(lo_np, f), "bicubic": upsample_bicubic_baseline(lo_np, data.codec, f)}
+    rows = {"nearest": upsample_nearest(lo_np, f), "bicubic": upsample_bicubic_baseline(lo_np, data.codec, f)}
     if args.ckpt:
-        from seqgen.upsample_run import evaluate_upsampler
+        from seqgen.families.upsampler.evaluate import evaluate_upsampler
 
         res["bits_per_token"] = evaluate_upsampler(model, data, split, device, n)[f"{split}/bits_per_token"]
         print(f"bits per high-res token ({n} {split} images): {res['bits_per_token']:.4f}", flush=True)

@@ -28,8 +28,7 @@ def main(argv=None):
                    help="use these local text files for both text corpora instead of the Shakespeare ones")
     args = p.parse_args(argv)
 
-    from seqgen.config import ConfigError
-    from seqgen.data.sources import DataError
+    from seqgen.core.errors import SeqgenError
     from seqgen.ladder.rungs import CHAR_DATA, WORD_DATA, run_ladder
     from seqgen.ladder.report import ordering, write
 
@@ -45,7 +44,7 @@ def main(argv=None):
     try:
         rows = run_ladder(Path(args.out_root), args.data_root, args.quick,
                           args.only.split(",") if args.only else None, data)
-    except (ConfigError, DataError) as e:
+    except SeqgenError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     wall = time.perf_counter() - t0

@@ -1,22 +1,20 @@
-"""Sample from a checkpoint: python scripts/sample.py ckpt=PATH prompt="ROMEO:" num_samples=3 seed=1"""
+"""Sample from a checkpoint: python scripts/sample.py ckpt=PATH prompt="ROMEO:" num_samples=3 seed=1
 
-import sys
+Keys: configs/sample.yaml (every model) plus the checkpoint family's own (e.g. guidance= for text2pixel,
+image= for the upsampler); a key the family does not take is an error that lists the valid ones.
+"""
 
 import hydra
 
-from seqgen.core.checkpoint import CheckpointError
-from seqgen.config import ConfigError
-from seqgen.run import sample
+from seqgen.app import cli
+from seqgen.app.sample import sample
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="sample")
 def main(cfg):
-    try:
-        sample(cfg)
-    except (ConfigError, CheckpointError, ValueError, KeyError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    cli.run(sample, cfg)
 
 
 if __name__ == "__main__":
+    cli.prepare_argv()
     main()

@@ -3,24 +3,18 @@
 mode=texture|fill|extrapolate|text; see configs/synthesize.yaml for every key.
 """
 
-import sys
-
 import hydra
 
-from seqgen.config import ConfigError, build, to_plain
-from seqgen.data.sources import DataError
-from seqgen.texture.efros_leung import TextureError
+from seqgen.app import cli
+from seqgen.core.config import build, to_plain
 from seqgen.texture.run import SynthConfig, run
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="synthesize")
 def main(cfg):
-    try:
-        run(build(SynthConfig, to_plain(cfg), "synthesize"))
-    except (ConfigError, DataError, TextureError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    cli.run(lambda: run(build(SynthConfig, to_plain(cfg), "synthesize")))
 
 
 if __name__ == "__main__":
+    cli.prepare_argv()
     main()

@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from seqgen.run import train  # noqa: E402
+from seqgen.app.train import train  # noqa: E402
 from tests.conftest import compose  # noqa: E402
 
 if __name__ == "__main__":

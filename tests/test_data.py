@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from seqgen.config import build
+from seqgen.core.config import build
 from seqgen.data.prepare import DataConfig, prepare
-from seqgen.data.sources import DataError, PackagedText, fetch_packaged
+from seqgen.core.errors import DataError
+from seqgen.data.sources import PackagedText, fetch_packaged
 from seqgen.data.text import TextBatches, eval_windows
 
 

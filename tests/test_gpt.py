@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from seqgen.models import build_model
-from seqgen.sampling import generate
+from seqgen.families import build_model
+from seqgen.families.gpt.generate import generate
 
 
 def tiny(**kw):

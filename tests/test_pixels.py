@@ -7,7 +7,7 @@ import pytest
 
 from seqgen.data.images import fidelity as F
 from seqgen.data.images import shapes as S
-from seqgen.models.pixel_ngram import PixelNGram
+from seqgen.families.text2pixel.baseline import PixelNGram
 from seqgen.data.images.codec import PixelCodec, digit_view, grid_image, reduce_blocks, upsample_nearest
 
 
@@ -130,7 +130,7 @@ def test_pixel_ngram_normalised_and_better_than_unigram():
     train = S.generate(200, seed=0, held_out=False)["lo"]
     test = S.generate(50, seed=1, held_out=False)["lo"]
     m = PixelNGram(len(S.PALETTE)).fit(train)
-    from seqgen.models.pixel_ngram import neighbours
+    from seqgen.families.text2pixel.baseline import neighbours
 
     nb = {k: v.reshape(-1)[:500] for k, v in neighbours(test, m.K).items()}
     assert np.allclose(m.distribution(nb).sum(1), 1.0)

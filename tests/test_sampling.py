@@ -2,7 +2,7 @@
 
 import torch
 
-from seqgen.sampling import sample_next, top_k_filter, top_p_filter
+from seqgen.nn.sampling import sample_next, top_k_filter, top_p_filter
 
 
 def test_top_k_keeps_k_largest():

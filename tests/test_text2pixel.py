@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from seqgen.data.images.prepare import encode_caption
-from seqgen.models.text2pixel import Text2Pixel
-from seqgen.sampling import generate_pixels
+from seqgen.families.text2pixel.model import Text2Pixel
+from seqgen.families.text2pixel.generate import generate_pixels
 from tests.conftest import ROOT, run_script
 
 
@@ -106,7 +106,7 @@ def test_sampling_seeded_guidance_one_equals_conditional_and_cache_equals_recomp
 
 def test_guidance_logits_are_the_cfg_mix(monkeypatch):
     """With scale g the sampled distribution is softmax(u + g (c - u)) of the two forward passes."""
-    import seqgen.sampling as sampling
+    import seqgen.families.text2pixel.generate as sampling
 
     m = tiny().eval()
     text, _ = batch(B=1, m=m)
@@ -143,7 +143,7 @@ def test_train_and_sample_scripts_write_png(tmp_path):
     common = ["experiment=text2pixel_shapes", "trainer=smoke", "trainer.max_steps=8", "trainer.eval_every=4",
               "trainer.sample_every=8", "trainer.ckpt_every=4", "trainer.batch_size=2", "data.n_train=40",
               "data.n_valid=4", "data.n_test=4", "model.n_layer=1", "model.n_embd=32", "model.n_head=2",
-              "pixels.eval_images=4", "pixels.fidelity_images=2", "pixels.sample_images=2",
+              "text2pixel.eval_images=4", "text2pixel.fidelity_images=2", "text2pixel.sample_images=2",
               f"out_root={tmp_path}", f"data_root={tmp_path / 'data'}", "run_name=t2p", "logger=tensorboard"]
     res = run_script(["scripts/train.py", *common])
     assert "caption fidelity on held-out combinations" in res.stdout
@@ -170,7 +170,7 @@ def test_train_and_sample_scripts_write_png(tmp_path):
 
 def test_image_model_needs_image_data(tmp_path):
     res = run_script(["scripts/train.py", "model=text2pixel", "trainer=smoke", f"out_root={tmp_path}"], check=False)
-    assert res.returncode == 2 and "pick an image dataset" in res.stderr
+    assert res.returncode == 2 and "reads image datasets" in res.stderr
 
 
 def test_imagefolder_dataset(tmp_path):
@@ -180,7 +180,7 @@ def test_imagefolder_dataset(tmp_path):
     from PIL import Image
 
     from seqgen.data.images.prepare import ImageDataConfig, prepare_images
-    from seqgen.data.sources import DataError
+    from seqgen.core.errors import DataError
 
     folder = tmp_path / "imgs"
     folder.mkdir()

@@ -2,7 +2,7 @@
 
 import json
 
-from seqgen.run import train
+from seqgen.app.train import train
 from tests.conftest import compose, tiny_overrides
 
 
@@ -51,8 +51,8 @@ def test_dashboards_carry_curves_images_and_text(tmp_path, monkeypatch):
               f"out_root={tmp_path / 'out'}", f"data_root={tmp_path / 'data'}", "logger=all"]
     image_run = train(compose(["experiment=text2pixel_shapes", *common, "data.n_train=24", "data.n_valid=4",
                                "data.n_test=4", "model.n_layer=1", "model.n_embd=32", "model.n_head=2",
-                               "trainer.batch_size=2", "pixels.eval_images=4", "pixels.fidelity_images=0",
-                               "pixels.sample_images=2", "run_name=img"]))
+                               "trainer.batch_size=2", "text2pixel.eval_images=4", "text2pixel.fidelity_images=0",
+                               "text2pixel.sample_images=2", "run_name=img"]))
     acc = EventAccumulator(str(image_run["run_dir"] / "tensorboard"), size_guidance={"images": 0, "tensors": 0})
     acc.Reload()
     assert {"train/loss", "valid/bits_per_pixel"} <= set(acc.Tags()["scalars"])
@@ -62,7 +62,7 @@ def test_dashboards_carry_curves_images_and_text(tmp_path, monkeypatch):
     wandb_run = next((image_run["run_dir"] / "wandb").glob("offline-run-*"))
     assert list(wandb_run.glob("files/media/images/samples_*.png"))
     record = next(wandb_run.glob("run-*.wandb")).read_bytes()   # offline: the run's records, synced later
-    assert b"valid/bits_per_pixel" in record and b"blocks_per_image" in record   # a curve and the config
+    assert b"valid/bits_per_pixel" in record and b"fidelity_images" in record   # a curve and the config
     text_run = train(compose(["model=gpt_tiny", *common, "data=text_files", "run_name=txt",
                               *[f"data.{k}={v}" for k, v in _corpus(tmp_path).items()]]))
     acc = EventAccumulator(str(text_run["run_dir"] / "tensorboard"), size_guidance={"tensors": 0})

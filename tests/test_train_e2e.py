@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from seqgen.core import checkpoint as ckpt
-from seqgen.run import load_model, train
+from seqgen.app.load import load_model
+from seqgen.app.train import train
 from tests.conftest import ROOT, compose, run_script, tiny_overrides
 
 
@@ -75,7 +76,7 @@ def test_exact_resume(tmp_path, corpus, extra):
 
 def test_resume_refuses_other_model_and_never_overwrites(tmp_path, corpus):
     train(compose(tiny_overrides(tmp_path, corpus)))
-    from seqgen.config import ConfigError
+    from seqgen.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="model.n_layer: 2 there, 3 now"):
         train(compose(tiny_overrides(tmp_path, corpus, "model.n_layer=3")))

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from seqgen.evaluation import upsample_bicubic_baseline, upsample_metrics, upsample_nearest_baseline
-from seqgen.models.upsampler import Upsampler
+from seqgen.data.images.codec import upsample_nearest
+from seqgen.families.upsampler.evaluate import upsample_bicubic_baseline, upsample_metrics
+from seqgen.families.upsampler.model import Upsampler
 from seqgen.data.images.codec import PixelCodec, reduce_blocks
-from seqgen.sampling import _draw_blocks, block_mode, upsample_tokens
+from seqgen.families.upsampler.generate import _draw_blocks, block_mode, upsample_tokens
 from tests.conftest import run_script
 
 
@@ -128,7 +129,7 @@ def test_baselines_and_metrics():
 
     d = S.generate(6, seed=0, held_out=False)
     codec = S.codec()
-    near = upsample_nearest_baseline(d["lo"])
+    near = upsample_nearest(d["lo"])
     bic = upsample_bicubic_baseline(d["lo"], codec)
     assert near.shape == bic.shape == (6, 128, 128)
     m_truth = upsample_metrics(d["hi"], d["hi"], d["lo"], codec)
@@ -151,12 +152,12 @@ def test_pipeline_and_upsample_file(tmp_path):
 
     common = ["trainer=smoke", "trainer.max_steps=4", "trainer.eval_every=4", "trainer.ckpt_every=4",
               "trainer.sample_every=4", "trainer.batch_size=2", "data.n_train=20", "data.n_valid=4",
-              "data.n_test=4", "model.n_layer=1", "model.n_embd=32", "model.n_head=2", "pixels.sample_images=2",
+              "data.n_test=4", "model.n_layer=1", "model.n_embd=32", "model.n_head=2",
               f"out_root={tmp_path}", f"data_root={tmp_path / 'data'}"]
-    run_script(["scripts/train.py", "experiment=text2pixel_shapes", "run_name=t2p", "pixels.eval_images=4",
-                "pixels.fidelity_images=0", *common])
-    run_script(["scripts/train.py", "experiment=upsampler_shapes", "run_name=up", "pixels.upsample_eval_images=2",
-                "pixels.blocks_per_image=8", *common])
+    run_script(["scripts/train.py", "experiment=text2pixel_shapes", "run_name=t2p", "text2pixel.eval_images=4",
+                "text2pixel.fidelity_images=0", "text2pixel.sample_images=2", *common])
+    run_script(["scripts/train.py", "experiment=upsampler_shapes", "run_name=up", "upsampler.eval_images=2",
+                "upsampler.blocks_per_image=8", "upsampler.sample_images=2", *common])
     t2p, up = tmp_path / "t2p/checkpoints/last.pt", tmp_path / "up/checkpoints/last.pt"
     assert (tmp_path / "up/samples/step_0000004.png").is_file()
     out = tmp_path / "pipe.png"

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from seqgen.evaluation import VocabularyError, evaluate_analogies, nearest
-from seqgen.models.word2vec import _TABLE, Word2Vec, _pairs
+from seqgen.families.word2vec.vectors import VocabularyError, evaluate_analogies, nearest
+from seqgen.families.word2vec.model import _TABLE, Word2Vec, _pairs
 from tests.conftest import run_script
 
 
@@ -99,7 +99,7 @@ def test_train_query_export_through_scripts(tmp_path):
 
 
 def test_gpt_embeddings_initialised_from_word2vec(tmp_path, corpus):
-    from seqgen.run import train
+    from seqgen.app.train import train
     from tests.conftest import compose, tiny_overrides
 
     common = [f"data.train={corpus['train']}", "data=text_files", "data.tokenizer=word",

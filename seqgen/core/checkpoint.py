@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from seqgen.core.errors import CheckpointError
+from seqgen.core.errors import CheckpointError, ConfigError
 
 FORMAT_VERSION = 1
 _STEP_RE = re.compile(r"step_(\d+)\.pt$")
@@ -73,3 +73,37 @@ def prune(ckpt_dir, keep_last: int) -> None:
     steps = list_steps(ckpt_dir)
     for p in steps[: max(0, len(steps) - keep_last)]:
         p.unlink(missing_ok=True)
+
+
+def link_last(path: Path):
+    """Point last.pt at the newest step file (a hard link, swapped in atomically; a copy if links fail)."""
+    tmp = path.with_name("last.pt.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(path, tmp)
+    except OSError:
+        import shutil
+
+        shutil.copyfile(path, tmp)
+    os.replace(tmp, path.with_name("last.pt"))
+
+
+def pack(spec, model_config: dict, model_state, step: int, **extra) -> dict:
+    """The checkpoint dict every family writes: who made it (model_name, model_config, the plain run
+    config), the weights or tables, the step; `extra` adds the family's keys (tokenizer, codec,
+    optimizer, rng, metrics, train_seconds, ...)."""
+    return {"model_name": spec.model_name, "model_config": dict(model_config), "model": model_state,
+            "step": step, "config": spec.plain, **extra}
+
+
+def check_same_model(spec, state: dict, path):
+    """A run folder holds one model: refuse a different one rather than overwrite its checkpoints."""
+    if state["model_name"] != spec.model_name:
+        raise ConfigError(f"checkpoint {path} holds a '{state['model_name']}' model, the config asks for "
+                          f"'{spec.model_name}'")
+    wanted = {**state["model_config"], **spec.model}
+    changed = {k: (state["model_config"][k], v) for k, v in wanted.items() if state["model_config"].get(k) != v}
+    if changed:
+        raise ConfigError(f"checkpoint {path} was made with a different model: "
+                          + ", ".join(f"model.{k}: {a!r} there, {b!r} now" for k, (a, b) in changed.items())
+                          + ". Use another run_name to start a new run.")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import types
 import typing
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 
 from seqgen.core.errors import ConfigError
@@ -72,13 +72,79 @@ def build(cls, values: dict, prefix: str, derived: tuple = ()):
 
 
 def hydra_output_dir() -> Path | None:
-    """Hydra's job output dir when running under @hydra.main (None under compose() or plain calls)."""
+    """The job dir of a Hydra multirun job (out_root/run_name/<job number>); None for single runs
+    (which live in out_root/run_name, created by seqgen itself only once the config is valid), under
+    compose() and for plain calls."""
     try:
         from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
 
-        if HydraConfig.initialized():
+        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
             out = HydraConfig.get().runtime.output_dir
             return Path(out) if out else None
     except Exception:
         return None
     return None
+
+
+# ---- the run config of train.py --------------------------------------------------------------
+
+TOP_LEVEL = ("seed", "run_name", "out_root", "data_root", "model", "data", "optim", "trainer", "logger",
+             "init_embeddings")
+
+
+@dataclass
+class RunSpec:
+    """The whole run config, validated once: one typed object per group."""
+
+    seed: int
+    run_name: str
+    out_root: str
+    data_root: str
+    model_name: str
+    model: dict            # the model's Config params (validated; the data-derived fields left out)
+    data: object           # the family's data config (text DataConfig, ImageDataConfig, ...)
+    settings: object       # the family's own settings (its top-level block, e.g. `text2pixel:`), or None
+    optim: object
+    trainer: object
+    logger: object
+    init_embeddings: str | None  # a word2vec checkpoint whose vectors initialise the token embeddings
+    plain: dict            # the full plain config, as saved in config.yaml and checkpoints
+
+
+def parse(cfg, family) -> RunSpec:
+    """Validate the composed train config against a family's record (its Model.Config, data config
+    and Settings: seqgen.families.base.Family) -> RunSpec. Errors name the key and the valid ones."""
+    from seqgen.core.optim import OptimConfig
+    from seqgen.core.tracking import LoggerConfig
+    from seqgen.core.trainer import TrainerConfig
+
+    plain = to_plain(cfg)
+    allowed = set(TOP_LEVEL) | ({family.name} if family.Settings is not None else set())
+    unknown = sorted(set(plain) - allowed)
+    if unknown:
+        raise ConfigError(f"unknown top-level key(s) {unknown}; valid for model={family.name}: {sorted(allowed)}")
+    model = dict(plain.get("model") or {})
+    model.pop("name", None)
+    build(family.Model.Config, model, "model", derived=family.derived)
+    data = dict(plain.get("data") or {})
+    names = family.DataConfig.names()
+    if data.get("name") not in names:
+        raise ConfigError(f"model={family.name} reads {family.DataConfig.kind} datasets ({', '.join(names)}); "
+                          f"data.name={data.get('name')!r} is not one of them")
+    return RunSpec(
+        seed=int(plain.get("seed", 1337)), run_name=str(plain.get("run_name") or "run"),
+        out_root=str(plain.get("out_root", "outputs")), data_root=str(plain.get("data_root", "data")),
+        model_name=family.name, model=model, data=build(family.DataConfig, data, "data"),
+        settings=build(family.Settings, plain.get(family.name), family.name) if family.Settings else None,
+        optim=build(OptimConfig, plain.get("optim"), "optim"),
+        trainer=build(TrainerConfig, plain.get("trainer"), "trainer"),
+        logger=build(LoggerConfig, plain.get("logger"), "logger"),
+        init_embeddings=plain.get("init_embeddings"),
+        plain=plain,
+    )
+
+
+def run_dir_for(spec: RunSpec) -> Path:
+    """out_root/run_name, or under a Hydra multirun one numbered folder per job inside it."""
+    return hydra_output_dir() or Path(spec.out_root) / spec.run_name

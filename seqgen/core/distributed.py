@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from seqgen.core.errors import ConfigError
+
 
 @dataclass
 class DistInfo:
@@ -26,13 +28,23 @@ class DistInfo:
         return self.world_size > 1
 
 
+def resolve_device(device: str = "auto", key: str = "device") -> torch.device:
+    """The one place "auto" is decided: CUDA when present, else the CPU. cuda without CUDA is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"{key}={device} but CUDA is not available; use {key}=cpu (or auto)")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"{key}={device!r}: expected auto, cpu, cuda or cuda:N") from None
+
+
 def setup(device: str = "auto") -> DistInfo:
     """Init the process group when launched by torchrun (nccl on CUDA, gloo on CPU)."""
-    use_cuda = torch.cuda.is_available() if device == "auto" else device.startswith("cuda")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"trainer.device={device} but CUDA is not available; use trainer.device=cpu")
+    dev = resolve_device(device, "trainer.device")
+    use_cuda = dev.type == "cuda"
     if "RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) == 1:
-        dev = torch.device(device if device not in ("auto",) else ("cuda" if use_cuda else "cpu"))
         return DistInfo(device=dev)
     rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
     world = int(os.environ["WORLD_SIZE"])

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from seqgen.data.sources import DataError, load_splits
+from seqgen.core.errors import DataError
+from seqgen.data.sources import load_splits
 from seqgen.data.tokenizer import Tokenizer, fit_tokenizer
 
 SPLITS = ("train", "valid", "test")
@@ -45,6 +46,15 @@ class DataConfig:
     lowercase: bool = False
     bpe_vocab_size: int = 1024
 
+    kind = "text"
+
+    @staticmethod
+    def names() -> list[str]:
+        """Valid data.name values: the packaged corpora, local files, any Hugging Face dataset."""
+        from seqgen.data.sources import CATALOG
+
+        return sorted(CATALOG) + ["text_files", "hf"]
+
 
 @dataclass
 class PreparedData:
@@ -63,6 +73,17 @@ class PreparedData:
 
     def chars_per_token(self, split: str) -> float:
         return self.meta["chars"][split] / max(1, self.meta["tokens"][split])
+
+
+def pick_split(available: list[str], split: str, where) -> str:
+    """split=auto: test when the dataset has one, else valid; a named split must exist."""
+    from seqgen.core.errors import ConfigError
+
+    if split == "auto":
+        return "test" if "test" in available else "valid"
+    if split not in available:
+        raise ConfigError(f"split={split!r}: the dataset of {where} has splits {available}")
+    return split
 
 
 def _fingerprint(cfg: DataConfig) -> str:

@@ -30,7 +30,7 @@ def ordering(rows: list[dict]) -> list[str]:
         if five is None:
             continue
         for r in text:
-            if r["model_name"] != "gpt":
+            if r.get("baseline"):
                 continue
             gain = 1 - r["bpc"] / five["bpc"]
             verdict = (f"below the 5-gram's {five['bpc']:.3f} ({100 * gain:.1f}% lower)" if gain > 0 else
@@ -56,7 +56,7 @@ def markdown(rows: list[dict], wall_seconds: float, quick: bool) -> str:
         lines += [f"## {title} ({data})", "", "| rung | bits / char | word perplexity | train time | command |",
                   "|---|---|---|---|---|"]
         for r in text:
-            if r["model_name"] == "word2vec":
+            if "bpc" not in r:   # an embedding rung: its analogy / similarity scores
                 scores = ", ".join(f"{k} {_fmt(v)}" for k, v in r.items() if k.startswith(("analogy", "wordsim", "simlex")))
                 lines.append(f"| {r['label']} ({scores or 'embeddings'}) | — | — | {_minutes(r['train_seconds'])} | "
                              f"`{r['command']}` |")
@@ -71,7 +71,7 @@ def markdown(rows: list[dict], wall_seconds: float, quick: bool) -> str:
                   "consistency | s / image | train time |", "|---|---|---|---|---|---|---|---|"]
         for r in pix:
             t = _minutes(r["train_seconds"])
-            if r["model_name"] == "text2pixel":
+            if "ngram_bits_per_pixel" in r:   # a drawing rung, beside its count baseline
                 lines.append(f"| pixel n-gram (W, NW, N, NE; counts) | {_fmt(r['ngram_bits_per_pixel'], 4)} | — | — | — | — | — | — |")
                 for name, lab in (("fidelity", "guidance 3"), ("fidelity_noguide", "no guidance")):
                     fid = f"{_fmt(r.get(name))} ({_fmt(r.get(name + '_all'))})" if name in r else "—"
@@ -103,8 +103,8 @@ def plots(rows: list[dict], out_root: Path, out_dir: Path) -> list[Path]:
         fig, axes = plt.subplots(1, 2, figsize=(14, 4.5))
         for ax, corpus in zip(axes, ("chars", "words")):
             rs = [r for r in text if r["corpus"] == corpus]
-            ax.barh([r["label"] for r in rs], [r["bpc"] for r in rs], color=["#888" if r["model_name"] == "ngram"
-                                                                          else "#3a7" for r in rs])
+            ax.barh([r["label"] for r in rs], [r["bpc"] for r in rs], color=["#888" if r.get("baseline") else "#3a7"
+                                                                          for r in rs])
             ax.set_title(f"{corpus}: held-out bits per character")
             ax.invert_yaxis()
         fig.tight_layout()
@@ -114,7 +114,7 @@ def plots(rows: list[dict], out_root: Path, out_dir: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(7, 4))
     for r in rows:
         path = out_root / r["key"] / "metrics.jsonl"
-        if r["model_name"] != "gpt" or not path.is_file():
+        if r.get("baseline") or not path.is_file():
             continue
         pts = [(d["step"], d["val/bpc"]) for d in map(json.loads, path.read_text().splitlines()) if "val/bpc" in d]
         if pts:

@@ -24,6 +24,8 @@ class Rung:
     corpus: str               # chars | words | pixels
     overrides: list[str] = field(default_factory=list)
     init_from: str | None = None   # key of the word2vec rung whose vectors initialise this GPT
+    baseline: bool = False         # a count-based rung the neural ones are measured against
+    evaluate: dict = field(default_factory=dict)   # evaluate.py keys for this rung (images=, ...)
 
 
 def rungs(quick: bool) -> list[Rung]:
@@ -33,28 +35,32 @@ def rungs(quick: bool) -> list[Rung]:
     for corpus, label in (("chars", "characters"), ("words", "words")):
         for n, name in ((1, "unigram"), (2, "bigram"), (3, "3-gram"), (5, "5-gram")):
             out.append(Rung(f"{pre}{corpus}_ngram{n}", f"{name} Kneser-Ney", corpus,
-                            ["model=ngram", f"model.order={n}", "model.blank_lines=true"]))
+                            ["model=ngram", f"model.order={n}", "model.blank_lines=true"], baseline=True,
+                            evaluate={"max_tokens": 20000} if quick else {}))
     if quick:
         tiny = ["model=gpt", "model.n_layer=2", "model.n_head=2", "model.n_embd=32", "model.block_size=32",
                 "model.dropout=0.0", "trainer.max_steps=60", "trainer.batch_size=8", "trainer.eval_every=30",
                 "trainer.eval_batches=4", "trainer.log_every=20", "trainer.sample_tokens=20"]
-        out += [Rung(f"{pre}chars_gpt_small", "GPT 2x32", "chars", tiny),
-                Rung(f"{pre}chars_gpt_large", "GPT 2x48", "chars", tiny + ["model.n_embd=48"]),
+        few = {"max_tokens": 20000}
+        out += [Rung(f"{pre}chars_gpt_small", "GPT 2x32", "chars", tiny, evaluate=few),
+                Rung(f"{pre}chars_gpt_large", "GPT 2x48", "chars", tiny + ["model.n_embd=48"], evaluate=few),
                 Rung(f"{pre}words_word2vec", "word2vec (skip-gram)", "words",
                      ["model=word2vec", "model.vector_size=32", "model.epochs=1", "model.min_count=1",
-                      "model.eval_sets=false"]),
-                Rung(f"{pre}words_gpt", "GPT 2x32", "words", tiny),
-                Rung(f"{pre}words_gpt_w2v", "GPT 2x32, word2vec init", "words", tiny, init_from=f"{pre}words_word2vec")]
+                      "model.eval_sets=false"], evaluate={"eval_sets": False}),
+                Rung(f"{pre}words_gpt", "GPT 2x32", "words", tiny, evaluate=few),
+                Rung(f"{pre}words_gpt_w2v", "GPT 2x32, word2vec init", "words", tiny, init_from=f"{pre}words_word2vec",
+                     evaluate=few)]
         shapes = ["data=shapes", "data.n_train=240", "data.n_valid=24", "data.n_test=24"]
         out += [Rung(f"{pre}text2pixel", "text2pixel", "pixels",
                      ["experiment=text2pixel_shapes", *shapes, "model.n_layer=1", "model.n_embd=32", "model.n_head=2",
                       "trainer.max_steps=20", "trainer.batch_size=4", "trainer.eval_every=20", "trainer.log_every=10",
-                      "pixels.eval_images=8", "pixels.fidelity_images=0", "pixels.sample_images=2"]),
+                      "text2pixel.eval_images=8", "text2pixel.fidelity_images=0", "text2pixel.sample_images=2"],
+                     evaluate={"images": 16, "fidelity_images": 2}),
                 Rung(f"{pre}upsampler", "upsampler", "pixels",
                      ["experiment=upsampler_shapes", *shapes, "model.n_layer=1", "model.n_embd=32", "model.n_head=2",
-                      "trainer.max_steps=20", "trainer.batch_size=2", "pixels.blocks_per_image=16",
-                      "trainer.eval_every=20", "trainer.log_every=10", "pixels.upsample_eval_images=2",
-                      "pixels.sample_images=2", "pixels.retries=1"])]
+                      "trainer.max_steps=20", "trainer.batch_size=2", "upsampler.blocks_per_image=16",
+                      "trainer.eval_every=20", "trainer.log_every=10", "upsampler.eval_images=2",
+                      "upsampler.sample_images=2", "upsampler.retries=1"], evaluate={"images": 2})]
         return out
     w2v_dim = 128
     words_gpt = ["model=gpt", "model.n_layer=4", "model.n_head=4", f"model.n_embd={w2v_dim}", "model.block_size=64",
@@ -73,31 +79,22 @@ def rungs(quick: bool) -> list[Rung]:
             Rung(f"{pre}words_gpt_w2v", f"GPT 4x{w2v_dim}, word2vec-initialised embeddings", "words", words_gpt,
                  init_from=f"{pre}words_word2vec"),
             Rung("text2pixel_shapes", "text2pixel 4x128", "pixels",
-                 ["experiment=text2pixel_shapes", "trainer.max_steps=2000"]),
-            Rung("upsampler_shapes", "upsampler 3x128", "pixels", ["experiment=upsampler_shapes"])]
+                 ["experiment=text2pixel_shapes", "trainer.max_steps=2000"],
+                 evaluate={"images": 500, "fidelity_images": 200}),
+            Rung("upsampler_shapes", "upsampler 3x128", "pixels", ["experiment=upsampler_shapes"],
+                 evaluate={"images": 32})]
     return out
 
 
-def _finished(run_dir: Path, max_steps: int, trainable: bool) -> dict | None:
+def _finished(run_dir: Path, max_steps: int, fitted: bool) -> dict | None:
+    """The run's last checkpoint if it is complete: any for a fitted model, at max_steps otherwise."""
     from seqgen.core import checkpoint as ckpt
 
     last = run_dir / "checkpoints" / "last.pt"
     if not last.is_file():
         return None
     state = ckpt.load(last)
-    return state if (not trainable or state["step"] >= max_steps) else None
-
-
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-
-
-def compose(overrides: list[str]):
-    """The config scripts/train.py would build from these command-line overrides."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        return hydra_compose(config_name="train", overrides=list(overrides))
+    return state if (fitted or state["step"] >= max_steps) else None
 
 
 def seconds_from_metrics(path: Path) -> float | None:
@@ -114,41 +111,32 @@ def seconds_from_metrics(path: Path) -> float | None:
 
 def run_rung(rung: Rung, data: dict, out_root: Path, data_root: str, quick: bool, log=print) -> dict:
     """Train (unless already finished) and evaluate one rung -> a row of figures."""
-    from seqgen.assess import EvaluateConfig, evaluate_checkpoint
-    from seqgen.config import parse
-    from seqgen.models import get_model_class
+    from seqgen.app.cli import compose
+    from seqgen.app.evaluate import evaluate
+    from seqgen.app.train import resolve, train
 
     overrides = [*data.get(rung.corpus, []), *rung.overrides, f"run_name={rung.key}", f"out_root={out_root}",
                  f"data_root={data_root}"]
     if rung.init_from:
         overrides.append(f"init_embeddings={out_root / rung.init_from / 'checkpoints' / 'last.pt'}")
     cfg = compose(overrides)
-    spec = parse(cfg)
+    spec, fam = resolve(cfg)
     run_dir = out_root / rung.key
-    trainable = getattr(get_model_class(spec.model_name), "trainable", True)
-    state = _finished(run_dir, spec.trainer.max_steps, trainable)
+    fitted = fam.fit is not None
+    state = _finished(run_dir, spec.trainer.max_steps, fitted)
     t0 = time.perf_counter()
     if state is None:
-        from seqgen.run import train
-
         log(f"[ladder] training {rung.key}: {' '.join(rung.overrides)}")
         train(cfg)
-        state = _finished(run_dir, spec.trainer.max_steps, trainable)
+        state = _finished(run_dir, spec.trainer.max_steps, fitted)
     else:
         log(f"[ladder] {rung.key}: finished checkpoint found, evaluating it")
     seconds = (state.get("train_seconds") or state.get("metrics", {}).get("fit_seconds")
                or seconds_from_metrics(run_dir / "metrics.jsonl"))
     row = {"key": rung.key, "label": rung.label, "corpus": rung.corpus, "train_seconds": seconds,
            "command": "python scripts/train.py " + " ".join(o for o in overrides if not o.startswith(
-               ("out_root=", "data_root="))), "model_name": spec.model_name}
-    if spec.model_name == "word2vec":   # an embedding rung: its own scores; the GPT above it uses it
-        m = state.get("metrics", {})
-        row.update({k: m[k] for k in ("analogy_add", "wordsim353_spearman", "simlex999_spearman", "vocab") if k in m})
-        return row
-    ec = EvaluateConfig(ckpt=str(run_dir / "checkpoints" / "last.pt"), data_root=data_root,
-                        max_tokens=20000 if quick else None, images=16 if quick else 500,
-                        fidelity_images=2 if quick else 200, upsample_images=2 if quick else 32)
-    row.update(evaluate_checkpoint(ec))
+               ("out_root=", "data_root="))), "model_name": spec.model_name, "baseline": rung.baseline}
+    row.update(evaluate({"ckpt": str(run_dir / "checkpoints" / "last.pt"), "data_root": data_root, **rung.evaluate}))
     row["wall_seconds"] = time.perf_counter() - t0
     log(f"[ladder] {rung.key}: " + ", ".join(f"{k} {v:.4f}" for k, v in row.items() if isinstance(v, float)))
     return row

@@ -23,9 +23,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from seqgen.core.errors import DataError
 
-class TextureError(ValueError):
-    pass
+
+class TextureError(DataError):
+    """A sample image, mask or option that synthesis cannot use (the message says which and why)."""
 
 
 @dataclass

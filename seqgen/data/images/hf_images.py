@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqgen.data.sources import DataError
+from seqgen.core.errors import DataError
 
 
 def _square(im, side: int) -> np.ndarray:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seqgen.data.sources import DataError
+from seqgen.core.errors import ConfigError, DataError
 from seqgen.data.images.codec import PixelCodec, reduce_blocks
 from seqgen.data.tokenizer import Tokenizer, WordTokenizer
 
@@ -52,6 +52,12 @@ class ImageDataConfig:
     valid_split: str = "validation"
     test_split: str = "test"
     valid_frac: float = 0.05        # carved from train when the dataset has no validation split
+
+    kind = "image"
+
+    @staticmethod
+    def names() -> list[str]:
+        return list(IMAGE_DATASETS)
 
 
 @dataclass
@@ -90,19 +96,28 @@ class PreparedImages:
         return json.loads(p.read_text()) if p.is_file() else None
 
 
+def spread(n: int, k: int | None) -> np.ndarray:
+    """k indices spread evenly over range(n) (all of them when k is None or >= n): which images of a
+    split evaluation and sample grids use, deterministically."""
+    if k is None or k >= n:
+        return np.arange(n)
+    return np.linspace(0, n - 1, k).round().astype(int)
+
+
 def encode_caption(tokenizer: Tokenizer, text: str, caption_len: int, strict: bool = True) -> list[int]:
     """Caption -> exactly caption_len ids, padded with <pad> (= tokenizer.vocab_size).
 
-    strict: an empty caption or one longer than caption_len is a ValueError; otherwise it is truncated.
+    strict (a user's prompt): an empty caption or one longer than caption_len is a ConfigError;
+    otherwise (dataset captions) it is truncated as it was for training.
     """
     ids = tokenizer.encode(text)
     if strict and not ids:
-        raise ValueError("the caption is empty: give a prompt (for unconditional samples use guidance "
+        raise ConfigError("prompt: the caption is empty: give a prompt (for unconditional samples use guidance "
                          "with the null caption: prompt is still required)")
     if len(ids) > caption_len:
         if strict:
-            raise ValueError(f"the caption has {len(ids)} tokens, the model's caption slot holds "
-                             f"{caption_len}: shorten it ({text!r})")
+            raise ConfigError(f"prompt: the caption has {len(ids)} tokens, the model's caption slot holds "
+                              f"{caption_len}: shorten it ({text!r})")
         ids = ids[:caption_len]
     return ids + [tokenizer.vocab_size] * (caption_len - len(ids))
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
-from seqgen.models.ngram import BOS, EOS, UNK, NGram
+from seqgen.families.ngram.model import BOS, EOS, UNK, NGram, lookup, ngram_words
 
 
 def to_state(model: NGram) -> dict:
@@ -26,19 +28,10 @@ def from_state(config: NGram.Config, state: dict) -> NGram:
     return model
 
 
-def _words(model: NGram) -> list[np.ndarray]:
-    """Word-id matrix (count, n) of every order's n-grams, in table order."""
-    V, out = model.V, [np.arange(model.V)[:, None]]
-    for n in range(2, model.config.order + 1):
-        keys = model.keys[n - 1]
-        out.append(np.hstack([out[-1][keys // V], (keys % V)[:, None]]))
-    return out
-
-
 def write_arpa(model: NGram, path) -> None:
     """ARPA file: `log10 p <tab> w1 .. wn [<tab> log10 backoff]`, 9 significant digits (float32 exact)."""
     words = np.array(model.vocab, dtype=object)
-    tables = _words(model)
+    tables = ngram_words(model)
     N = model.config.order
     with open(path, "w", encoding="utf-8") as f:
         f.write("\\data\\\n")
@@ -101,9 +94,8 @@ def read_arpa(path, vocab_order: list[str] | None = None) -> NGram:
         W = np.array([[stoi[w] for w in p[1].split(" ")] for p in parts], dtype=np.int64).reshape(-1, n)
         g = W[:, 0]
         for j in range(1, n - 1):  # id of the (n-1)-word prefix, order by order
-            from seqgen.models.ngram import _lookup
 
-            g = _lookup(model.keys[j], g * V + W[:, j])
+            g = lookup(model.keys[j], g * V + W[:, j])
             if (g < 0).any():
                 raise ValueError(f"{path}: a {n}-gram's prefix is missing from the {j + 1}-grams")
         keys = g * V + W[:, n - 1]
@@ -117,3 +109,34 @@ def read_arpa(path, vocab_order: list[str] | None = None) -> NGram:
     else:
         model.bow = model.bow[: N - 1]
     return model
+
+
+def arpa_to_checkpoint(arpa_path, out) -> Path:
+    """export.py arpa=FILE format=checkpoint: a data-free seqgen n-gram checkpoint from an ARPA file
+    (KenLM, SRILM, ours), with a whitespace word tokenizer whose ids are the model's."""
+    from seqgen.core import checkpoint as ckpt
+    from seqgen.core.errors import DataError
+    from seqgen.data.tokenizer import WordTokenizer
+
+    if not Path(arpa_path).is_file():
+        raise DataError(f"arpa={arpa_path}: file not found")
+    words = read_arpa(arpa_path).vocab
+    itos = [UNK] + [w for w in words if w not in (BOS, EOS, UNK)]
+    tok = WordTokenizer(itos, split="whitespace")
+    model = read_arpa(arpa_path, vocab_order=itos + [BOS, EOS])  # tokenizer ids == model ids
+    return ckpt.save({"model_name": "ngram", "model_config": model.config.__dict__.copy(),
+                      "tokenizer": tok.to_json(), "model": to_state(model), "step": 0, "metrics": {},
+                      "config": {"source": str(arpa_path)}}, out)
+
+
+def export_arpa(model, state, out) -> Path:
+    """export.py ckpt=<n-gram> format=arpa out=FILE."""
+    write_arpa(model, out)
+    return Path(out)
+
+
+def load(state: dict, device):
+    """(NGram, tokenizer) from a checkpoint: the tables are numpy arrays, device is not used."""
+    from seqgen.data.tokenizer import Tokenizer
+
+    return from_state(NGram.Config(**state["model_config"]), state["model"]), Tokenizer.from_json(state["tokenizer"])

@@ -22,8 +22,6 @@ DEFAULT_DISCOUNTS = (0.5, 1.0, 1.5)  # used when count-of-counts leave a discoun
 
 
 class NGram:
-    trainable = False  # fitted by counting: run.train calls fit(), not the Trainer
-
     @dataclass
     class Config:
         order: int = 3
@@ -58,9 +56,7 @@ class NGram:
 
     def count_table(self, order: int, adjusted: bool = False) -> dict:
         """{(w1, ..., wn): count} of a fitted model's n-grams (for inspection and tests)."""
-        from seqgen.models.ngram_io import _words
-
-        table = _words(self)[order - 1]
+        table = ngram_words(self)[order - 1]
         counts = (self.adjusted_counts if adjusted else self.raw_counts)[order - 1]
         return {tuple(self.vocab[i] for i in row): float(c) for row, c in zip(table, counts) if c > 0}
 
@@ -183,7 +179,16 @@ def _pad_lines(lines, bos: int, eos: int):
     return seq, np.repeat(np.arange(len(lines)), lengths)
 
 
-def _lookup(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
+def ngram_words(model: "NGram") -> list[np.ndarray]:
+    """Word-id matrix (count, n) of every order's n-grams, in table order."""
+    V, out = model.V, [np.arange(model.V)[:, None]]
+    for n in range(2, model.config.order + 1):
+        keys = model.keys[n - 1]
+        out.append(np.hstack([out[-1][keys // V], (keys % V)[:, None]]))
+    return out
+
+
+def lookup(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
     """Index of each query key in sorted keys, or -1."""
     if len(query) > 4096:  # sorted needles walk the table in order: ~2x fewer cache misses
         order = np.argsort(query, kind="stable")
@@ -206,7 +211,7 @@ def _ngram_ids(model: "NGram", seq: np.ndarray, line_of: np.ndarray) -> list[np.
         cur = np.full(len(seq), -1, np.int64)
         i = np.arange(len(seq) - k + 1)
         ok = (prev[i] >= 0) & (line_of[i] == line_of[i + k - 1])
-        cur[i[ok]] = _lookup(model.keys[k - 1], prev[i[ok]] * V + seq[i[ok] + k - 1])
+        cur[i[ok]] = lookup(model.keys[k - 1], prev[i[ok]] * V + seq[i[ok] + k - 1])
         ids.append(cur)
     return ids
 
@@ -223,7 +228,7 @@ def score_lines(model: "NGram", lines: list[np.ndarray], return_targets: bool = 
     logp = np.zeros(len(t))
     matched = np.zeros(len(t), bool)
 
-    def lookup(order_ids, k):
+    def gram_at(order_ids, k):
         """ids of the order-len grams that start k-1 before each unmatched target, or -1."""
         fits = (hist >= k - 1) & ~matched
         out = np.full(len(t), -1, np.int64)
@@ -231,12 +236,12 @@ def score_lines(model: "NGram", lines: list[np.ndarray], return_targets: bool = 
         return out
 
     for k in range(min(N, int(hist.max()) + 1), 0, -1):        # longest n-gram first
-        gid = lookup(ids[k - 1], k)
+        gid = gram_at(ids[k - 1], k)
         hit = gid >= 0
         logp[hit] += model.logp[k - 1][gid[hit]]
         matched |= hit
         if k > 1:  # not matched at order k: back off through the context of length k-1
-            cid = lookup(ids[k - 2], k)
+            cid = gram_at(ids[k - 2], k)
             has = cid >= 0
             logp[has] += model.bow[k - 2][cid[has]]
     return (logp, seq[t]) if return_targets else logp
@@ -272,7 +277,7 @@ def next_log10probs(model: "NGram", contexts) -> np.ndarray:
             suffix = ctx[len(ctx) - k:]
             g = suffix[0]
             for j in range(1, k):
-                g = int(_lookup(model.keys[j], np.array([g * V + suffix[j]]))[0]) if g >= 0 else -1
+                g = int(lookup(model.keys[j], np.array([g * V + suffix[j]]))[0]) if g >= 0 else -1
             if g < 0:
                 break
             dist += model.bow[k - 1][g]                  # back off everything through this context ...

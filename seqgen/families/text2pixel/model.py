@@ -28,9 +28,6 @@ from seqgen.nn.layers import KVCache
 
 
 class Text2Pixel(Decoder):
-    trainable = True
-    task = "pixels"
-    derived = ("text_vocab_size", "n_colors", "caption_len", "height", "width")
 
     @dataclass
     class Config:

@@ -13,7 +13,6 @@ from seqgen.nn.layers import KVCache, rope_tables
 
 
 class GPT(Decoder):
-    trainable = True
 
     @dataclass
     class Config:

@@ -24,7 +24,6 @@ _TABLE = 10_000_000  # unigram-table entries (word2vec.c uses 1e8; 1e7 resolves 
 
 
 class Word2Vec:
-    trainable = False  # its own SGD loop (fit), not the AdamW Trainer
 
     @dataclass
     class Config:

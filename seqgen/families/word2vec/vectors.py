@@ -1,47 +1,18 @@
-"""Evaluation metrics: loss, perplexity, bits per token and per character. Returns dicts; never logs."""
+"""What word vectors know: cosine neighbours, analogies (3CosAdd / 3CosMul, gensim's
+evaluate_word_analogies), and word-pair similarity against human scores (WordSim-353, SimLex-999)."""
 
 from __future__ import annotations
 
-import math
+import warnings
+from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
-from seqgen.data.text import eval_windows
-
-
-@torch.no_grad()
-def evaluate_lm(model, tokens, block_size: int, batch_size: int, device, max_batches: int | None = None,
-                chars_per_token: float | None = None, prefix: str = "val") -> dict:
-    """Mean next-token cross-entropy over ordered windows of a split.
-
-    bits per character = (nats per token) / ln 2 / (characters per token): comparable across
-    tokenizers because every tokenizer here covers the same characters.
-    """
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    for x, y in eval_windows(tokens, block_size, batch_size, max_batches):
-        x, y = x.to(device), y.to(device)
-        logits = model(x)
-        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1),
-                               ignore_index=-1, reduction="sum")
-        total += loss.item()
-        count += int((y >= 0).sum())
-    model.train(was_training)
-    nats = total / max(1, count)
-    out = {f"{prefix}/loss": nats, f"{prefix}/ppl": math.exp(min(nats, 50.0)),
-           f"{prefix}/bits_per_token": nats / math.log(2)}
-    if chars_per_token:
-        out[f"{prefix}/bpc"] = nats / math.log(2) / chars_per_token
-    return out
+from seqgen.core.errors import ConfigError
 
 
-# ---- word vectors: nearest neighbours, analogies, word-pair similarity --------------------------
-
-class VocabularyError(KeyError):
-    def __str__(self):
-        return str(self.args[0])
+class VocabularyError(ConfigError):
+    """A query word is not in the vocabulary (a user input: sample.py prompt=...)."""
 
 
 def _unit(vectors: torch.Tensor) -> torch.Tensor:
@@ -123,37 +94,43 @@ def evaluate_word_pairs(vocab, vectors, path) -> dict:
             "oov_ratio": oov}
 
 
-# ---- 4x upsampling: baselines and metrics -------------------------------------------------------
+def evaluate_word_vectors(vocab, vectors, raw_root, restrict_vocab: int = 30000) -> dict:
+    """Google analogies (3CosAdd, 3CosMul), WordSim-353 and SimLex-999, fetched once from the gensim
+    wheel. Without a package index the evaluation is skipped with a warning."""
+    from seqgen.core.errors import DataError
+    from seqgen.data.sources import CATALOG, fetch_packaged
 
-def upsample_nearest_baseline(lo, factor: int = 4):
-    """(N, h, w) -> (N, h*f, w*f): every low-res pixel repeated over its block."""
-    from seqgen.data.images.codec import upsample_nearest
-
-    return upsample_nearest(lo, factor)
-
-
-def upsample_bicubic_baseline(lo, codec, factor: int = 4):
-    """(N, h, w) -> (N, h*f, w*f): palette colours, bicubic resize in RGB, quantized back to the palette."""
-    import numpy as np
-    from PIL import Image
-
-    out = []
-    for im in np.asarray(lo):
-        rgb = Image.fromarray(codec.dequantize(im))
-        big = rgb.resize((im.shape[1] * factor, im.shape[0] * factor), Image.BICUBIC)
-        out.append(codec.quantize(np.asarray(big)))
-    return np.stack(out)
+    try:
+        files = {n: fetch_packaged(n, CATALOG[n], raw_root) for n in ("questions_words", "wordsim353", "simlex999")}
+    except DataError as e:
+        warnings.warn(f"word2vec evaluation sets unavailable, skipping them: {e}", stacklevel=2)
+        return {}
+    qs = read_analogies(files["questions_words"])
+    out = {}
+    for method in ("add", "mul"):
+        r = evaluate_analogies(vocab, vectors, qs, restrict_vocab, method)
+        out[f"analogy_{method}"], out["analogy_oov_ratio"] = r["accuracy"], r["oov_ratio"]
+    for name in ("wordsim353", "simlex999"):
+        r = evaluate_word_pairs(vocab, vectors, files[name])
+        out[f"{name}_spearman"], out[f"{name}_oov_ratio"] = r["spearman"], r["oov_ratio"]
+    print("[seqgen] " + ", ".join(f"{k} {v:.4f}" for k, v in out.items()), flush=True)
+    return out
 
 
-def upsample_metrics(pred, truth, lo, codec, factor: int = 4) -> dict:
-    """Token accuracy vs ground truth, PSNR in RGB (over all pixels of all images, dB), consistency
-    (fraction of low-res pixels that the 4x rule recovers from the prediction)."""
-    import numpy as np
+@dataclass
+class EvalArgs:
+    restrict_vocab: int = 30000      # analogies: candidates among this many most frequent words (gensim's)
+    eval_sets: bool = True           # false: report the scores the checkpoint recorded when it was fitted
 
-    from seqgen.data.images.codec import reduce_blocks
 
-    pred, truth, lo = np.asarray(pred), np.asarray(truth), np.asarray(lo)
-    mse = float(((codec.dequantize(pred).astype(np.float64) - codec.dequantize(truth)) ** 2).mean())
-    return {"token_accuracy": float((pred == truth).mean()),
-            "psnr": 10 * math.log10(255.0 ** 2 / mse) if mse > 0 else float("inf"),
-            "consistency": float((reduce_blocks(pred.astype(np.uint8), factor) == lo).mean())}
+def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
+    """evaluate.py for word2vec: analogies (3CosAdd, 3CosMul), WordSim-353 and SimLex-999 (the sets
+    are fetched once from the gensim wheel); without a package index only the vocabulary is reported."""
+    from pathlib import Path
+
+    out = {"model": state["model_name"], "data": state["config"].get("data", {}).get("name"), "vocab": len(model.vocab)}
+    if not args.eval_sets:
+        return {**out, **{k: v for k, v in state.get("metrics", {}).items() if k.startswith(("analogy", "wordsim", "simlex"))}}
+    out.update(evaluate_word_vectors(model.vocab, model.vectors, Path(ec.data_root).expanduser() / "raw",
+                                     args.restrict_vocab))
+    return out

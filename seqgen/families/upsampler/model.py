@@ -27,9 +27,6 @@ from seqgen.nn.layers import KVCache
 
 
 class Upsampler(Decoder):
-    trainable = True
-    task = "upsample"
-    derived = ("n_colors", "factor")
 
     @dataclass
     class Config:

@@ -1,0 +1,55 @@
+"""What every script shares: the command line handed to Hydra, and one error boundary.
+
+Keys a YAML does not declare (a family's sample keys, a mistyped trainer key) reach seqgen's own
+validation, which names the key and the valid ones, instead of Hydra's "use +key" advice: every
+`key=value` that is not a group choice is passed on as `++key=value` (set, or add if absent). Errors
+that are the input's fault (seqgen.core.errors) print one line and exit with status 2; anything
+else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from seqgen.core.errors import SeqgenError
+
+# config groups of train.py (a `group=option` argument chooses a file, it is not a key)
+TRAIN_GROUPS = ("model", "data", "optim", "trainer", "logger", "experiment")
+
+
+def prepare_argv(groups: tuple = (), argv: list[str] | None = None) -> list[str]:
+    """Rewrite key overrides as Hydra force-adds (++key=value); leave flags, group choices, hydra.*
+    keys and explicit +, ++ and ~ overrides alone. Changes sys.argv in place unless argv is given."""
+    args = sys.argv if argv is None else argv
+    out = [args[0]] if args else []
+    for a in args[1:]:
+        key = a.split("=", 1)[0]
+        if a.startswith(("-", "+", "~")) or "=" not in a or key.startswith("hydra") or key in groups:
+            out.append(a)
+        else:
+            out.append("++" + a)
+    if argv is None:
+        sys.argv[:] = out
+    return out
+
+
+def run(fn, *args):
+    """fn(*args) behind the error boundary: a SeqgenError becomes `error: <message>` and exit 2."""
+    try:
+        return fn(*args)
+    except SeqgenError as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def compose(overrides: list[str], config_name: str = "train"):
+    """The config scripts/train.py would build from these command-line overrides."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        return hydra_compose(config_name=config_name, overrides=list(overrides))

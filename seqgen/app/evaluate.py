@@ -1,0 +1,62 @@
+"""evaluate(values): any checkpoint on a held-out split in units that compare across models.
+
+    text (n-gram, GPT):  bits per character of the split's text, whatever the tokenizer: the total
+                         code length of the text in bits divided by its characters. Word-level models
+                         also report perplexity per token on their closed vocabulary.
+    word2vec:            analogies and word-pair similarity.
+    text2pixel:          bits per pixel-token (and the pixel n-gram's beside it), caption fidelity.
+    upsampler:           bits per high-res token, token accuracy / PSNR / consistency beside the
+                         nearest and bicubic baselines.
+
+The data is found from the checkpoint's own config, so a checkpoint and `data_root` are all a user
+needs. Each family's `evaluate` computes its figures; scripts/evaluate.py and the ladder call this.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from seqgen import families
+from seqgen.app.load import load_model
+from seqgen.core import distributed as D
+from seqgen.core.errors import ConfigError
+from seqgen.families.base import split_args
+
+
+@dataclass
+class EvaluateConfig:
+    """The keys every family's evaluation reads (configs/evaluate.yaml holds the same defaults)."""
+
+    ckpt: str | None = None
+    split: str = "auto"              # auto: test when the dataset has one, else valid
+    data_root: str = "data"
+    device: str = "auto"
+    batch_size: int = 32
+    seed: int = 0
+    out: str | None = None           # also write the figures as JSON here
+
+
+def evaluate(values: dict) -> dict:
+    """A flat dict of figures for one checkpoint (see the module docstring for the units)."""
+    values = dict(values)
+    ckpt = values.get("ckpt")
+    if not ckpt:
+        raise ConfigError("ckpt is required: python scripts/evaluate.py ckpt=outputs/<run>/checkpoints/last.pt")
+    if not Path(ckpt).is_file():
+        raise ConfigError(f"ckpt={ckpt}: no such checkpoint file")
+    device = D.resolve_device(values.get("device", "auto"))
+    model, tokenizer, state = load_model(ckpt, device)
+    fam = families.get(state["model_name"])
+    ec, args = split_args(values, EvaluateConfig, fam.EvalArgs, where=f"evaluate.py with a {fam.name} checkpoint")
+    if fam.evaluate is None:
+        raise ConfigError(f"a {fam.name} checkpoint has no evaluation")
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        out = fam.evaluate(model, tokenizer, state, ec, args, device)
+    out["step"] = state.get("step", 0)
+    out["eval_seconds"] = time.perf_counter() - t0
+    return out

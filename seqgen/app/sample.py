@@ -1,0 +1,55 @@
+"""sample(cfg): the sample verb. Loads any checkpoint, validates the keys against its family (the
+common keys below plus the family's SampleArgs), and hands over to the family's sampler; with
+`upsampler_ckpt=` the drawn images go on through app/pipeline.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from seqgen import families
+from seqgen.app.load import load_model
+from seqgen.app.pipeline import PipelineArgs, load_second_stage, run_second_stage
+from seqgen.core import distributed as D
+from seqgen.core.config import to_plain
+from seqgen.core.errors import ConfigError
+from seqgen.families.base import split_args
+
+
+@dataclass
+class SampleConfig:
+    """The keys every family's sampler reads (configs/sample.yaml holds the same defaults)."""
+
+    ckpt: str | None = None
+    prompt: str = "\n"
+    num_samples: int = 1
+    max_new_tokens: int = 500
+    temperature: float = 0.8
+    top_k: int | None = 200
+    top_p: float | None = None
+    seed: int = 1337
+    device: str = "auto"        # auto | cpu | cuda
+    use_cache: bool = True
+    out: str | None = None      # the output file; default <run_dir>/samples/sample_seed<seed>.<txt|png>
+
+
+def sample(cfg) -> dict:
+    """Load a checkpoint, draw num_samples samples, print and save them -> {"out", "texts" | "images"}."""
+    values = dict(to_plain(cfg))
+    if not values.get("ckpt"):
+        raise ConfigError("ckpt is required: python scripts/sample.py ckpt=outputs/<run>/checkpoints/last.pt")
+    device = D.resolve_device(values.get("device", "auto"))
+    model, tokenizer, state = load_model(values["ckpt"], device)
+    fam = families.get(state["model_name"])
+    second = load_second_stage(values.get("upsampler_ckpt"), fam, state, device)
+    sc, args, pipeline, second_args = split_args(
+        values, SampleConfig, fam.SampleArgs, PipelineArgs, second.fam.SampleArgs if second else None,
+        where=f"sample.py with a {fam.name} checkpoint")
+    if fam.sample is None:
+        raise ConfigError(f"a {fam.name} checkpoint has no sampler")
+    result = fam.sample(model, tokenizer, state, sc, args, device)
+    if second is not None:
+        result = run_second_stage(second, result, sc, second_args, device)
+    if "texts" in result:
+        print(f"[seqgen] {len(result['texts'])} sample(s) from {sc.ckpt} (step {state['step']}) written to "
+              f"{result['out']}", flush=True)
+    return result

@@ -1,0 +1,115 @@
+"""What every trained family shares once its data and model exist.
+
+A family's `make_task(ctx)` returns a `Task` (model, batch stream, evaluation and sample callbacks,
+extra checkpoint keys); `run_task` adds the optimizer, exact resume, checkpoints and the Trainer.
+Families fitted without gradients (`fit(ctx)`: counting, their own loop, non-parametric) save with
+`save_fitted`. Knows no family.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from seqgen.core import checkpoint as ckpt
+from seqgen.core import distributed as D
+from seqgen.core.config import RunSpec
+from seqgen.core.optim import build_optimizer
+from seqgen.core.trainer import Trainer
+
+
+@dataclass
+class RunContext:
+    """What a family's make_task / fit gets: the validated config, the processes, where to write."""
+
+    spec: RunSpec
+    dist: D.DistInfo
+    run_dir: Path
+    tracker: object
+    resumed: bool = False
+
+    def main_first(self, prepare, load):
+        """Rank 0 runs prepare() (e.g. tokenizing a corpus once, cached); the others wait, then load()."""
+        if self.dist.is_main:
+            data = prepare()
+        D.barrier()
+        return data if self.dist.is_main else load()
+
+
+@dataclass
+class Task:
+    """What a gradient-trained family brings to the shared training wiring."""
+
+    model: torch.nn.Module
+    stream: object                 # next() / state_dict() / load_state_dict()
+    evaluate_fn: object            # (model, final) -> metrics dict; final at max_steps
+    sample_fn: object              # (model, step) -> None, writes samples/
+    ckpt_extra: dict = field(default_factory=dict)   # extra checkpoint keys (tokenizer JSON, palette, ...)
+    tokenizer: object = None       # the token vocabulary, for word2vec embedding initialisation
+
+
+def run_task(ctx: RunContext, state: dict | None, task: Task) -> dict:
+    """Optimizer, exact resume, checkpoints and the loop -> {run_dir, checkpoint, step, metrics, model}."""
+    spec, dist, run_dir, tracker = ctx.spec, ctx.dist, ctx.run_dir, ctx.tracker
+    model, stream = task.model, task.stream
+    ckpt_dir = run_dir / "checkpoints"
+    optimizer = build_optimizer(model, spec.optim, dist.device)
+    torch.manual_seed(spec.seed + dist.rank)  # dropout noise differs per rank
+    step, train_seconds = 0, 0.0
+    if state is not None:
+        train_seconds = float(state.get("train_seconds", 0.0))
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step = state["step"]
+        rng = state["rng"]
+        if len(rng) != dist.world_size:
+            print(f"[seqgen] checkpoint has RNG state for {len(rng)} processes, running {dist.world_size}: "
+                  f"data order restarts from new seeds", flush=True)
+        else:
+            torch.set_rng_state(rng[dist.rank]["torch"])
+            stream.load_state_dict(rng[dist.rank]["data"])
+            if torch.cuda.is_available() and rng[dist.rank].get("cuda") is not None:
+                torch.cuda.set_rng_state(rng[dist.rank]["cuda"])
+    if dist.is_main:
+        print(f"[seqgen] {spec.model_name}: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
+              f"device {dist.device}", flush=True)
+
+    def save_fn(trainer: Trainer):
+        rng = D.all_gather_object({"torch": torch.get_rng_state(), "data": stream.state_dict(),
+                                   "cuda": torch.cuda.get_rng_state() if torch.cuda.is_available() else None})
+        if dist.is_main:
+            state = ckpt.pack(spec, model.config.__dict__, model.state_dict(), trainer.step, **task.ckpt_extra,
+                              optimizer=optimizer.state_dict(), rng=rng, train_seconds=trainer.train_seconds,
+                              tracker={"wandb_id": tracker.wandb_id}, metrics=trainer.last_eval)
+            path = ckpt.save(state, ckpt.step_path(ckpt_dir, trainer.step))
+            ckpt.link_last(path)
+            ckpt.prune(ckpt_dir, spec.trainer.keep_last)
+        D.barrier()
+
+    trainer = Trainer(spec.trainer, spec.optim, model, optimizer, stream, dist, tracker,
+                      evaluate_fn=task.evaluate_fn, sample_fn=task.sample_fn, save_fn=save_fn, step=step,
+                      train_seconds=train_seconds)
+    metrics = trainer.fit()
+    last = ckpt_dir / "last.pt"
+    samples_dir = run_dir / "samples"
+    if dist.is_main:
+        print(f"[seqgen] checkpoint: {last}", flush=True)
+        if samples_dir.is_dir():
+            print(f"[seqgen] samples:    {samples_dir}", flush=True)
+    return {"run_dir": run_dir, "checkpoint": last, "step": trainer.step, "metrics": metrics, "model": model}
+
+
+def save_fitted(ctx: RunContext, model, model_state: dict, metrics: dict, tokenizer=None, **extra) -> dict:
+    """The checkpoint of a fitted model (step 0): its tables or vectors, tokenizer and figures."""
+    run_dir = ctx.run_dir
+    if tokenizer is not None:
+        tokenizer.save(run_dir / "tokenizer.json")
+        extra["tokenizer"] = tokenizer.to_json()
+    state = ckpt.pack(ctx.spec, model.config.__dict__, model_state, 0, metrics=metrics, **extra)
+    path = ckpt.save(state, ckpt.step_path(run_dir / "checkpoints", 0))
+    ckpt.link_last(path)
+    last = run_dir / "checkpoints" / "last.pt"
+    print(f"[seqgen] checkpoint: {last}", flush=True)
+    return {"run_dir": run_dir, "checkpoint": last, "step": 0, "metrics": metrics, "model": model}

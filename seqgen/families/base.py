@@ -1,0 +1,66 @@
+"""The Family record: everything the app layer needs to train, sample, evaluate and export one model
+family without knowing its name. Each family's `family.py` fills one in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Callable
+
+from seqgen.core.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    Model: type                        # with a nested dataclass Config (what model_config holds)
+    DataConfig: type                   # the data config it reads; names() lists the dataset names
+    derived: tuple = ("vocab_size",)   # Config fields filled from the data, not by the user
+    Settings: type | None = None       # its own run settings: the top-level `<name>:` block of train.py
+    SampleArgs: type | None = None     # extra sample.py keys
+    EvalArgs: type | None = None       # extra evaluate.py keys
+    make_task: Callable | None = None  # gradient-trained: (RunContext) -> core.training.Task
+    fit: Callable | None = None        # counted / own loop / non-parametric: (RunContext) -> result dict
+    load: Callable | None = None       # (state, device) -> (model, tokenizer); None: torch module + state_dict
+    sample: Callable | None = None     # (model, tokenizer, state, sc, args, device) -> {"out", ...}
+    transform_images: Callable | None = None   # images in, images out: (model, state, lo, sc, args, device)
+    evaluate: Callable | None = None   # (model, tokenizer, state, ec, args, device) -> figures dict
+    exporters: dict = field(default_factory=dict)   # format -> (model, state, out) -> Path
+    importers: dict = field(default_factory=dict)   # export.py key (e.g. arpa) -> (path, out) -> Path
+    patches: tuple = ()                # (description, fn(state) -> bool) for checkpoints of older releases
+
+    def __post_init__(self):
+        if (self.make_task is None) == (self.fit is None):
+            raise TypeError(f"family {self.name}: give exactly one of make_task (gradient training) or fit")
+
+    def load_state(self, state: dict, device):
+        """(model, tokenizer) rebuilt from a checkpoint dict alone."""
+        if self.load is not None:
+            return self.load(state, device)
+        from seqgen.data.tokenizer import Tokenizer
+
+        model = self.Model(self.Model.Config(**state["model_config"]))
+        model.load_state_dict(state["model"])
+        model.to(device).eval()
+        return model, Tokenizer.from_json(state["tokenizer"]) if state.get("tokenizer") else None
+
+
+def arg_keys(*classes) -> list[str]:
+    """Field names of the given dataclasses (None skipped), in order."""
+    return [f.name for cls in classes if cls is not None for f in fields(cls)]
+
+
+def split_args(values: dict, common: type, *extra: type | None, where: str):
+    """Split a flat config (sample.py / evaluate.py keys) into the common dataclass and the extra ones;
+    an unknown key is an error naming every valid key of this checkpoint's family."""
+    from seqgen.core.config import build
+
+    valid = arg_keys(common, *extra)
+    unknown = sorted(set(values) - set(valid))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown} for {where}; valid keys: {valid}")
+    out = [build(common, {k: v for k, v in values.items() if k in arg_keys(common)}, where.split()[0])]
+    for cls in extra:
+        out.append(build(cls, {k: v for k, v in values.items() if k in arg_keys(cls)}, where.split()[0])
+                   if cls is not None else None)
+    return out

@@ -1,0 +1,1 @@
+"""The ngram family: see family.py."""

@@ -1,0 +1,56 @@
+"""Fitting an n-gram: count the train lines, estimate, report valid / test perplexity (KenLM's
+conventions), save the tables."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from seqgen.core.training import RunContext, save_fitted
+from seqgen.data.prepare import prepare
+from seqgen.data.sources import load_splits, text_lines
+from seqgen.families.ngram.io import to_state
+from seqgen.families.ngram.model import BOS, EOS, UNK, NGram, perplexity
+
+
+def split_lines(text: str, blank: bool = False) -> list[str]:
+    """Lines of a text; blank=False drops empty ones (KenLM-style sentences), True keeps every line."""
+    if blank:
+        return text_lines(text)
+    return [ln for ln in text.split("\n") if ln.strip()]
+
+
+def fit(ctx: RunContext) -> dict:
+    spec = ctx.spec
+    tok = prepare(spec.data, spec.data_root).tokenizer
+    texts = load_splits(spec.data, Path(spec.data_root).expanduser() / "raw")
+    # the model's vocabulary: the tokenizer's ids unchanged, then <s>, </s> (and <unk> if missing)
+    itos = [tok.decode([i]) if tok.kind != "word" else tok.itos[i] for i in range(tok.vocab_size)]
+    vocab = itos + [w for w in (BOS, EOS, UNK) if w not in itos]
+    blank = bool(spec.model.get("blank_lines", False))
+
+    def lines(split):
+        return [np.asarray(tok.encode(ln), np.int64) for ln in split_lines(texts.get(split, ""), blank)]
+
+    t0 = time.perf_counter()
+    model = NGram(NGram.Config(**spec.model, vocab_size=len(vocab))).fit(lines("train"), vocab)
+    metrics = {"fit_seconds": time.perf_counter() - t0}
+    print(f"[seqgen] ngram order {model.config.order} ({model.config.smoothing}): "
+          f"{sum(len(k) for k in model.keys):,} n-grams, vocab {len(vocab):,}, fitted in "
+          f"{metrics['fit_seconds']:.1f} s", flush=True)
+    for split, prefix in (("valid", "val"), ("test", "test")):
+        split_ids = lines(split)
+        if not split_ids:
+            continue
+        r = perplexity(model, split_ids)
+        chars = sum(len(ln) + 1 for ln in split_lines(texts[split], blank))
+        metrics.update({f"{prefix}/ppl": r["ppl"], f"{prefix}/ppl_excl_oov": r["ppl_excl_oov"],
+                        f"{prefix}/tokens": r["tokens"], f"{prefix}/oov": r["oov"],
+                        f"{prefix}/bits_per_token": r["bits_per_token"],
+                        f"{prefix}/bpc": -r["log10_sum"] * float(np.log2(10)) / chars})
+        print(f"[seqgen] {split}: perplexity {r['ppl']:.2f} (excluding OOVs {r['ppl_excl_oov']:.2f}), "
+              f"{r['tokens']:,} tokens, {r['oov']:,} OOV", flush=True)
+    ctx.tracker.log(metrics, 0)
+    return save_fitted(ctx, model, to_state(model), metrics, tokenizer=tok)

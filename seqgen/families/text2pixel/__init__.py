@@ -1,0 +1,1 @@
+"""The text2pixel family: see family.py."""

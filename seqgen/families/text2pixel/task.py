@@ -1,0 +1,90 @@
+"""text2pixel's training task: captioned images as palette tokens, bits per pixel-token beside the
+pixel n-gram, caption fidelity at the end (shapes), sample grids."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import torch
+
+from seqgen.core.training import RunContext, Task
+from seqgen.data.images.codec import digit_view, grid_image
+from seqgen.data.images.prepare import ImageBatches, load_prepared, prepare_images, prepared_dir, spread
+from seqgen.families.text2pixel.baseline import PixelNGram
+from seqgen.families.text2pixel.evaluate import evaluate_pixels, fidelity
+from seqgen.families.text2pixel.generate import draw
+from seqgen.families.text2pixel.model import Text2Pixel
+
+
+@dataclass
+class Settings:
+    """How text2pixel is sampled and scored during and after training (the `text2pixel:` block)."""
+
+    guidance: float | None = 3.0     # classifier-free guidance scale for samples and fidelity (null: none)
+    temperature: float = 1.0
+    top_k: int | None = None
+    eval_images: int | None = 500    # images per split for bits per pixel-token (null: all)
+    fidelity_images: int = 200       # held-out captions drawn and scored at the end (shapes only; 0: skip)
+    sample_images: int = 8           # images in the sample grid (samples/step_N.png, wandb / TensorBoard)
+    baseline: bool = True            # fit the pixel n-gram on train and report its bits per pixel
+
+
+def make_task(ctx: RunContext) -> Task:
+    spec, dist, run_dir, tracker = ctx.spec, ctx.dist, ctx.run_dir, ctx.tracker
+    px, tc = spec.settings, spec.trainer
+    data = ctx.main_first(lambda: prepare_images(spec.data, spec.data_root),
+                          lambda: load_prepared(prepared_dir(spec.data, spec.data_root)))
+    if dist.is_main:
+        data.tokenizer.save(run_dir / "tokenizer.json")
+        (run_dir / "codec.json").write_text(data.codec.to_json())
+    torch.manual_seed(spec.seed)
+    model = Text2Pixel(Text2Pixel.Config(**spec.model, text_vocab_size=data.tokenizer.vocab_size,
+                                         n_colors=data.codec.size, caption_len=data.caption_len,
+                                         height=data.meta["size"], width=data.meta["size"])).to(dist.device)
+    stream = ImageBatches(data, "train", tc.batch_size, spec.seed + 1000 * dist.rank + 1)
+    baseline = {}
+    if px.baseline and dist.is_main:
+        t0 = time.perf_counter()
+        ngram = PixelNGram(data.codec.size).fit(data.lo("train"))
+        for split in ("valid", "test"):
+            if data.count(split):
+                lo = data.lo(split)
+                baseline[f"{split}/baseline_bits_per_pixel"] = ngram.bits_per_pixel(lo[spread(len(lo), px.eval_images)])
+        print(f"[seqgen] pixel n-gram baseline ({time.perf_counter() - t0:.1f} s): "
+              + ", ".join(f"{k} {v:.4f}" for k, v in baseline.items()), flush=True)
+    is_shapes = spec.data.name == "shapes"
+
+    def evaluate_fn(m, final=False):
+        out = dict(baseline)
+        for split in ("valid", "test"):
+            if data.count(split):
+                out.update(evaluate_pixels(m, data, split, tc.batch_size, dist.device, px.eval_images))
+        if is_shapes and px.fidelity_images and final:
+            for name, g in (("fidelity", px.guidance), ("fidelity_noguide", None)):
+                t0 = time.perf_counter()
+                scores = fidelity(m, data, px.fidelity_images, g, dist.device, spec.seed, px.temperature, px.top_k)
+                out.update({f"test/{name}_{k}": v for k, v in scores.items()})
+                print(f"[seqgen] caption fidelity on held-out combinations (guidance {g}): mean "
+                      f"{scores['mean']:.3f}, all attributes right {scores['all']:.3f} "
+                      f"({time.perf_counter() - t0:.0f} s)", flush=True)
+        return out
+
+    samples_dir = run_dir / "samples"
+    valid_caps = data.captions("valid") if data.count("valid") else data.captions("train")
+    sample_caps = [valid_caps[i][0] for i in spread(len(valid_caps), px.sample_images)]
+
+    def sample_fn(m, step):
+        grids = draw(m, data.tokenizer, sample_caps, data.caption_len, dist.device, px.guidance,
+                     px.temperature, px.top_k, seed=spec.seed, strict=False)
+        samples_dir.mkdir(exist_ok=True)
+        image = grid_image(grids, data.codec, sample_caps, scale=4, ncols=4)
+        image.save(samples_dir / f"step_{step:07d}.png")
+        (samples_dir / f"step_{step:07d}.txt").write_text(
+            "\n\n".join(f"{c}\n{digit_view(g)}" for c, g in zip(sample_caps, grids)), encoding="utf-8")
+        tracker.log_image("samples", image, step, caption=" | ".join(sample_caps))
+
+    meta = {k: data.meta[k] for k in ("dataset", "size", "factor", "caption_len")}
+    return Task(model, stream, evaluate_fn, sample_fn,
+                {"tokenizer": data.tokenizer.to_json(), "codec": data.codec.to_json(), "data_meta": json.dumps(meta)})

@@ -1,0 +1,1 @@
+"""The upsampler family: see family.py."""

@@ -1,0 +1,103 @@
+"""How well the upsampler infers 128x128 from 32x32: bits per high-res token (its exact likelihood),
+and token accuracy, PSNR (RGB) and consistency with the input beside two baselines: nearest-neighbour
+(each low-res pixel repeated over its block) and bicubic in RGB requantized to the palette."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from seqgen.data.images.codec import reduce_blocks, upsample_nearest
+from seqgen.data.images.prepare import PreparedImages, spread
+from seqgen.families.upsampler.generate import upsample_tokens
+from seqgen.nn.sampling import eval_mode
+
+
+@dataclass
+class EvalArgs:
+    images: int = 32                 # held-out images upsampled and compared with the baselines
+
+
+def upsample_bicubic_baseline(lo, codec, factor: int = 4):
+    """(N, h, w) -> (N, h*f, w*f): palette colours, bicubic resize in RGB, quantized back to the palette."""
+    from PIL import Image
+
+    out = []
+    for im in np.asarray(lo):
+        rgb = Image.fromarray(codec.dequantize(im))
+        big = rgb.resize((im.shape[1] * factor, im.shape[0] * factor), Image.BICUBIC)
+        out.append(codec.quantize(np.asarray(big)))
+    return np.stack(out)
+
+
+def upsample_metrics(pred, truth, lo, codec, factor: int = 4) -> dict:
+    """Token accuracy vs ground truth, PSNR in RGB (over all pixels of all images, dB), consistency
+    (fraction of low-res pixels that the 4x rule recovers from the prediction)."""
+    pred, truth, lo = np.asarray(pred), np.asarray(truth), np.asarray(lo)
+    mse = float(((codec.dequantize(pred).astype(np.float64) - codec.dequantize(truth)) ** 2).mean())
+    return {"token_accuracy": float((pred == truth).mean()),
+            "psnr": 10 * math.log10(255.0 ** 2 / mse) if mse > 0 else float("inf"),
+            "consistency": float((reduce_blocks(pred.astype(np.uint8), factor) == lo).mean())}
+
+
+@torch.no_grad()
+def evaluate_upsampler(model, data: PreparedImages, split: str, device, max_images: int | None = 16,
+                       batch_blocks: int = 4096) -> dict:
+    """Teacher-forced mean cross-entropy over every block of up to max_images images (exact NLL of
+    the two-pass factorisation) -> {split/loss, split/bits_per_token}."""
+    pick = spread(data.count(split), max_images)
+    lo = torch.from_numpy(np.array(data.lo(split)[pick])).long().to(device)
+    hi = torch.from_numpy(np.array(data.hi(split)[pick])).long().to(device)
+    prefix, pixels = model.training_inputs(lo, hi)
+    prefix, pixels = prefix.reshape(-1, prefix.size(-1)), pixels.reshape(-1, pixels.size(-1))
+    total = 0.0
+    with eval_mode(model):
+        for s in range(0, len(prefix), batch_blocks):
+            logits = model(prefix[s:s + batch_blocks], pixels[s:s + batch_blocks, :-1])
+            total += F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(),
+                                     pixels[s:s + batch_blocks].reshape(-1), reduction="sum").item()
+    nats = total / pixels.numel()
+    return {f"{split}/loss": nats, f"{split}/bits_per_token": nats / math.log(2)}
+
+
+def compare(model, data: PreparedImages, split: str, n: int, device, seed: int, temperature=1.0, top_k=None,
+            retries: int = 3, batch: int = 16) -> dict:
+    """Upsample n held-out low-res images; metrics of the model and of both baselines."""
+    pick = spread(data.count(split), n)
+    lo, truth = np.array(data.lo(split)[pick]), np.array(data.hi(split)[pick])
+    f = data.meta["factor"]
+    gen = torch.Generator().manual_seed(seed)
+    t0 = time.perf_counter()
+    pred = np.concatenate([
+        upsample_tokens(model, torch.from_numpy(lo[s:s + batch]).long().to(device), temperature, top_k, gen,
+                        retries).cpu().numpy() for s in range(0, len(lo), batch)])
+    seconds = time.perf_counter() - t0
+    out = {"seconds_per_image": seconds / len(lo)}
+    for name, hi in (("model", pred), ("nearest", upsample_nearest(lo, f)),
+                     ("bicubic", upsample_bicubic_baseline(lo, data.codec, f))):
+        out.update({f"{name}_{k}": v for k, v in upsample_metrics(hi, truth, lo, data.codec, f).items()})
+    return out, pred, lo
+
+
+def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
+    """evaluate.py for the upsampler, on the checkpoint's own dataset, decoded with its training
+    settings (temperature, top_k, retries)."""
+    from seqgen.core.config import build
+    from seqgen.data.images.prepare import ImageDataConfig, prepare_images
+    from seqgen.data.prepare import pick_split
+
+    dc = build(ImageDataConfig, dict(state["config"]["data"]), "data")
+    data = prepare_images(dc, ec.data_root, verbose=False)
+    split = pick_split([s for s in ("train", "valid", "test") if data.count(s)], ec.split, ec.ckpt)
+    out = {"model": state["model_name"], "data": dc.name, "split": split}
+    out["bits_per_token"] = evaluate_upsampler(model, data, split, device, args.images)[f"{split}/bits_per_token"]
+    st = state["config"].get("upsampler", {})
+    scores, _, _ = compare(model, data, split, args.images, device, ec.seed, st.get("temperature", 1.0),
+                           st.get("top_k"), st.get("retries", 3))
+    out.update(scores)
+    return out

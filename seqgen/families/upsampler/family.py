@@ -1,0 +1,26 @@
+"""The 4x token upsampler: p(128x128 palette indices | 32x32 ones), drawn block by block."""
+
+from seqgen.data.images.prepare import ImageDataConfig
+from seqgen.families.base import Family
+from seqgen.families.upsampler.evaluate import EvalArgs, evaluate
+from seqgen.families.upsampler.generate import SampleArgs, sample, transform_images
+from seqgen.families.upsampler.model import Upsampler
+from seqgen.families.upsampler.task import Settings, make_task
+
+# format_version 1 kept these in a global `pixels:` block, some under other names
+_OLD_NAMES = {"upsample_eval_images": "eval_images"}
+
+
+def _settings_from_pixels_block(state: dict) -> bool:
+    config = state.get("config") or {}
+    if "pixels" not in config:
+        return False
+    block = {_OLD_NAMES.get(k, k): v for k, v in config.pop("pixels").items()}
+    config.setdefault("upsampler", {k: v for k, v in block.items() if k in Settings.__dataclass_fields__})
+    return True
+
+
+FAMILY = Family(name="upsampler", Model=Upsampler, DataConfig=ImageDataConfig, derived=("n_colors", "factor"),
+                Settings=Settings, SampleArgs=SampleArgs, EvalArgs=EvalArgs, make_task=make_task, sample=sample,
+                transform_images=transform_images, evaluate=evaluate,
+                patches=(("settings moved from the pixels: block to upsampler:", _settings_from_pixels_block),))

@@ -1,0 +1,42 @@
+"""Fitting word2vec: gensim's SGD over the train split's lines of words, then its evaluations."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from seqgen.core.errors import ConfigError
+from seqgen.core.training import RunContext, save_fitted
+from seqgen.data.sources import load_splits
+from seqgen.data.tokenizer import UNK, WordTokenizer
+from seqgen.families.word2vec.model import Word2Vec
+from seqgen.families.word2vec.vectors import evaluate_word_vectors
+
+
+def fit(ctx: RunContext) -> dict:
+    spec, tracker = ctx.spec, ctx.tracker
+    if spec.data.tokenizer != "word":
+        raise ConfigError(f"model=word2vec needs word tokens: set data.tokenizer=word (got {spec.data.tokenizer!r})")
+    texts = load_splits(spec.data, Path(spec.data_root).expanduser() / "raw")
+    lines = [WordTokenizer.tokenize(ln, spec.data.word_split, spec.data.lowercase)
+             for ln in texts["train"].split("\n") if ln.strip()]
+    model = Word2Vec(Word2Vec.Config(**spec.model))
+    step = [0]
+
+    def log_step(rec):  # one step = one ~1M-word chunk of SGD
+        step[0] += 1
+        tracker.log({"train/loss": rec["loss"], "lr": rec["lr"], "progress": rec["progress"]}, step[0])
+
+    def log(rec):
+        tracker.log({f"epoch/{k}": v for k, v in rec.items()}, step[0])
+        print(f"[seqgen] epoch {rec['epoch']}: loss {rec['loss']:.4f}, {rec['words_per_s']:,.0f} effective "
+              f"words/s, {rec['pairs']:,} examples", flush=True)
+
+    t0 = time.perf_counter()
+    model.fit(lines, log=log, log_step=log_step)
+    metrics = {"fit_seconds": time.perf_counter() - t0, "vocab": len(model.vocab)}
+    if model.config.eval_sets:
+        metrics.update(evaluate_word_vectors(model.vocab, model.vectors, Path(spec.data_root).expanduser() / "raw"))
+        tracker.log(metrics, step[0])
+    tok = WordTokenizer([UNK] + model.vocab, spec.data.word_split, spec.data.lowercase)
+    return save_fitted(ctx, model, model.state(), metrics, tokenizer=tok)

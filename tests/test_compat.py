@@ -1,0 +1,90 @@
+"""Checkpoints and runs of the previous release (tests/fixtures/v1, format_version 1) under today's code:
+they load and sample the same tokens, and the same runs give the same losses."""
+
+import json
+import platform
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from seqgen.app.load import load_model
+from tests.conftest import TINY_TEXT, compose
+
+FIXTURES = Path(__file__).parent / "fixtures" / "v1"
+EXPECTED = json.loads((FIXTURES / "expected.json").read_text())
+# fp32 kernels differ between CPU kinds: bit-identical where the recording was made, 1e-5 elsewhere
+SAME_MACHINE = (EXPECTED["torch"] == torch.__version__ and platform.machine() == EXPECTED["machine"]
+                and EXPECTED["cpu_capability"] == torch.backends.cpu.get_cpu_capability())
+
+
+def _sample(name, model, tok, rec):
+    if name == "gpt":
+        from seqgen.families.gpt.generate import sample_text
+
+        return sample_text(model, tok, "First", 20, seed=3, device="cpu", temperature=0.8, top_k=5, num_samples=2)
+    if name == "ngram":
+        from seqgen.families.ngram.generate import ngram_text
+
+        return ngram_text(model, tok, "First", 12, seed=3)
+    if name == "word2vec":
+        from seqgen.families.word2vec.generate import word_query
+
+        return word_query(model, "First", k=3)
+    if name == "text2pixel":
+        from seqgen.families.text2pixel.generate import draw
+
+        grids = draw(model, tok, ["a red circle", "a large blue square"], model.config.caption_len, "cpu",
+                     guidance=3.0, seed=5)
+        return grids.tolist()
+    from seqgen.families.upsampler.generate import upsample_tokens
+
+    lo = torch.tensor(rec["input"])
+    return upsample_tokens(model, lo, 1.0, None, torch.Generator().manual_seed(5), retries=1).tolist()
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED["runs"]))
+def test_old_checkpoint_loads_and_samples_the_same(name):
+    model, tok, state = load_model(FIXTURES / f"{name}.pt")
+    assert state["format_version"] == 1 and state["model_name"] == name
+    assert _sample(name, model, tok, EXPECTED["runs"][name]) == EXPECTED["runs"][name]["sample"]
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    work = tmp_path_factory.mktemp("v1work")
+    for split, n in (("train", 1), ("valid", 2), ("test", 3)):
+        (work / f"{split}.txt").write_text(TINY_TEXT[n * 7:] if split != "train" else TINY_TEXT)
+    return work
+
+
+# the run keys that moved since the recording: pixels.* became the family's own block
+MOVED = {"pixels.blocks_per_image": "upsampler.blocks_per_image", "pixels.retries": "upsampler.retries",
+         "pixels.upsample_eval_images": "upsampler.eval_images"}
+
+
+def _overrides(name, work):
+    out = []
+    for o in EXPECTED["runs"][name]["overrides"]:
+        key, value = o.replace("{work}", str(work)).split("=", 1)
+        if key.startswith("pixels."):
+            key = MOVED.get(key, key.replace("pixels.", f"{name}."))
+        out.append(f"{key}={value}")
+    return out
+
+
+@pytest.mark.parametrize("name", ["gpt", "text2pixel", "upsampler"])
+def test_same_seed_same_losses_as_before(name, work):
+    from seqgen.app.train import train
+
+    shutil.rmtree(work / "out" / name, ignore_errors=True)
+    train(compose(_overrides(name, work)))
+    rows = [json.loads(line) for line in (work / "out" / name / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["train/loss"] for r in rows if "train/loss" in r]
+    want = EXPECTED["runs"][name]["losses"]
+    if SAME_MACHINE:
+        assert losses == want
+    else:
+        np.testing.assert_allclose(losses, want, rtol=1e-5)
