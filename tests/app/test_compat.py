@@ -13,7 +13,7 @@ import torch
 from seqgen.app.load import load_model
 from tests.conftest import TINY_TEXT, compose
 
-FIXTURES = Path(__file__).parent / "fixtures" / "v1"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "v1"
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text())
 # fp32 kernels differ between CPU kinds: bit-identical where the recording was made, 1e-5 elsewhere
 SAME_MACHINE = (EXPECTED["torch"] == torch.__version__ and platform.machine() == EXPECTED["machine"]
