@@ -15,11 +15,11 @@ import time
 import torch
 
 from seqgen.core import distributed as D
-from seqgen.families import build_model
 from seqgen.core.optim import OptimConfig, build_optimizer
-from seqgen.families.gpt.generate import generate
-from seqgen.core.trainer import Trainer, TrainerConfig, measure_matmul_flops
 from seqgen.core.tracking import NullTracker
+from seqgen.core.trainer import Trainer, TrainerConfig, measure_matmul_flops
+from seqgen.families import build_model
+from seqgen.families.gpt.generate import generate
 
 # nanoGPT on this machine (shared/ANCHORS.md): ms per iteration, sampling tokens/s
 NANOGPT = {"cpu_recipe_ms": 47.5, "baby_fp32_ms": 9470.7, "sample_tok_s": 386.0}

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from seqgen.families.ngram.model import BOS, EOS, NGram, perplexity
 from seqgen.data.tokenizer import WordTokenizer
+from seqgen.families.ngram.model import BOS, EOS, NGram, perplexity
 
 # shared/ANCHORS.md: KenLM lmplz on the same machine kind (perplexity incl. OOV; median build seconds)
 KENLM = {3: {"valid": 430.78, "test": 471.50, "build_s": 7.35, "rss_gb": 2.36},
@@ -57,9 +57,11 @@ def main():
                 times.append(time.perf_counter() - t)
             rel = r["ppl"] / KENLM[order][split] - 1
             res.update({f"o{order}_{split}_ppl": r["ppl"], f"o{order}_{split}_ppl_excl_oov": r["ppl_excl_oov"],
-                        f"o{order}_{split}_vs_kenlm": rel, f"o{order}_{split}_tok_s": r["tokens"] / statistics.median(times)})
+                        f"o{order}_{split}_vs_kenlm": rel,
+                        f"o{order}_{split}_tok_s": r["tokens"] / statistics.median(times)})
             print(f"  {split}: ppl {r['ppl']:.2f} (KenLM {KENLM[order][split]}, {100 * rel:+.3f}%), excl. OOV "
-                  f"{r['ppl_excl_oov']:.2f}; scoring {r['tokens'] / statistics.median(times):,.0f} tokens/s", flush=True)
+                  f"{r['ppl_excl_oov']:.2f}; scoring {r['tokens'] / statistics.median(times):,.0f} tokens/s",
+                  flush=True)
         from seqgen.families.ngram.generate import ngram_text
 
         t = time.perf_counter()

@@ -18,8 +18,8 @@ import time
 import torch
 
 from seqgen.core import distributed as D
-from seqgen.families import build_model
 from seqgen.core.optim import OptimConfig, build_optimizer
+from seqgen.families import build_model
 from seqgen.families.text2pixel.generate import generate_pixels
 
 DEFAULT = dict(n_layer=4, n_head=4, n_embd=128)          # configs/model/text2pixel.yaml
@@ -95,10 +95,10 @@ def sample_speed(model, batch, pixels, guidance, use_cache, device, reps=1):
 
 def quality(ckpt, images, device):
     """Held-out bits per pixel-token vs the pixel n-gram, and fidelity with / without guidance."""
+    from seqgen.app.load import load_model
     from seqgen.data.images.prepare import ImageDataConfig, prepare_images
     from seqgen.families.text2pixel.baseline import PixelNGram
     from seqgen.families.text2pixel.evaluate import evaluate_pixels, fidelity
-    from seqgen.app.load import load_model
 
     model, _, state = load_model(ckpt, device)
     cfg = state["config"]

@@ -16,10 +16,10 @@ import time
 import numpy as np
 import torch
 
-from seqgen.data.images.prepare import ImageDataConfig, prepare_images
 from seqgen.data.images.codec import upsample_nearest
-from seqgen.families.upsampler.evaluate import upsample_bicubic_baseline, upsample_metrics
+from seqgen.data.images.prepare import ImageDataConfig, prepare_images
 from seqgen.families import build_model
+from seqgen.families.upsampler.evaluate import upsample_bicubic_baseline, upsample_metrics
 from seqgen.families.upsampler.generate import upsample_tokens
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from seqgen.families.word2vec.vectors import evaluate_word_vectors
 from seqgen.families.word2vec.model import Word2Vec
+from seqgen.families.word2vec.vectors import evaluate_word_vectors
 
 ANCHOR = {1: {"words_s": 301693, "analogy": 0.0950, "ws353": 0.4624, "simlex": 0.2089},
           0: {"words_s": 917978, "analogy": 0.0791, "ws353": 0.3846, "simlex": 0.1175}}

@@ -29,8 +29,8 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     from seqgen.core.errors import SeqgenError
-    from seqgen.ladder.rungs import CHAR_DATA, WORD_DATA, run_ladder
     from seqgen.ladder.report import ordering, write
+    from seqgen.ladder.rungs import CHAR_DATA, WORD_DATA, run_ladder
 
     data = {"chars": CHAR_DATA, "words": WORD_DATA}
     if args.text_files:

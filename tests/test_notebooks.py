@@ -1,6 +1,5 @@
 """Every notebook runs top to bottom (small settings, CPU), and the committed copies carry no outputs."""
 
-import os
 from pathlib import Path
 
 import pytest

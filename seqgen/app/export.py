@@ -44,7 +44,8 @@ def export(values: dict) -> Path:
     if cfg.format == "checkpoint":
         given = {k: v for k, v in imports.items() if v}
         if len(given) != 1:
-            raise ConfigError(f"format=checkpoint needs exactly one file to import: {' or '.join(f'{k}=PATH' for k in importers)}")
+            raise ConfigError("format=checkpoint needs exactly one file to import: "
+                              + " or ".join(f"{k}=PATH" for k in importers))
         (key, path), = given.items()
         return importers[key][1](path, cfg.out)
     if not cfg.ckpt:

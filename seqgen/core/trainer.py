@@ -21,16 +21,16 @@ from seqgen.core.optim import OptimConfig, lr_at
 
 @dataclass
 class TrainerConfig:
-    max_steps: int = 5000
-    batch_size: int = 64         # sequences per micro-batch, per process
+    max_steps: int = 3000        # defaults: configs/trainer/default.yaml (tested equal)
+    batch_size: int = 12         # sequences per micro-batch, per process
     grad_accum: int = 1          # micro-batches per optimizer step
-    eval_every: int = 250        # 0: only at the end
+    eval_every: int = 500        # 0: only at the end
     eval_batches: int | None = 50  # batches per evaluation, spread evenly over the split (null: all)
-    log_every: int = 10
+    log_every: int = 50
     ckpt_every: int = 500        # 0: only at the end
     keep_last: int = 2           # step_*.pt files kept besides last.pt
     sample_every: int = 0        # 0: only at the end
-    sample_tokens: int = 200
+    sample_tokens: int = 300
     sample_prompt: str = "\n"
     precision: str = "auto"      # auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16
     compile: bool = False        # torch.compile the training step

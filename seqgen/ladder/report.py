@@ -57,7 +57,8 @@ def markdown(rows: list[dict], wall_seconds: float, quick: bool) -> str:
                   "|---|---|---|---|---|"]
         for r in text:
             if "bpc" not in r:   # an embedding rung: its analogy / similarity scores
-                scores = ", ".join(f"{k} {_fmt(v)}" for k, v in r.items() if k.startswith(("analogy", "wordsim", "simlex")))
+                scores = ", ".join(f"{k} {_fmt(v)}" for k, v in r.items()
+                                   if k.startswith(("analogy", "wordsim", "simlex")))
                 lines.append(f"| {r['label']} ({scores or 'embeddings'}) | — | — | {_minutes(r['train_seconds'])} | "
                              f"`{r['command']}` |")
                 continue
@@ -72,10 +73,12 @@ def markdown(rows: list[dict], wall_seconds: float, quick: bool) -> str:
         for r in pix:
             t = _minutes(r["train_seconds"])
             if "ngram_bits_per_pixel" in r:   # a drawing rung, beside its count baseline
-                lines.append(f"| pixel n-gram (W, NW, N, NE; counts) | {_fmt(r['ngram_bits_per_pixel'], 4)} | — | — | — | — | — | — |")
+                lines.append(f"| pixel n-gram (W, NW, N, NE; counts) | {_fmt(r['ngram_bits_per_pixel'], 4)} "
+                             "| — | — | — | — | — | — |")
                 for name, lab in (("fidelity", "guidance 3"), ("fidelity_noguide", "no guidance")):
                     fid = f"{_fmt(r.get(name))} ({_fmt(r.get(name + '_all'))})" if name in r else "—"
-                    lines.append(f"| {r['label']}, {lab} | {_fmt(r['bits_per_pixel'], 4)} | {fid} | — | — | — | — | {t} |")
+                    lines.append(f"| {r['label']}, {lab} | {_fmt(r['bits_per_pixel'], 4)} | {fid} "
+                                 f"| — | — | — | — | {t} |")
             else:
                 for who, lab in (("model", r["label"]), ("nearest", "nearest 4×"), ("bicubic", "bicubic + requantize")):
                     bits = _fmt(r["bits_per_token"], 4) if who == "model" else "—"

@@ -11,6 +11,7 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from einops import rearrange
 
 
 def dropout(x: torch.Tensor, p: float, training: bool, rescale: bool = True) -> torch.Tensor:
@@ -114,9 +115,8 @@ class CausalSelfAttention(nn.Module):
 
     def weights(self, x, rope=None, B: int = 1) -> torch.Tensor:
         """x: (B*T, C) -> (B, nh, T, T) causal attention probabilities (for plots; no cache)."""
-        BT, C = x.shape
-        T, hs = BT // B, C // self.n_head
-        q, k, _ = self.qkv(x).view(B, T, 3, self.n_head, hs).permute(2, 0, 3, 1, 4).unbind(0)
+        T, hs = x.size(0) // B, x.size(1) // self.n_head
+        q, k, _ = rearrange(self.qkv(x), "(b t) (three nh hs) -> three b nh t hs", b=B, three=3, nh=self.n_head)
         if rope is not None:
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)
         att = (q @ k.transpose(-2, -1)) / math.sqrt(hs)

@@ -9,9 +9,9 @@ import time
 import pytest
 import torch
 
-from seqgen.core import checkpoint as ckpt
 from seqgen.app.load import load_model
 from seqgen.app.train import train
+from seqgen.core import checkpoint as ckpt
 from tests.conftest import ROOT, compose, run_script, tiny_overrides
 
 

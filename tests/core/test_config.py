@@ -5,7 +5,6 @@ import pytest
 import yaml
 
 from seqgen import families
-
 from seqgen.app.train import resolve
 from seqgen.core.errors import ConfigError
 from tests.conftest import CONFIGS, compose, run_script

@@ -7,8 +7,8 @@ import pytest
 
 from seqgen.data.images import fidelity as F
 from seqgen.data.images import shapes as S
-from seqgen.families.text2pixel.baseline import PixelNGram
 from seqgen.data.images.codec import PixelCodec, digit_view, grid_image, reduce_blocks, upsample_nearest
+from seqgen.families.text2pixel.baseline import PixelNGram
 
 
 def _cluster_images(k=8, n=4, noise=5, seed=0):

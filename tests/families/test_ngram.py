@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
+from seqgen.families.ngram.io import read_arpa, write_arpa
 from seqgen.families.ngram.markov import MarkovChain
 from seqgen.families.ngram.model import BOS, EOS, UNK, NGram, next_log10probs, perplexity, score_lines
-from seqgen.families.ngram.io import read_arpa, write_arpa
 from tests.conftest import run_script, tiny_overrides
 
 LINES = ["a b", "a c", "b a b", "c c a b"]
@@ -167,8 +167,8 @@ def test_forward_protocol_matches_scoring():
 
 
 def test_refit_refuses_another_order_in_the_same_run(tmp_path, corpus):
-    from seqgen.core.errors import ConfigError
     from seqgen.app.train import train
+    from seqgen.core.errors import ConfigError
     from tests.conftest import compose
 
     over = [o for o in tiny_overrides(tmp_path, corpus) if not o.startswith("model=")]

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from seqgen.data.images.prepare import encode_caption
-from seqgen.families.text2pixel.model import Text2Pixel
 from seqgen.families.text2pixel.generate import generate_pixels
+from seqgen.families.text2pixel.model import Text2Pixel
 from tests.conftest import ROOT, run_script
 
 
@@ -179,8 +179,8 @@ def test_imagefolder_dataset(tmp_path):
 
     from PIL import Image
 
-    from seqgen.data.images.prepare import ImageDataConfig, prepare_images
     from seqgen.core.errors import DataError
+    from seqgen.data.images.prepare import ImageDataConfig, prepare_images
 
     folder = tmp_path / "imgs"
     folder.mkdir()

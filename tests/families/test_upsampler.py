@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from seqgen.data.images.codec import upsample_nearest
+from seqgen.data.images.codec import PixelCodec, reduce_blocks, upsample_nearest
 from seqgen.families.upsampler.evaluate import upsample_bicubic_baseline, upsample_metrics
-from seqgen.families.upsampler.model import Upsampler
-from seqgen.data.images.codec import PixelCodec, reduce_blocks
 from seqgen.families.upsampler.generate import _draw_blocks, block_mode, upsample_tokens
+from seqgen.families.upsampler.model import Upsampler
 from tests.conftest import run_script
 
 
@@ -34,11 +33,12 @@ def test_block_geometry():
     blocks = m.block_pixels(hi)                                   # (B, h, w, 16)
     assert torch.equal(blocks[1, 2, 3], hi[1, 8:12, 12:16].reshape(-1))
     b = m.borders(hi)
-    O = m.OUTSIDE
-    assert b[0, 0, 1].tolist() == [O] * 4 + hi[0, 4, 4:8].tolist() + hi[0, 0:4, 3].tolist() + hi[0, 0:4, 8].tolist()
-    assert b[0, 2, 3].tolist()[4:8] == [O] * 4 and b[0, 2, 3].tolist()[12:] == [O] * 4
+    out = m.OUTSIDE
+    assert b[0, 0, 1].tolist() == [out] * 4 + hi[0, 4, 4:8].tolist() + hi[0, 0:4, 3].tolist() + hi[0, 0:4, 8].tolist()
+    assert b[0, 2, 3].tolist()[4:8] == [out] * 4 and b[0, 2, 3].tolist()[12:] == [out] * 4
     win = m.windows(lo)
-    assert win.shape == (2, 3, 4, 9) and win[0, 0, 0, 0] == O and win[0, 1, 1].tolist() == lo[0, 0:3, 0:3].reshape(-1).tolist()
+    assert win.shape == (2, 3, 4, 9) and win[0, 0, 0, 0] == out
+    assert win[0, 1, 1].tolist() == lo[0, 0:3, 0:3].reshape(-1).tolist()
     canvas = torch.full_like(hi, m.UNKNOWN)
     assert torch.equal(m.place_blocks(canvas, blocks, torch.ones(3, 4, dtype=torch.bool)), hi)
     # first-pass blocks ((i + j) even) see no high-res border; second-pass blocks see the truth
@@ -57,7 +57,8 @@ def test_contracts_initial_loss_and_cache():
     loss, _ = m.training_loss((prefix, targets))
     assert abs(loss.item() - math.log(5)) < 0.1
     cache = m.new_cache(24)
-    stepped = [m(prefix, targets[:, :3], cache=cache)] + [m(None, targets[:, j:j + 1], cache=cache) for j in range(3, 15)]
+    stepped = [m(prefix, targets[:, :3], cache=cache)]
+    stepped += [m(None, targets[:, j:j + 1], cache=cache) for j in range(3, 15)]
     assert torch.allclose(torch.cat(stepped, dim=1), logits, atol=1e-5)
     # causal: changing block pixel 5 leaves the logits for pixels 0..5 alone
     changed = targets.clone()
@@ -121,7 +122,8 @@ def test_shared_state_decoding_is_exact():
 def test_block_mode_is_the_4x_rule():
     blocks = torch.randint(0, 6, (500, 16))
     hi = blocks.view(500, 1, 1, 4, 4).permute(0, 1, 3, 2, 4).reshape(500, 4, 4)   # each block an image
-    assert torch.equal(block_mode(blocks, 6), torch.from_numpy(reduce_blocks(hi.numpy().astype(np.uint8))).long().view(-1))
+    want = torch.from_numpy(reduce_blocks(hi.numpy().astype(np.uint8))).long().view(-1)
+    assert torch.equal(block_mode(blocks, 6), want)
 
 
 def test_baselines_and_metrics():

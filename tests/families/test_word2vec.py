@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from seqgen.families.word2vec.vectors import VocabularyError, evaluate_analogies, nearest
 from seqgen.families.word2vec.model import _TABLE, Word2Vec, _pairs
+from seqgen.families.word2vec.vectors import VocabularyError, evaluate_analogies, nearest
 from tests.conftest import run_script
 
 

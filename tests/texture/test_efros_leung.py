@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from seqgen.texture.efros_leung import (EfrosLeungConfig, TextureError, extrapolate, fill_holes,
-                                        synthesize)
+from seqgen.texture.efros_leung import EfrosLeungConfig, TextureError, extrapolate, fill_holes, synthesize
 from seqgen.texture.images import load_image, save_png, texture_distance
 from seqgen.texture.text import TextSampler, text_stats
 from tests.conftest import run_script

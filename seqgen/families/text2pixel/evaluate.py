@@ -69,7 +69,8 @@ def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
     data = prepare_images(dc, ec.data_root, verbose=False)
     split = pick_split([s for s in ("train", "valid", "test") if data.count(s)], ec.split, ec.ckpt)
     out = {"model": state["model_name"], "data": dc.name, "split": split}
-    out["bits_per_pixel"] = evaluate_pixels(model, data, split, ec.batch_size, device, args.images, "x")["x/bits_per_pixel"]
+    scores = evaluate_pixels(model, data, split, ec.batch_size, device, args.images, "x")
+    out["bits_per_pixel"] = scores["x/bits_per_pixel"]
     lo = data.lo(split)
     out["ngram_bits_per_pixel"] = PixelNGram(data.codec.size).fit(data.lo("train")).bits_per_pixel(
         lo[spread(len(lo), args.images)])

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from einops import rearrange
 
 from seqgen.nn.decoder import Decoder
 from seqgen.nn.layers import KVCache
@@ -88,17 +89,15 @@ class Upsampler(Decoder):
     def block_pixels(self, hi: torch.Tensor) -> torch.Tensor:
         """hi (B, H, W) -> (B, h, w, f*f) each block's pixels in raster order."""
         f = self.config.factor
-        B, H, W = hi.shape
-        return hi.view(B, H // f, f, W // f, f).permute(0, 1, 3, 2, 4).reshape(B, H // f, W // f, f * f)
+        return rearrange(hi, "b (h fy) (w fx) -> b h w (fy fx)", fy=f, fx=f)
 
     def place_blocks(self, canvas: torch.Tensor, blocks: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Write blocks (B, h, w, f*f) into canvas (B, H, W) where mask (h, w) or (B, h, w) is True."""
         f = self.config.factor
-        B, H, W = canvas.shape
         cur = self.block_pixels(canvas)
-        m = mask.expand(B, *mask.shape[-2:])[..., None]
+        m = mask.expand(canvas.size(0), *mask.shape[-2:])[..., None]
         new = torch.where(m, blocks, cur)
-        return new.view(B, H // f, W // f, f, f).permute(0, 1, 3, 2, 4).reshape(B, H, W)
+        return rearrange(new, "b h w (fy fx) -> b (h fy) (w fx)", fy=f, fx=f)
 
     def parity(self, h: int, w: int, device=None) -> torch.Tensor:
         """(h, w) long: 0 for blocks drawn in the first pass ((i + j) even), 1 for the second."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from seqgen.core.distributed import resolve_device
 
 _TABLE = 10_000_000  # unigram-table entries (word2vec.c uses 1e8; 1e7 resolves p >= 1e-7)
 
@@ -103,7 +104,7 @@ class Word2Vec:
         V, D = len(self.vocab), c.vector_size
         g = torch.Generator().manual_seed(c.seed)
         # gensim's initialisation: input vectors uniform in +-0.5/D, output vectors zero
-        dev = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if c.device == "auto" else c.device)
+        dev = resolve_device(c.device, "model.device")
         # random draws stay on the CPU generator (same seed, same examples on any device)
         self.vectors = ((torch.rand(V, D, generator=g) - 0.5) / D).to(dev)
         self.syn1neg = torch.zeros(V, D, device=dev)
@@ -178,7 +179,8 @@ class Word2Vec:
                 in_all = in_all.to(dev)
             else:
                 mask_all = tuple(t.to(dev) for t in mask_all)
-        if c.workers > 1 and dev.type == "cpu":  # Hogwild: threads take interleaved stretches; torch ops release the GIL
+        # Hogwild: threads take interleaved stretches; torch ops release the GIL
+        if c.workers > 1 and dev.type == "cpu":
             import threading
 
             losses = [0.0] * c.workers

@@ -130,7 +130,8 @@ def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
 
     out = {"model": state["model_name"], "data": state["config"].get("data", {}).get("name"), "vocab": len(model.vocab)}
     if not args.eval_sets:
-        return {**out, **{k: v for k, v in state.get("metrics", {}).items() if k.startswith(("analogy", "wordsim", "simlex"))}}
+        recorded = state.get("metrics", {})
+        return {**out, **{k: v for k, v in recorded.items() if k.startswith(("analogy", "wordsim", "simlex"))}}
     out.update(evaluate_word_vectors(model.vocab, model.vectors, Path(ec.data_root).expanduser() / "raw",
                                      args.restrict_vocab))
     return out

@@ -1,0 +1,1 @@
+"""The bigram family: see family.py."""
