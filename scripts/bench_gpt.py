@@ -16,6 +16,7 @@ import torch
 
 from seqgen.core import distributed as D
 from seqgen.core.optim import OptimConfig, build_optimizer
+from seqgen.core.precision import cpu_bf16, machine
 from seqgen.core.tracking import NullTracker
 from seqgen.core.trainer import Trainer, TrainerConfig, measure_matmul_flops
 from seqgen.families import build_model
@@ -180,6 +181,19 @@ def bench_sampling(reps, new_tokens=500, shape="cpu_recipe"):
     return out
 
 
+def plan(quick: bool, curve: int, bf16: bool, hf: bool) -> list[str]:
+    """The measurements this run makes, in order. bf16 steps only on a CPU with fast bf16 matmuls:
+    elsewhere a single bf16 2048^2 matmul can take seconds (~1 GFLOP/s on AVX2-only CPUs)."""
+    steps = ["peak_fp32"] + (["peak_bf16"] if bf16 else []) + ["cpu_recipe_fp32", "cpu_recipe_rope_fp32"]
+    steps += ["cpu_recipe_hf"] if hf else []
+    if not quick:
+        steps += ["baby_fp32"] + (["baby_hf_fp32"] if hf else []) + (["baby_bf16"] if bf16 else [])
+    if curve:
+        steps += ["curve_fp32"] + (["curve_bf16"] if bf16 else [])
+    steps += ([] if quick else ["baby_sampling"]) + ["sampling"]
+    return steps
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -197,11 +211,18 @@ def main():
         return
     if args.threads:
         torch.set_num_threads(args.threads)
-    res = {"bench": "gpt", "torch": torch.__version__, "threads": torch.get_num_threads()}
+    caps = cpu_bf16()
+    steps = plan(args.quick, args.curve, caps.supported, not args.no_hf)
+    res = {"bench": "gpt", **machine()}
+    print(f"machine: {res['cpu']}, {caps.describe()}, {res['threads']} threads; plan: {', '.join(steps)}"
+          + ("" if caps.supported else " (no bf16 steps: bf16 is slower than fp32 on this CPU)"), flush=True)
     peak32 = measure_matmul_flops(torch.device("cpu"), torch.float32, n=2048, reps=10)
-    peak16 = measure_matmul_flops(torch.device("cpu"), torch.bfloat16, n=2048, reps=10)
-    res.update(peak_fp32_gflops=peak32 / 1e9, peak_bf16_gflops=peak16 / 1e9)
-    print(f"matmul ceiling: fp32 {peak32 / 1e9:.1f} GFLOP/s, bf16 {peak16 / 1e9:.1f} GFLOP/s", flush=True)
+    res.update(peak_fp32_gflops=peak32 / 1e9)
+    peaks = {"fp32": peak32}
+    if "peak_bf16" in steps:
+        peaks["bf16"] = measure_matmul_flops(torch.device("cpu"), torch.bfloat16, n=2048, reps=10)
+        res.update(peak_bf16_gflops=peaks["bf16"] / 1e9)
+    print("matmul ceiling: " + ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in peaks.items()), flush=True)
 
     n = 20 if args.quick else 100
     ms, _, _ = time_ours("cpu_recipe", n, 5)
@@ -218,7 +239,7 @@ def main():
         nms = time_nanogpt(nano, "cpu_recipe", n, 5)
         res.update(cpu_recipe_nanogpt_here_ms=nms * 1e3, cpu_recipe_vs_nanogpt_here=nms / ms)
         print(f"cpu_recipe nanoGPT (same process): {nms * 1e3:.1f} ms/iter -> ours {nms / ms:.2f}x", flush=True)
-    if not args.no_hf:
+    if "cpu_recipe_hf" in steps:
         try:
             hf = time_hf("cpu_recipe", n, 5)
             res.update(cpu_recipe_hf_ms=hf * 1e3, cpu_recipe_vs_hf=hf / ms)
@@ -232,7 +253,7 @@ def main():
             nsec = time_nanogpt(nano, "baby", 3, 2)
             res.update(baby_nanogpt_here_s=nsec)
             print(f"baby nanoGPT fp32 (same process): {nsec:.2f} s/iter", flush=True)
-        for prec, peak in (("fp32", peak32), ("bf16", peak16)):
+        for prec in [p for p in ("fp32", "bf16") if f"baby_{p}" in steps]:
             sec, _, _ = time_ours("baby", 3, 2, precision=prec)
             if nano:
                 res[f"baby_{prec}_vs_nanogpt_here"] = nsec / sec
@@ -240,7 +261,7 @@ def main():
                         f"baby_{prec}_vs_nanogpt": NANOGPT["baby_fp32_ms"] / 1e3 / sec})
             print(f"baby {prec}: {sec:.2f} s/iter, {f / sec / 1e9:.0f} GFLOP/s, MFU(fp32 peak) "
                   f"{f / sec / peak32:.2f}, {NANOGPT['baby_fp32_ms'] / 1e3 / sec:.2f}x nanoGPT", flush=True)
-            if prec == "fp32" and not args.no_hf:
+            if prec == "fp32" and "baby_hf_fp32" in steps:
                 try:
                     hf = time_hf("baby", 2, 1)
                     res.update(baby_hf_fp32_s=hf, baby_vs_hf=hf / sec)
@@ -249,17 +270,18 @@ def main():
                     pass
     if args.curve:
         curves = {}
-        for prec in ("fp32", "bf16"):
+        for prec in [p for p in ("fp32", "bf16") if f"curve_{p}" in steps]:
             _, losses, _ = time_ours("baby", args.curve, 0, precision=prec,
                                      stream=shakespeare_stream())
             curves[prec] = losses
+        curves.setdefault("bf16", curves["fp32"])   # no bf16 on this CPU: the curve compares nothing
         diff = [abs(a - b) for a, b in zip(curves["fp32"], curves["bf16"])]
         res.update(curve_steps=args.curve, curve_fp32_last=curves["fp32"][-1], curve_bf16_last=curves["bf16"][-1],
                    curve_max_abs_diff=max(diff), curve_mean_abs_diff=statistics.mean(diff))
         print("loss curves (step, fp32, bf16):", [(i, round(a, 3), round(b, 3)) for i, (a, b) in
               enumerate(zip(curves["fp32"], curves["bf16"])) if i % 10 == 0 or i == args.curve - 1])
 
-    if not args.quick:  # a 256-token context, where recomputing it every step costs the most
+    if "baby_sampling" in steps:  # a 256-token context, where recomputing it every step costs the most
         samp = bench_sampling(1, 255, "baby")
         res.update({f"baby_sample_{k}": v for k, v in samp.items() if k != "vs_nanogpt"})
         print(f"baby sampling (255 tokens): cache {samp['cache_tok_s']:.0f} tok/s, recompute "

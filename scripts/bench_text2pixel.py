@@ -17,8 +17,8 @@ import time
 
 import torch
 
-from seqgen.core import distributed as D
 from seqgen.core.optim import OptimConfig, build_optimizer
+from seqgen.core.precision import autocast, resolve_precision
 from seqgen.families import build_model
 from seqgen.families.text2pixel.generate import generate_pixels
 
@@ -43,12 +43,12 @@ def train_speed(shape, batch, iters, warmup, device="cpu", precision="fp32"):
     dev = torch.device(device)
     m = build_model("text2pixel", {**shape, "caption_dropout": 0.1}, **DATA).to(dev)
     opt = build_optimizer(m, OptimConfig(), dev)
-    dtype = D.resolve_precision(precision, dev)
+    dtype = resolve_precision(precision, dev)
     text = torch.randint(0, DATA["text_vocab_size"], (batch, DATA["caption_len"]), device=dev)
     pix = torch.randint(0, DATA["n_colors"], (batch, 1024), device=dev)
 
     def step():
-        with D.autocast(dev, dtype):
+        with autocast(dev, dtype):
             loss, _ = m.training_loss((text, pix))
         loss.backward()
         opt.step()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -91,26 +90,6 @@ def all_reduce_mean(x: torch.Tensor) -> torch.Tensor:
         dist.all_reduce(x, op=dist.ReduceOp.SUM)
         x /= dist.get_world_size()
     return x
-
-
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
-    """auto: bf16 autocast on CUDA (if supported), fp32 on CPU; bf16 / fp16 / fp32 on request."""
-    if precision == "auto":
-        if device.type == "cuda" and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return torch.float32
-    table = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-    if precision not in table:
-        raise ValueError(f"trainer.precision must be one of auto, {', '.join(table)}; got {precision!r}")
-    if precision == "fp16" and device.type != "cuda":
-        raise ValueError("trainer.precision=fp16 needs CUDA; on CPU use bf16 or fp32")
-    return table[precision]
-
-
-def autocast(device: torch.device, dtype: torch.dtype):
-    if dtype == torch.float32:
-        return nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def unwrap(model):

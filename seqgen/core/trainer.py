@@ -17,6 +17,7 @@ import torch.nn as nn
 
 from seqgen.core import distributed as D
 from seqgen.core.optim import OptimConfig, lr_at
+from seqgen.core.precision import autocast, resolve_precision
 
 
 @dataclass
@@ -54,8 +55,11 @@ class LossModule(nn.Module):
 
 def measure_matmul_flops(device: torch.device, dtype=torch.float32, n: int = 2048, reps: int = 7) -> float:
     """Achieved FLOP/s of an n x n matmul (median of reps): the ceiling MFU is reported against."""
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
+    # its own generator: drawing from the global RNG here, after a resume restored it, made dropout
+    # noise differ from an uninterrupted run
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=g).to(device=device, dtype=dtype)
+    b = torch.randn(n, n, generator=g).to(device=device, dtype=dtype)
     for _ in range(2):  # warm up kernels and caches
         a @ b
     if device.type == "cuda":
@@ -80,7 +84,7 @@ class Trainer:
         self.evaluate_fn, self.sample_fn, self.save_fn = evaluate_fn, sample_fn, save_fn
         self.step = step
         self._seconds_before, self._fit_start = train_seconds, None   # wall time of earlier sessions
-        self.dtype = D.resolve_precision(cfg.precision, dist.device)
+        self.dtype = resolve_precision(cfg.precision, dist.device)
         runner = LossModule(model)
         if dist.is_distributed:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -112,7 +116,7 @@ class Trainer:
             last = micro_step == cfg.grad_accum - 1
             sync = nullcontext() if last or not self.dist.is_distributed else self.runner.no_sync()
             with sync:
-                with D.autocast(self.dist.device, self.dtype):
+                with autocast(self.dist.device, self.dtype):
                     loss, _ = self.runner(self._batch())
                 (loss / cfg.grad_accum).backward()
             total += loss.detach()
@@ -195,7 +199,7 @@ class Trainer:
         """evaluate_fn(model, final): final is True at max_steps (for costly end-of-run metrics)."""
         if self.dist.is_main:
             self.model.eval()
-            with torch.no_grad(), D.autocast(self.dist.device, self.dtype):
+            with torch.no_grad(), autocast(self.dist.device, self.dtype):
                 self.last_eval = self.evaluate_fn(self.model, final)
             self.model.train()
             self.tracker.log(self.last_eval, self.step)
