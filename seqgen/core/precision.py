@@ -126,5 +126,6 @@ def machine(probe_bf16: bool = True) -> dict:
            "threads": torch.get_num_threads(), "torch": torch.__version__}
     if probe_bf16:
         caps = cpu_bf16()
-        out.update(cpu_bf16=caps.supported, cpu_bf16_slowdown=round(caps.slowdown, 3))
+        out.update(cpu_bf16=caps.supported,
+                   cpu_bf16_slowdown=round(caps.slowdown, 3) if caps.source == "probe" else None)
     return out
