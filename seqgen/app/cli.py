@@ -3,8 +3,9 @@
 Keys a YAML does not declare (a family's sample keys, a mistyped trainer key) reach seqgen's own
 validation, which names the key and the valid ones, instead of Hydra's "use +key" advice: every
 `key=value` that is not a group choice is passed on as `++key=value` (set, or add if absent). Errors
-that are the input's fault (seqgen.core.errors) print one line and exit with status 2; anything
-else is a bug and keeps its traceback.
+that are the input's fault (seqgen.core.errors) print one line and exit with status 2 (a run stopped
+by SIGTERM / SIGINT after saving exits with 128 + the signal); anything else is a bug and keeps its
+traceback.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ def run(fn, *args):
     try:
         return fn(*args)
     except SeqgenError as e:
-        print(f"error: {e}", file=sys.stderr, flush=True)
-        sys.exit(2)
+        code = getattr(e, "exit_code", 2)
+        print(f"{'error: ' if code == 2 else ''}{e}", file=sys.stderr, flush=True)
+        sys.exit(code)
 
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"

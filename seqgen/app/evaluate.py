@@ -24,6 +24,7 @@ from seqgen import families
 from seqgen.app.load import load_model
 from seqgen.core import distributed as D
 from seqgen.core.errors import ConfigError
+from seqgen.core.schema import key
 from seqgen.families.base import split_args
 
 
@@ -35,7 +36,7 @@ class EvaluateConfig:
     split: str = "auto"              # auto: test when the dataset has one, else valid
     data_root: str = "data"
     device: str = "auto"
-    batch_size: int = 32
+    batch_size: int = key(32, ge=1)
     seed: int = 0
     out: str | None = None           # also write the figures as JSON here
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from seqgen import families
 from seqgen.core import checkpoint as ckpt
+from seqgen.core.errors import CheckpointError, ConfigError
 
 
 def patch(fam, state: dict, path) -> dict:
@@ -18,7 +19,15 @@ def patch(fam, state: dict, path) -> dict:
 def load_model(path, device="cpu"):
     """(model, tokenizer or None, checkpoint state) from a checkpoint file alone (weights_only=True)."""
     state = ckpt.load(path, map_location=device)
-    fam = families.get(state["model_name"])
+    try:
+        fam = families.get(state["model_name"])
+    except ConfigError as e:
+        raise CheckpointError(f"checkpoint {path}: {e}") from None
     patch(fam, state, path)
-    model, tokenizer = fam.load_state(state, device)
+    try:
+        model, tokenizer = fam.load_state(state, device)
+    except (KeyError, TypeError, RuntimeError) as e:   # a field the family needs is missing or malformed
+        first = (str(e).strip().splitlines() or [repr(e)])[0][:200]
+        raise CheckpointError(f"checkpoint {path} does not rebuild a {fam.name} model ({type(e).__name__}: {first}): "
+                              f"a damaged or hand-edited file") from None
     return model, tokenizer, state

@@ -10,8 +10,8 @@ from seqgen import families
 from seqgen.app.load import load_model
 from seqgen.app.pipeline import PipelineArgs, load_second_stage, run_second_stage
 from seqgen.core import distributed as D
-from seqgen.core.config import to_plain
 from seqgen.core.errors import ConfigError
+from seqgen.core.schema import key, to_plain
 from seqgen.families.base import split_args
 
 
@@ -21,15 +21,15 @@ class SampleConfig:
 
     ckpt: str | None = None
     prompt: str = "\n"
-    num_samples: int = 1
-    max_new_tokens: int = 500
-    temperature: float = 0.8
-    top_k: int | None = 200
-    top_p: float | None = None
+    num_samples: int = key(1, ge=1)
+    max_new_tokens: int = key(500, ge=0)
+    temperature: float = key(0.8, ge=0)      # 0: greedy
+    top_k: int | None = key(200, ge=1)       # null: no top-k filter
+    top_p: float | None = key(None, gt=0, le=1)   # null: no nucleus filter
     seed: int = 1337
     device: str = "auto"        # auto | cpu | cuda
     use_cache: bool = True
-    out: str | None = None      # the output file; default <run_dir>/samples/sample_seed<seed>.<txt|png>
+    out: str | None = None      # the output file or folder; default <run_dir>/samples/sample_seed<seed>.<txt|png>
 
 
 def sample(cfg) -> dict:

@@ -1,6 +1,10 @@
 """train(cfg): the train verb. Resolves the family from model.name, validates the config against it,
 and either fits the family (counted, own loop, non-parametric) or runs its task on the shared Trainer.
-Owns the run directory's life cycle (seqgen.core.rundir) and the word2vec -> GPT embedding init."""
+
+The run folder is locked for the whole run (one process per folder), and nothing in it is written
+until the run may go on: the checkpoint to resume holds the same model on the same data, the data's
+content is unchanged, and the folder can take a checkpoint. Also the word2vec -> GPT embedding init.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,11 @@ from pathlib import Path
 import torch
 
 from seqgen import families
+from seqgen.core import checkpoint as ckpt
 from seqgen.core import distributed as D
 from seqgen.core.config import RunSpec, parse, run_dir_for, to_plain
-from seqgen.core.errors import ConfigError
-from seqgen.core.rundir import check_refit, resume_state, write_config
+from seqgen.core.errors import ConfigError, SeqgenError
+from seqgen.core.rundir import RunLock, check_refit, check_resumed_data, check_schedule, resume_state, write_config
 from seqgen.core.tracking import NullTracker, Tracker
 from seqgen.core.training import RunContext, run_task
 
@@ -30,41 +35,75 @@ def resolve(cfg):
 def train(cfg) -> dict:
     """Train (or fit) the configured model -> {'run_dir', 'checkpoint', 'step', 'metrics', 'model'}."""
     spec, fam = resolve(cfg)
-    dist = D.setup(spec.trainer.device)
+    dist = D.setup(spec.trainer.device, spec.trainer.ddp_timeout)
     try:
-        return _train(spec, fam, dist)
+        return _locked(spec, fam, dist)
+    except RuntimeError as e:
+        if dist.is_distributed and ("timed out" in str(e).lower() or "Timeout" in type(e).__name__):
+            raise SeqgenError(f"rank {dist.rank}: another process did not answer within trainer.ddp_timeout="
+                              f"{spec.trainer.ddp_timeout:g} s (a frozen or dead rank); the last checkpoint is "
+                              f"intact, rerun to resume") from None
+        raise
     finally:
         D.cleanup()
 
 
-def _train(spec: RunSpec, fam, dist: D.DistInfo) -> dict:
+def _locked(spec: RunSpec, fam, dist: D.DistInfo) -> dict:
     if spec.trainer.threads:
         torch.set_num_threads(spec.trainer.threads)
     run_dir = Path(D.broadcast_object(str(run_dir_for(spec).resolve())))
-    ckpt_dir = run_dir / "checkpoints"
-    if fam.fit is not None:
-        if not dist.is_main:  # one process's job; other ranks have nothing to do
-            return {"run_dir": run_dir, "checkpoint": None, "step": 0, "metrics": {}, "model": None}
-        check_refit(spec, ckpt_dir)
-        write_config(run_dir, spec.plain)
-        tracker = Tracker(run_dir, spec.logger, spec.plain, spec.run_name)
-        try:
-            return fam.fit(RunContext(spec, dist, run_dir, tracker))
-        finally:
-            tracker.finish()
-    state = resume_state(spec, ckpt_dir)
+    lock, refusal = None, None
     if dist.is_main:
-        write_config(run_dir, spec.plain)
-        print(f"[seqgen] run dir: {run_dir}", flush=True)
-    wandb_id = state.get("tracker", {}).get("wandb_id") if state else None
-    tracker = Tracker(run_dir, spec.logger, spec.plain, spec.run_name, wandb_id) if dist.is_main else NullTracker()
+        try:
+            lock = RunLock(run_dir).acquire()
+        except ConfigError as e:
+            refusal = str(e)
+    refusal = D.broadcast_object(refusal)   # every rank stops when the folder is taken
+    if refusal:
+        raise ConfigError(refusal)
     try:
-        ctx = RunContext(spec, dist, run_dir, tracker, resumed=state is not None)
-        task = fam.make_task(ctx)
+        return _fit(spec, fam, dist, run_dir) if fam.fit is not None else _train(spec, fam, dist, run_dir)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _fit(spec: RunSpec, fam, dist: D.DistInfo, run_dir: Path) -> dict:
+    if not dist.is_main:  # one process's job; other ranks have nothing to do
+        return {"run_dir": run_dir, "checkpoint": None, "step": 0, "metrics": {}, "model": None}
+    check_refit(spec, run_dir / "checkpoints")
+    ckpt.check_writable(run_dir / "checkpoints")
+    write_config(run_dir, spec.plain)
+    tracker = Tracker(run_dir, spec.logger, spec.plain, spec.run_name)
+    try:
+        return fam.fit(RunContext(spec, dist, run_dir, tracker))
+    finally:
+        tracker.finish()
+
+
+def _train(spec: RunSpec, fam, dist: D.DistInfo, run_dir: Path) -> dict:
+    ckpt_dir = run_dir / "checkpoints"
+    state = resume_state(spec, ckpt_dir, fam)
+    ctx = RunContext(spec, dist, run_dir, NullTracker(), resumed=state is not None)
+    task = fam.make_task(ctx)   # prepares the data (under data_root) and builds the model; writes no run file
+    if state is not None:
+        check_resumed_data(state, task.data_identity, ckpt_dir)
+        check_schedule(spec, state)
+    if dist.is_main:
+        weights = sum(p.numel() * p.element_size() for p in task.model.parameters())
+        ckpt.check_writable(ckpt_dir, 3 * weights + 2**20)   # weights + two Adam moments, before any compute
+        write_config(run_dir, spec.plain)
+        for name, text in task.files.items():
+            (run_dir / name).write_text(text, encoding="utf-8")
+        print(f"[seqgen] run dir: {run_dir}", flush=True)
+        wandb_id = state.get("tracker", {}).get("wandb_id") if state else None
+        ctx.tracker = Tracker(run_dir, spec.logger, spec.plain, spec.run_name, wandb_id,
+                              resume_step=state["step"] if state else None)
+    try:
         if spec.init_embeddings and state is None:
             from seqgen.app.init_embeddings import init_embeddings
 
             init_embeddings(task.model, task.tokenizer, spec.init_embeddings, dist.is_main)
         return run_task(ctx, state, task)
     finally:
-        tracker.finish()
+        ctx.tracker.finish()

@@ -18,32 +18,117 @@ FORMAT_VERSION = 1
 _STEP_RE = re.compile(r"step_(\d+)\.pt$")
 
 
+# fields every checkpoint has, and their types (families add their own, checked by their loaders)
+REQUIRED = {"format_version": int, "model_name": str, "model_config": dict, "model": dict, "step": int}
+
+
+def nbytes(obj) -> int:
+    """Bytes of the tensors inside a nested checkpoint dict (what a save will write, roughly)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(nbytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(nbytes(v) for v in obj)
+    return len(obj) if isinstance(obj, (str, bytes)) else 8
+
+
+def check_writable(folder, need_bytes: int = 0, what: str = "checkpoints") -> None:
+    """Fail early, in words, when `folder` cannot take a file of need_bytes (permissions or space)."""
+    import shutil
+
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write_test_{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise CheckpointError(f"cannot write {what} into {folder}: {e.strerror or e} (check permissions, "
+                              f"or pick another out_root)") from None
+    free = shutil.disk_usage(folder).free
+    if need_bytes and free < need_bytes:
+        raise CheckpointError(f"no space left on the device of {folder} for {what}: {free / 2**20:.1f} MiB free, "
+                              f"about {need_bytes / 2**20:.1f} MiB needed; free some space or pick another out_root")
+
+
 def save(state: dict, path) -> Path:
-    """torch.save to a temp file in the same folder, then rename: a crash never leaves half a file."""
+    """torch.save to a temp file in the same folder, then rename: a crash never leaves half a file.
+    Free space is checked first; a failed write removes its temp file and says why in words."""
+    import errno
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {"format_version": FORMAT_VERSION, **state}
+    check_writable(path.parent, int(nbytes(state) * 1.1) + 2**16, f"checkpoint {path.name}")
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format_version": FORMAT_VERSION, **state}, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:
+        tmp.unlink(missing_ok=True)
+        full = isinstance(e, OSError) and e.errno == errno.ENOSPC or "unexpected pos" in str(e) or \
+            "No space left" in str(e)
+        reason = "no space left on the device" if full else (getattr(e, "strerror", None) or str(e).splitlines()[0])
+        raise CheckpointError(f"could not write checkpoint {path}: {reason}; the previous checkpoints are "
+                              f"intact (free space and rerun the same command to resume)") from None
     return path
 
 
 def load(path, map_location="cpu") -> dict:
+    """A checkpoint dict, read with weights_only=True; every failure is a CheckpointError naming the file."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty (0 bytes): written by a crashed process? Delete it "
+                              f"(a resume uses the newest intact step file)")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
-        raise CheckpointError(f"cannot read checkpoint {path}: the file is truncated, corrupt or not a "
-                              f"torch checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+        text = str(e)
+        glob = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        if glob:
+            raise CheckpointError(f"refused to load {path}: besides tensors and plain values it holds pickled "
+                                  f"Python objects ({glob.group(1)}), which can run code when unpickled. seqgen only "
+                                  f"reads weights_only checkpoints; do not open it with weights_only=False unless "
+                                  f"you know who made it") from None
+        # torch's own text advises weights_only=False, the unsafe way out: say what is wrong instead
+        detail = "" if "Weights only load failed" in text else ": " + (text.strip().splitlines() or [""])[0][:200]
+        raise CheckpointError(f"cannot read checkpoint {path}: the file is truncated, corrupt or not a torch "
+                              f"checkpoint ({type(e).__name__}{detail})") from None
     if not isinstance(state, dict) or "format_version" not in state or "model_name" not in state:
         raise CheckpointError(f"{path} is not a seqgen checkpoint (no format_version / model_name); "
                               f"a nanoGPT or Hugging Face file has to be converted first")
+    for key, kind in REQUIRED.items():
+        if not isinstance(state.get(key), kind):
+            got = "missing" if key not in state else f"a {type(state[key]).__name__}"
+            raise CheckpointError(f"checkpoint {path}: field '{key}' is {got}, expected a {kind.__name__} "
+                                  f"(a damaged or hand-edited file)")
     if state["format_version"] > FORMAT_VERSION:
         raise CheckpointError(f"{path} has format_version {state['format_version']}; this seqgen reads "
                               f"up to {FORMAT_VERSION}: upgrade seqgen")
     return state
+
+
+def latest_intact(ckpt_dir, map_location="cpu") -> tuple[Path, dict] | tuple[None, None]:
+    """The newest checkpoint that loads, newest step file first: a corrupt newest file (a disk that
+    filled up, a hand edit) falls back to the one before it, with a message."""
+    candidates = list(reversed(list_steps(ckpt_dir)))
+    last = Path(ckpt_dir) / "last.pt"
+    if not candidates and last.is_file():
+        candidates = [last]
+    for i, path in enumerate(candidates):
+        try:
+            state = load(path, map_location)
+        except CheckpointError as e:
+            if i + 1 == len(candidates):
+                raise
+            print(f"[seqgen] warning: {e}; trying the previous checkpoint", flush=True)
+            continue
+        if i:
+            print(f"[seqgen] resuming from {path.name}, the newest intact checkpoint", flush=True)
+        return path, state
+    return None, None
 
 
 def step_path(ckpt_dir, step: int) -> Path:

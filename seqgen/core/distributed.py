@@ -39,8 +39,9 @@ def resolve_device(device: str = "auto", key: str = "device") -> torch.device:
         raise ConfigError(f"{key}={device!r}: expected auto, cpu, cuda or cuda:N") from None
 
 
-def setup(device: str = "auto") -> DistInfo:
-    """Init the process group when launched by torchrun (nccl on CUDA, gloo on CPU)."""
+def setup(device: str = "auto", timeout_s: float = 300.0) -> DistInfo:
+    """Init the process group when launched by torchrun (nccl on CUDA, gloo on CPU). timeout_s bounds
+    how long a rank waits in a collective for the others: a frozen or dead rank ends the job."""
     dev = resolve_device(device, "trainer.device")
     use_cuda = dev.type == "cuda"
     if "RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) == 1:
@@ -53,7 +54,9 @@ def setup(device: str = "auto") -> DistInfo:
     else:
         dev = torch.device("cpu")
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+        from datetime import timedelta
+
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo", timeout=timedelta(seconds=timeout_s))
     return DistInfo(rank, local_rank, world, dev)
 
 
@@ -82,6 +85,15 @@ def all_gather_object(obj) -> list:
     out = [None] * dist.get_world_size()
     dist.all_gather_object(out, obj)
     return out
+
+
+def all_reduce_max(value: int) -> int:
+    """The largest of every rank's value (identity when not distributed)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    t = torch.tensor([value], dtype=torch.long)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return int(t.item())
 
 
 def all_reduce_mean(x: torch.Tensor) -> torch.Tensor:

@@ -19,3 +19,15 @@ class DataError(SeqgenError, ValueError):
 
 class CheckpointError(SeqgenError, ValueError):
     """A checkpoint file is missing, unreadable, unsafe or from another model."""
+
+
+class Diverged(SeqgenError, FloatingPointError):
+    """The training loss stopped being a finite number."""
+
+
+class Stopped(SeqgenError):
+    """Training was stopped by a signal after saving a checkpoint; exit with 128 + the signal number."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.exit_code = 128 + signum

@@ -8,20 +8,22 @@ from dataclasses import dataclass, field
 
 import torch
 
+from seqgen.core.schema import key
+
 
 @dataclass
 class OptimConfig:
-    name: str = "adamw"             # adamw | sgd
-    lr: float = 1e-3
-    min_lr: float = 1e-4            # cosine decays to this
-    weight_decay: float = 0.1       # applied to >=2-D weights only (matmuls, embeddings)
+    name: str = key("adamw", choices=("adamw", "sgd"))
+    lr: float = key(1e-3, gt=0)
+    min_lr: float = key(1e-4, ge=0)           # cosine decays to this
+    weight_decay: float = key(0.1, ge=0)      # applied to >=2-D weights only (matmuls, embeddings)
     betas: list = field(default_factory=lambda: [0.9, 0.99])
-    momentum: float = 0.9           # sgd
-    warmup_steps: int = 100
-    decay_steps: int | None = None  # cosine length; null = trainer.max_steps
-    schedule: str = "cosine"        # cosine | constant
-    grad_clip: float = 1.0          # 0 disables clipping
-    fused: str = "auto"             # auto | true | false: fused AdamW kernel (CUDA and CPU)
+    momentum: float = key(0.9, ge=0, lt=1)    # sgd
+    warmup_steps: int = key(100, ge=0)
+    decay_steps: int | None = key(None, ge=1)  # cosine length; null = trainer.max_steps
+    schedule: str = key("cosine", choices=("cosine", "constant"))
+    grad_clip: float = key(1.0, ge=0)         # 0 disables clipping
+    fused: str | bool = key("auto", choices=("auto", "true", "false", True, False))  # fused AdamW (CUDA and CPU)
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float):

@@ -4,8 +4,8 @@ bf16 matrix instructions at all.
 CPUs differ far more than their flags suggest: an AMD EPYC with avx512_bf16 runs a bf16 matmul ~2x
 faster than fp32, an Intel Xeon with AVX-512 but no bf16 units somewhat slower, and an AVX2-only CPU
 (most laptops) ~100x slower, since bf16 is then emulated element by element. So `cpu_bf16()` times
-a 256x256 matmul in both dtypes once per process (a few milliseconds; ~0.2 s where bf16 is emulated) beside torch's reported CPU
-capability, and bf16 on a CPU where it is slower than fp32 falls back to fp32 with a warning unless
+a 256x256 matmul in both dtypes once per process (milliseconds; ~0.2 s where bf16 is emulated) beside
+torch's reported CPU capability, and bf16 on a CPU where it is slower than fp32 falls back to fp32 with a warning unless
 asked for with `trainer.precision=bf16!`.
 """
 

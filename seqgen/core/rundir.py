@@ -9,27 +9,134 @@ different model (or shape) is refused, naming the differing keys.
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import time
 from pathlib import Path
 
 from seqgen.core import checkpoint as ckpt
 from seqgen.core.errors import ConfigError
 
 
-def resume_state(spec, ckpt_dir: Path) -> dict | None:
-    """The checkpoint to continue from under spec.trainer.resume, checked to hold the same model."""
+class RunLock:
+    """One process per run folder: an OS lock on `<run_dir>/.lock`, which holds the holder's PID, host
+    and start time. The OS drops the lock when its process dies (kill -9 included), so a stale file
+    never blocks; a live holder makes a second run on the folder fail, naming it."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / ".lock"
+        self.fd = None
+
+    def acquire(self) -> "RunLock":
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = self._read(fd)
+                os.close(fd)
+                raise ConfigError(f"{self.path.parent} is in use by another run ({holder}); wait for it, stop "
+                                  f"it, or pick another run_name") from None
+            # the file may have been unlinked by a releasing holder between our open and our lock
+            if os.path.exists(self.path) and os.stat(self.path).st_ino == os.fstat(fd).st_ino:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                 "since": time.strftime("%Y-%m-%d %H:%M:%S")}).encode())
+        self.fd = fd
+        return self
+
+    @staticmethod
+    def _read(fd) -> str:
+        try:
+            info = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+            return f"PID {info['pid']} on {info['host']}, since {info['since']}"
+        except (OSError, ValueError, KeyError):
+            return "a process whose details could not be read"
+
+    def release(self):
+        if self.fd is not None:
+            self.path.unlink(missing_ok=True)
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def _data_changes(spec, family, state) -> list[str]:
+    """data.* keys whose value differs from the checkpoint's run (its config filled with defaults)."""
+    from dataclasses import asdict
+
+    from seqgen.core.config import build
+
+    try:
+        old = asdict(build(family.DataConfig, dict(state.get("config", {}).get("data") or {}), "data"))
+    except ConfigError:   # a key that no longer exists: compare what both know
+        old = dict(state.get("config", {}).get("data") or {})
+    new = asdict(spec.data)
+    return [f"data.{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in sorted(set(old) | set(new))
+            if k in old and old.get(k) != new.get(k)]
+
+
+def resume_state(spec, ckpt_dir: Path, family=None) -> dict | None:
+    """The checkpoint to continue from under spec.trainer.resume, checked to hold the same model on
+    the same data before anything in the run folder is written."""
     mode = spec.trainer.resume
     if mode == "never":
         if ckpt.latest(ckpt_dir) is not None:
             raise ConfigError(f"{ckpt_dir} already holds checkpoints and trainer.resume=never: pick "
                               f"another run_name, delete that folder, or pass trainer.resume=auto")
         return None
-    path = ckpt.latest(ckpt_dir) if mode == "auto" else Path(mode)
-    if path is None:
-        return None
-    state = ckpt.load(path)
+    if mode == "auto":
+        path, state = ckpt.latest_intact(ckpt_dir)
+        if path is None:
+            return None
+    else:
+        path, state = Path(mode), ckpt.load(mode)
     ckpt.check_same_model(spec, state, path)
+    changes = _data_changes(spec, family, state) if family is not None else []
+    if changes:
+        raise ConfigError(f"checkpoint {path} was trained on other data: " + ", ".join(changes)
+                          + ". Use another run_name to start a new run on this data.")
     print(f"[seqgen] resuming from {path} (step {state['step']})", flush=True)
     return state
+
+
+def check_resumed_data(state: dict, identity: dict | None, path="the checkpoint") -> None:
+    """The prepared data must be the data the checkpoint was trained on: same files, same content,
+    hence the same tokenizer or palette. Refuse a resume on edited data, naming what changed."""
+    old = json.loads(state["data_identity"]) if state.get("data_identity") else None
+    if old is None or identity is None or old == identity:
+        return
+    changed = [f"{name}: {old.get(name)} then, {identity.get(name)} now"
+               for name in sorted(set(old) | set(identity)) if old.get(name) != identity.get(name)]
+    raise ConfigError(f"the data of this run changed since {path} was written ({'; '.join(changed)}); "
+                      f"resuming would mix two datasets (and remap the tokenizer). Restore the data, or start "
+                      f"a new run with another run_name")
+
+
+def check_schedule(spec, state: dict) -> None:
+    """Resuming with another trainer.max_steps stretches a cosine schedule planned for the first one."""
+    from seqgen.core.optim import lr_at
+
+    planned = state.get("schedule_steps")
+    now = spec.optim.decay_steps or spec.trainer.max_steps
+    if planned is None or planned == now or spec.optim.schedule == "constant":
+        return
+    step = state["step"]
+    print(f"[seqgen] warning: this run's learning-rate schedule was planned for {planned} steps; resuming with "
+          f"trainer.max_steps={spec.trainer.max_steps} stretches it (lr at step {step}: "
+          f"{lr_at(step, spec.optim, planned):.2e} planned, {lr_at(step, spec.optim, now):.2e} now). "
+          f"Pass optim.decay_steps={planned} to keep the planned schedule.", flush=True)
 
 
 def check_refit(spec, ckpt_dir: Path) -> None:
@@ -51,10 +158,27 @@ def write_config(run_dir: Path, plain: dict) -> None:
     OmegaConf.save(OmegaConf.create(plain), run_dir / "config.yaml")
 
 
-def samples_path(ckpt_path, out: str | None, seed: int, suffix: str) -> Path:
-    """Where sample.py writes: `out`, else <run_dir>/samples/sample_seed<seed><suffix> beside the checkpoint."""
-    path = Path(out) if out else Path(ckpt_path).resolve().parent.parent / "samples" / f"sample_seed{seed}{suffix}"
-    path.parent.mkdir(parents=True, exist_ok=True)
+def samples_path(ckpt_path, out: str | None, seed: int, suffix: str, formats: tuple = ()) -> Path:
+    """Where sample.py writes, decided (and checked writable) before anything is drawn: `out` (a file,
+    or a folder to write sample_seed<seed><suffix> into), else <run_dir>/samples/ beside the checkpoint.
+    `formats`: the file endings this sampler can write (default: just `suffix`)."""
+    name = f"sample_seed{seed}{suffix}"
+    if not out:
+        path = Path(ckpt_path).resolve().parent.parent / "samples" / name
+    elif Path(out).is_dir() or str(out).endswith(("/", os.sep)):
+        path = Path(out) / name
+    else:
+        path = Path(out)
+        allowed = formats or (suffix,)
+        if path.suffix.lower() not in allowed:
+            raise ConfigError(f"out={out}: this sampler writes {' / '.join(allowed)} files; give such a path, or "
+                              f"a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"out={out}: cannot create the folder {path.parent} ({e.strerror})") from None
+    if not os.access(path.parent, os.W_OK):
+        raise ConfigError(f"out={out or path}: the folder {path.parent} is not writable")
     return path
 
 
@@ -62,7 +186,11 @@ SEPARATOR = "\n" + "-" * 40 + "\n"
 
 
 def write_texts(texts: list[str], path: Path) -> None:
-    """Text samples, one after another, separated by a line of dashes; printed as they are written."""
-    path.write_text(SEPARATOR.join(texts), encoding="utf-8")
+    """Text samples, one after another, separated by a line of dashes: printed first, so that a
+    failing write loses nothing, then written."""
     for t in texts:
         print(t, end=SEPARATOR, flush=True)
+    try:
+        path.write_text(SEPARATOR.join(texts), encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"could not write the samples to {path} ({e.strerror}); they are printed above") from None

@@ -14,13 +14,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from seqgen.core.schema import key
+
 
 @dataclass
 class LoggerConfig:
-    name: str = "none"          # none | wandb | tensorboard | all (wandb and TensorBoard)
+    name: str = key("none", choices=("none", "wandb", "tensorboard", "all"))   # all: wandb and TensorBoard
     project: str = "seqgen"
     entity: str | None = None
-    mode: str = "auto"          # wandb: auto (online with a key, offline without) | online | offline | disabled
+    # wandb: auto (online with a key, offline without) | online | offline | disabled
+    mode: str = key("auto", choices=("auto", "online", "offline", "disabled"))
     tags: list | None = None
 
 
@@ -50,16 +53,38 @@ def _wandb_has_key() -> bool:
         return False
 
 
+def drop_replayed(path: Path, step: int) -> int:
+    """After a kill, the steps past the resumed checkpoint run again: drop their old rows from
+    metrics.jsonl (rewritten atomically) so that every step has one row. -> rows dropped."""
+    import os
+
+    if not path.is_file():
+        return 0
+    lines = path.read_text().splitlines()
+    keep = []
+    for line in lines:
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                keep.append(line)
+        except ValueError:   # a line cut short by the kill
+            continue
+    if len(keep) < len(lines):
+        tmp = path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(f"{line}\n" for line in keep))
+        os.replace(tmp, path)
+    return len(lines) - len(keep)
+
+
 class Tracker(NullTracker):
     def __init__(self, run_dir, cfg: LoggerConfig, config: dict, run_name: str,
-                 wandb_id: str | None = None):
+                 wandb_id: str | None = None, resume_step: int | None = None):
         self.run_dir = Path(run_dir)
         self.cfg = cfg
+        if resume_step is not None:
+            drop_replayed(self.run_dir / "metrics.jsonl", resume_step)
         self.metrics_file = open(self.run_dir / "metrics.jsonl", "a", buffering=1)
         self.wandb = self.tb = None
         self.wandb_id = wandb_id
-        if cfg.name not in ("none", "wandb", "tensorboard", "all"):
-            raise ValueError(f"logger.name must be none, wandb, tensorboard or all; got {cfg.name!r}")
         if cfg.name in ("wandb", "all"):
             self._init_wandb(config, run_name, wandb_id)
         if cfg.name in ("tensorboard", "all"):

@@ -8,6 +8,8 @@ wandb import, no model-name branches.
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -16,30 +18,66 @@ import torch
 import torch.nn as nn
 
 from seqgen.core import distributed as D
+from seqgen.core.errors import Diverged, Stopped
 from seqgen.core.optim import OptimConfig, lr_at
 from seqgen.core.precision import autocast, resolve_precision
+from seqgen.core.schema import key
 
 
 @dataclass
 class TrainerConfig:
-    max_steps: int = 3000        # defaults: configs/trainer/default.yaml (tested equal)
-    batch_size: int = 12         # sequences per micro-batch, per process
-    grad_accum: int = 1          # micro-batches per optimizer step
-    eval_every: int = 500        # 0: only at the end
-    eval_batches: int | None = 50  # batches per evaluation, spread evenly over the split (null: all)
-    log_every: int = 50
-    ckpt_every: int = 500        # 0: only at the end
-    keep_last: int = 2           # step_*.pt files kept besides last.pt
-    sample_every: int = 0        # 0: only at the end
-    sample_tokens: int = 300
+    max_steps: int = key(3000, ge=1)       # defaults: configs/trainer/default.yaml (tested equal)
+    batch_size: int = key(12, ge=1)        # sequences per micro-batch, per process
+    grad_accum: int = key(1, ge=1)         # micro-batches per optimizer step
+    eval_every: int = key(500, ge=0)       # 0: only at the end
+    eval_batches: int | None = key(50, ge=1)   # batches per evaluation, spread evenly over the split (null: all)
+    log_every: int = key(50, ge=1)
+    ckpt_every: int = key(500, ge=0)       # 0: only at the end
+    keep_last: int = key(2, ge=1)          # step_*.pt files kept besides last.pt
+    sample_every: int = key(0, ge=0)       # 0: only at the end
+    sample_tokens: int = key(300, ge=0)
     sample_prompt: str = "\n"
-    precision: str = "auto"      # auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16
-    compile: bool = False        # torch.compile the training step
-    device: str = "auto"         # auto | cpu | cuda | cuda:N
-    resume: str = "auto"         # auto (continue from this run's last checkpoint) | never | PATH
-    threads: int | None = None   # torch CPU threads (null: torch's default)
-    progress: bool = True        # tqdm bar when stdout is a terminal
-    peak_flops: float | None = None  # for MFU; null: measured once with a matmul at start
+    precision: str = key("auto", choices=("auto", "fp32", "bf16", "bf16!", "fp16"))  # auto: bf16 on CUDA, fp32 on CPU
+    compile: bool = False                  # torch.compile the training step
+    device: str = "auto"                   # auto | cpu | cuda | cuda:N
+    resume: str = "auto"                   # auto (continue from this run's last checkpoint) | never | PATH
+    threads: int | None = key(None, ge=1)  # torch CPU threads (null: torch's default)
+    progress: bool = True                  # tqdm bar when stdout is a terminal
+    peak_flops: float | None = key(None, gt=0)  # for MFU; null: measured once with a matmul at start
+    ddp_timeout: float = key(300.0, gt=0)  # seconds a rank waits for the others before the job fails
+
+
+class StopRequest:
+    """SIGTERM and Ctrl-C (SIGINT) ask the loop to save a checkpoint at the next step boundary and stop;
+    a second Ctrl-C interrupts at once. Handlers exist only in the main thread, while fit() runs."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self):
+        self.signum = 0
+        self._previous = {}
+
+    def install(self) -> "StopRequest":
+        if threading.current_thread() is threading.main_thread():
+            for s in self.SIGNALS:
+                self._previous[s] = signal.signal(s, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signum and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signum = signum
+        print(f"[seqgen] {signal.Signals(signum).name} received: saving a checkpoint at the end of this step "
+              f"(Ctrl-C again to stop at once)", flush=True)
+
+    def agreed(self) -> int:
+        """The signal any rank received (all ranks agree on one step to stop at), or 0."""
+        return D.all_reduce_max(self.signum)
+
+    def uninstall(self):
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+        self._previous.clear()
 
 
 class LossModule(nn.Module):
@@ -151,6 +189,19 @@ class Trainer:
         self.model.train()
         t0, steps_since, start_step = time.perf_counter(), 0, self.step
         loss_sum = torch.zeros((), device=self.dist.device)  # summed on device: no sync per step
+        stop = StopRequest().install()
+        try:
+            self._loop(cfg, bar, stop, peak, flops_per_token, tokens_per_step, t0, steps_since, loss_sum)
+        finally:
+            stop.uninstall()
+            if bar is not None:
+                bar.close()
+        if self.step == start_step and self.evaluate_fn:  # resumed a finished run: report its numbers
+            self._evaluate(None, final=True)
+        return self.last_eval
+
+    def _loop(self, cfg, bar, stop, peak, flops_per_token, tokens_per_step, t0, steps_since, loss_sum):
+        is_main = self.dist.is_main
         while self.step < cfg.max_steps:
             out = self.train_step()
             steps_since += 1
@@ -162,8 +213,8 @@ class Trainer:
                 loss = D.all_reduce_mean(loss_sum / steps_since).item()
                 loss_sum.zero_()
                 if not math.isfinite(loss):
-                    raise FloatingPointError(f"loss became {loss} at step {self.step}; lower optim.lr "
-                                             f"or check the data")
+                    raise Diverged(f"the training loss became {loss} at step {self.step}; lower optim.lr (now "
+                                   f"{self.optim_cfg.lr:g}) or check the data; the last checkpoint is intact")
                 dt = (time.perf_counter() - t0) / steps_since
                 metrics = {"train/loss": loss, "lr": out["lr"], "ms_per_step": 1000 * dt,
                            "tokens_per_s": tokens_per_step / dt}
@@ -185,15 +236,19 @@ class Trainer:
                 self._evaluate(bar, final=done)
             if self.sample_fn and is_main and ((cfg.sample_every and self.step % cfg.sample_every == 0) or done):
                 self.sample_fn(self.model, self.step)
+            saved = False
             if self.save_fn and ((cfg.ckpt_every and self.step % cfg.ckpt_every == 0) or done):
                 self.save_fn(self)
+                saved = True
                 t0, steps_since = time.perf_counter(), 0  # keep checkpoint time out of tokens/s
                 loss_sum.zero_()
-        if bar is not None:
-            bar.close()
-        if self.step == start_step and self.evaluate_fn:  # resumed a finished run: report its numbers
-            self._evaluate(None, final=True)
-        return self.last_eval
+            signum = stop.agreed()   # every rank stops at the same step boundary
+            if signum and not done:
+                if self.save_fn and not saved:
+                    self.save_fn(self)
+                name = signal.Signals(signum).name
+                raise Stopped(f"stopped by {name} at step {self.step}/{cfg.max_steps}: a checkpoint of this step "
+                              f"is saved; run the same command again to resume", signum)
 
     def _evaluate(self, bar, final: bool = False):
         """evaluate_fn(model, final): final is True at max_steps (for costly end-of-run metrics)."""

@@ -8,6 +8,7 @@ Families fitted without gradients (`fit(ctx)`: counting, their own loop, non-par
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import torch
 from seqgen.core import checkpoint as ckpt
 from seqgen.core import distributed as D
 from seqgen.core.config import RunSpec
+from seqgen.core.errors import CheckpointError
 from seqgen.core.optim import build_optimizer
 from seqgen.core.trainer import Trainer
 
@@ -48,6 +50,8 @@ class Task:
     sample_fn: object              # (model, step) -> None, writes samples/
     ckpt_extra: dict = field(default_factory=dict)   # extra checkpoint keys (tokenizer JSON, palette, ...)
     tokenizer: object = None       # the token vocabulary, for word2vec embedding initialisation
+    files: dict = field(default_factory=dict)   # run-dir files to write once the run may go on: name -> text
+    data_identity: dict | None = None   # what the prepared data was made from (seqgen.data.identity)
 
 
 def run_task(ctx: RunContext, state: dict | None, task: Task) -> dict:
@@ -60,10 +64,15 @@ def run_task(ctx: RunContext, state: dict | None, task: Task) -> dict:
     step, train_seconds = 0, 0.0
     if state is not None:
         train_seconds = float(state.get("train_seconds", 0.0))
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        step = state["step"]
-        rng = state["rng"]
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            step, rng = state["step"], state["rng"]
+        except (KeyError, RuntimeError, ValueError) as e:
+            first = (str(e).strip().splitlines() or [repr(e)])[0][:200]
+            raise CheckpointError(f"the checkpoint this run resumes from does not fit the model built now "
+                                  f"({type(e).__name__}: {first}); use another run_name for a different model "
+                                  f"or data") from None
         if len(rng) != dist.world_size:
             print(f"[seqgen] checkpoint has RNG state for {len(rng)} processes, running {dist.world_size}: "
                   f"data order restarts from new seeds", flush=True)
@@ -82,7 +91,9 @@ def run_task(ctx: RunContext, state: dict | None, task: Task) -> dict:
         if dist.is_main:
             state = ckpt.pack(spec, model.config.__dict__, model.state_dict(), trainer.step, **task.ckpt_extra,
                               optimizer=optimizer.state_dict(), rng=rng, train_seconds=trainer.train_seconds,
-                              tracker={"wandb_id": tracker.wandb_id}, metrics=trainer.last_eval)
+                              tracker={"wandb_id": tracker.wandb_id}, metrics=trainer.last_eval,
+                              schedule_steps=spec.optim.decay_steps or spec.trainer.max_steps,
+                              data_identity=json.dumps(task.data_identity) if task.data_identity else None)
             path = ckpt.save(state, ckpt.step_path(ckpt_dir, trainer.step))
             ckpt.link_last(path)
             ckpt.prune(ckpt_dir, spec.trainer.keep_last)

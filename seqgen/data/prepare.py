@@ -6,7 +6,6 @@ later runs reuse the files. `meta.json` is written last, so a half-written folde
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -14,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from seqgen.core.schema import key
 from seqgen.core.errors import DataError
+from seqgen.data.identity import fingerprint, identity
 from seqgen.data.sources import load_splits
 from seqgen.data.tokenizer import Tokenizer, fit_tokenizer
 
@@ -24,7 +25,7 @@ SPLITS = ("train", "valid", "test")
 @dataclass
 class DataConfig:
     name: str = "shakespeare_char"   # catalog name, or text_files / hf
-    tokenizer: str = "char"          # char | word | bpe
+    tokenizer: str = key("char", choices=("char", "word", "bpe"))
     # text_files: local UTF-8 files (valid / test optional: valid is carved from train when absent)
     train: str | None = None
     valid: str | None = None
@@ -37,14 +38,14 @@ class DataConfig:
     valid_split: str = "validation"
     test_split: str = "test"
     # single-file corpora split contiguously: train | valid | test (test = the rest)
-    train_frac: float = 0.9
-    valid_frac: float = 0.1
+    train_frac: float = key(0.9, gt=0, le=1)
+    valid_frac: float = key(0.1, ge=0, lt=1)
     # tokenizer options
-    min_count: int = 1               # word: keep words seen at least this often
-    max_vocab: int | None = None     # word: cap on the vocabulary size (incl. <unk>)
-    word_split: str = "words"        # word: "words" (punctuation apart, line breaks kept) or "whitespace"
+    min_count: int = key(1, ge=1)    # word: keep words seen at least this often
+    max_vocab: int | None = key(None, ge=2)   # word: cap on the vocabulary size (incl. <unk>)
+    word_split: str = key("words", choices=("words", "whitespace"))   # words: punctuation apart, line breaks kept
     lowercase: bool = False
-    bpe_vocab_size: int = 1024
+    bpe_vocab_size: int = key(1024, ge=256)
 
     kind = "text"
 
@@ -86,18 +87,13 @@ def pick_split(available: list[str], split: str, where) -> str:
     return split
 
 
-def _fingerprint(cfg: DataConfig) -> str:
-    state = asdict(cfg)
-    for key in ("train", "valid", "test"):  # local files: their identity is path + size + mtime
-        if state[key]:
-            p = Path(str(state[key])).expanduser().resolve()
-            st = p.stat() if p.is_file() else None
-            state[key] = [str(p), st.st_size if st else None, st.st_mtime_ns if st else None]
-    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:10]
+def data_identity(cfg: DataConfig) -> dict:
+    """The config and, for local files, their content (seqgen.data.identity)."""
+    return identity(cfg, files={f"data.{k}": getattr(cfg, k) for k in ("train", "valid", "test")})
 
 
 def prepared_dir(cfg: DataConfig, data_root) -> Path:
-    return Path(data_root).expanduser() / f"{cfg.name}-{cfg.tokenizer}-{_fingerprint(cfg)}"
+    return Path(data_root).expanduser() / f"{cfg.name}-{cfg.tokenizer}-{fingerprint(data_identity(cfg))}"
 
 
 def load_prepared(path) -> PreparedData:
@@ -111,7 +107,8 @@ def load_prepared(path) -> PreparedData:
 
 def prepare(cfg: DataConfig, data_root, verbose: bool = True) -> PreparedData:
     """Prepare `cfg` under data_root once; return the prepared dataset."""
-    out = prepared_dir(cfg, data_root)
+    ident = data_identity(cfg)
+    out = Path(data_root).expanduser() / f"{cfg.name}-{cfg.tokenizer}-{fingerprint(ident)}"
     if (out / "meta.json").is_file():
         return load_prepared(out)
     if verbose:
@@ -127,7 +124,7 @@ def prepare(cfg: DataConfig, data_root, verbose: bool = True) -> PreparedData:
     dtype = "uint16" if tok.vocab_size < 2**16 else "uint32"
     out.mkdir(parents=True, exist_ok=True)
     meta = {"dataset": cfg.name, "tokenizer": cfg.tokenizer, "vocab_size": tok.vocab_size,
-            "dtype": dtype, "tokens": {}, "chars": {}, "config": asdict(cfg)}
+            "dtype": dtype, "tokens": {}, "chars": {}, "config": asdict(cfg), "identity": ident}
     for split in SPLITS:
         ids = np.array(_encode(tok, texts[split]), dtype=dtype)
         ids.tofile(out / f"{split}.bin")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from seqgen.core.errors import DataError
+
 
 class TextBatches:
     """Random (x, y) windows of block_size tokens from one split, drawn with its own generator.
@@ -14,7 +16,7 @@ class TextBatches:
 
     def __init__(self, tokens: np.ndarray, block_size: int, batch_size: int, seed: int):
         if len(tokens) <= block_size:
-            raise ValueError(f"split has {len(tokens)} tokens; need more than block_size={block_size}")
+            raise DataError(f"split has {len(tokens)} tokens; need more than block_size={block_size}")
         self.tokens = torch.from_numpy(np.asarray(tokens).astype(np.int64))
         self.block_size, self.batch_size = block_size, batch_size
         self.generator = torch.Generator().manual_seed(seed)

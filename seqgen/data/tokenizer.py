@@ -12,6 +12,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from seqgen.core.errors import DataError
+
 UNK = "<unk>"
 EOL = "\n"  # word tokenizers keep line breaks as a token so generated text keeps its layout
 
@@ -76,7 +78,7 @@ class CharTokenizer(Tokenizer):
         try:
             return [self.stoi[ch] for ch in text]
         except KeyError as e:
-            raise ValueError(f"character {e.args[0]!r} is not in the {len(self.itos)}-character "
+            raise DataError(f"character {e.args[0]!r} is not in the {len(self.itos)}-character "
                              f"vocabulary of this tokenizer") from None
 
     def decode(self, ids):

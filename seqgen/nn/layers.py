@@ -13,6 +13,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 
+from seqgen.core.errors import ConfigError
+
 
 def dropout(x: torch.Tensor, p: float, training: bool, rescale: bool = True) -> torch.Tensor:
     """Inverted dropout. On CPU the mask comes from 16-bit slices of 64-bit random words: one
@@ -106,7 +108,7 @@ class CausalSelfAttention(nn.Module):
     def __init__(self, n_embd: int, n_head: int, dropout: float, bias: bool):
         super().__init__()
         if n_embd % n_head:
-            raise ValueError(f"n_embd={n_embd} must be divisible by n_head={n_head}")
+            raise ConfigError(f"n_embd={n_embd} must be divisible by n_head={n_head}")
         self.n_head, self.n_embd = n_head, n_embd
         self.qkv = nn.Linear(n_embd, 3 * n_embd, bias=bias)
         self.proj = nn.Linear(n_embd, n_embd, bias=bias)

@@ -35,8 +35,9 @@ def _data_for(model_option):
 def test_every_group_option_composes(group):
     for option in sorted(p.stem for p in (CONFIGS / group).glob("*.yaml")):
         extra = [f"data={_data_for(option)}"] if group == "model" else []
-        if group == "data" and _yaml("data", option)["name"] in ("shapes", "emoji", "imagefolder", "hf_images"):
-            extra = ["model=text2pixel"]
+        if group == "data":   # a model that reads this kind of data
+            name = _yaml("data", option)["name"]
+            extra = [f"model={next(f for f in families.FAMILIES if name in families.get(f).DataConfig.names())}"]
         resolve(compose([f"{group}={option}", *extra]))
 
 

@@ -38,6 +38,18 @@ def test_tensorboard_event_file(tmp_path, corpus):
     assert any("samples" in t for t in acc.Tags()["tensors"])
 
 
+def _records(wandb_run, wait: float = 20.0) -> bytes:
+    """The offline run file; wandb's service process may still be writing it when finish() returns
+    on a busy machine, so wait (bounded) until it holds more than its header."""
+    import time
+
+    path = next(wandb_run.glob("run-*.wandb"))
+    deadline = time.monotonic() + wait
+    while len(path.read_bytes()) < 64 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return path.read_bytes()
+
+
 def test_dashboards_carry_curves_images_and_text(tmp_path, monkeypatch):
     """logger=all: TensorBoard gets scalars, the sample grid and text; wandb (offline) gets the config,
     the curves, the image grid and a text-sample table."""
@@ -61,7 +73,7 @@ def test_dashboards_carry_curves_images_and_text(tmp_path, monkeypatch):
     assert png.startswith(b"\x89PNG")
     wandb_run = next((image_run["run_dir"] / "wandb").glob("offline-run-*"))
     assert list(wandb_run.glob("files/media/images/samples_*.png"))
-    record = next(wandb_run.glob("run-*.wandb")).read_bytes()   # offline: the run's records, synced later
+    record = _records(wandb_run)   # offline: the run's records, synced later
     assert b"valid/bits_per_pixel" in record and b"fidelity_images" in record   # a curve and the config
     text_run = train(compose(["model=gpt_tiny", *common, "data=text_files", "run_name=txt",
                               *[f"data.{k}={v}" for k, v in _corpus(tmp_path).items()]]))
@@ -70,7 +82,7 @@ def test_dashboards_carry_curves_images_and_text(tmp_path, monkeypatch):
     assert any("samples" in t for t in acc.Tags()["tensors"])       # add_text is stored as a tensor
     wandb_run = next((text_run["run_dir"] / "wandb").glob("offline-run-*"))
     assert list(wandb_run.glob("files/media/table/samples_*.table.json"))
-    assert b"table-file" in next(wandb_run.glob("run-*.wandb")).read_bytes()
+    assert b"table-file" in _records(wandb_run)
 
 
 def _corpus(tmp_path):

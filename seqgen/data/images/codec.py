@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from seqgen.core.errors import DataError
+
 DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"   # one character per palette index in the text view
 
 
@@ -121,7 +123,7 @@ def _as_array(image) -> np.ndarray:
         image = np.asarray(image.convert("RGBA") if image.mode in ("P", "LA", "RGBA", "PA") else image.convert("RGB"))
     arr = np.asarray(image)
     if arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.dtype != np.uint8:
-        raise ValueError(f"expected an (H, W, 3|4) uint8 image, got shape {arr.shape} dtype {arr.dtype}")
+        raise DataError(f"expected an (H, W, 3|4) uint8 image, got shape {arr.shape} dtype {arr.dtype}")
     return arr
 
 
@@ -153,7 +155,7 @@ def reduce_blocks(indices, factor: int = 4) -> np.ndarray:
     idx = np.asarray(indices)
     *lead, H, W = idx.shape
     if H % factor or W % factor:
-        raise ValueError(f"image {H}x{W} is not divisible by the factor {factor}")
+        raise DataError(f"image {H}x{W} is not divisible by the factor {factor}")
     flat = idx.reshape(-1, H, W)
     out = np.empty((len(flat), H // factor, W // factor), dtype=np.uint8)
     K = int(idx.max()) + 1 if idx.size else 1

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from seqgen.core.errors import DataError
+
 SYNONYMS = {   # extra caption words for a CLDR name (the lecture's squirrel and nut)
     "chipmunk": ["squirrel"], "chestnut": ["nut"], "red apple": ["apple"], "cat face": ["cat"],
     "dog face": ["dog"], "rabbit face": ["rabbit"], "deciduous tree": ["tree"], "sun with face": ["sun"],
@@ -93,7 +95,7 @@ def build(font_path, n_scenes: int, seed: int, max_glyphs: int | None = None) ->
             glyphs[ch], halves[ch] = g, render_glyph(small, ch, 64)
     chars = [c for c in chars if c in glyphs and halves[c] is not None]
     if len(chars) < 4:
-        raise ValueError(f"only {len(chars)} emoji rendered from {font_path}; is it the OpenMoji colour font?")
+        raise DataError(f"only {len(chars)} emoji rendered from {font_path}; is it the OpenMoji colour font?")
 
     n_hold = max(1, n_scenes // 20)
     pairs = set()

@@ -23,6 +23,33 @@ def _square(im, side: int) -> np.ndarray:
     return np.asarray(im.resize((side, side), Image.LANCZOS))
 
 
+def _undecoded(split, column):
+    """The split with its image column left as {path, bytes}, so a bad file can be named."""
+    import datasets
+
+    try:
+        return split.cast_column(column, datasets.Image(decode=False))
+    except (ValueError, TypeError):   # not an Image feature (e.g. already arrays): decode as given
+        return split
+
+
+def _open(item, where: str):
+    """A PIL image from a decoded image, or from {path, bytes}; an unreadable one is a DataError."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    if not isinstance(item, dict):
+        return item
+    name = item.get("path") or where
+    try:
+        im = Image.open(io.BytesIO(item["bytes"]) if item.get("bytes") else item["path"])
+        im.load()   # decode now: a truncated file fails here, with its name
+        return im
+    except (OSError, ValueError, SyntaxError, UnidentifiedImageError) as e:
+        raise DataError(f"{name}: not a readable image ({e}); fix or remove it (and its metadata.jsonl line)") from None
+
+
 def _load(cfg):
     import datasets
 
@@ -59,8 +86,8 @@ def load_image_splits(cfg) -> dict:
         for col, what in ((cfg.image_column, "data.image_column"), (cfg.caption_column, "data.caption_column")):
             if col not in cols:
                 raise DataError(f"{what}={col!r} is not a column of {where}[{key}]; columns: {cols}")
-        rows = ds[key]
-        rgba = [_square(im, side) for im in rows[cfg.image_column]]
+        rows = _undecoded(ds[key], cfg.image_column)
+        rgba = [_square(_open(im, f"{where}[{key}] row {i}"), side) for i, im in enumerate(rows[cfg.image_column])]
         caps = [[str(t)] for t in rows[cfg.caption_column]]
         out[split] = (np.stack(rgba) if rgba else np.zeros((0, side, side, 4), np.uint8), caps)
     if "train" not in out:

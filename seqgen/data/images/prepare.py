@@ -11,7 +11,6 @@ pair also trains the upsampler. Captions longer than `caption_len` tokens are tr
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -20,7 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from seqgen.core.schema import key
 from seqgen.core.errors import ConfigError, DataError
+from seqgen.data.identity import fingerprint, identity
 from seqgen.data.images.codec import PixelCodec, reduce_blocks
 from seqgen.data.tokenizer import Tokenizer, WordTokenizer
 
@@ -33,16 +34,16 @@ SPLITS = ("train", "valid", "test")
 @dataclass
 class ImageDataConfig:
     name: str = "shapes"            # shapes | emoji | imagefolder | hf_images
-    size: int = 32                  # low-res side in tokens; the high-res side is size * factor
-    factor: int = 4
-    palette_size: int = 16          # k-means colours (emoji, folders); shapes use their own 11 colours
-    caption_len: int = 32           # caption slot in tokens; longer captions are truncated when prepared
+    size: int = key(32, ge=4)       # low-res side in tokens; the high-res side is size * factor
+    factor: int = key(4, ge=2)
+    palette_size: int = key(16, ge=2, le=36)   # k-means colours (emoji, folders); shapes use their own 11
+    caption_len: int = key(32, ge=1)   # caption slot in tokens; longer captions are truncated when prepared
     seed: int = 0
-    n_train: int = 20000            # shapes: images per split
-    n_valid: int = 500
-    n_test: int = 500
-    n_scenes: int = 6000            # emoji: two-glyph scenes (valid / test get n_scenes // 20 each)
-    max_glyphs: int | None = None   # emoji: use a random subset of glyphs (tests)
+    n_train: int = key(20000, ge=1)    # shapes: images per split
+    n_valid: int = key(500, ge=0)
+    n_test: int = key(500, ge=0)
+    n_scenes: int = key(6000, ge=0)    # emoji: two-glyph scenes (valid / test get n_scenes // 20 each)
+    max_glyphs: int | None = key(None, ge=2)   # emoji: use a random subset of glyphs (tests)
     path: str | None = None         # imagefolder: a folder of images + metadata.jsonl (file_name, text)
     hf_name: str | None = None      # hf_images: a hub id or local dataset folder
     hf_config: str | None = None
@@ -51,7 +52,7 @@ class ImageDataConfig:
     train_split: str = "train"
     valid_split: str = "validation"
     test_split: str = "test"
-    valid_frac: float = 0.05        # carved from train when the dataset has no validation split
+    valid_frac: float = key(0.05, ge=0, lt=1)   # carved from train when the dataset has no validation split
 
     kind = "image"
 
@@ -96,6 +97,15 @@ class PreparedImages:
         return json.loads(p.read_text()) if p.is_file() else None
 
 
+def check_same_images(data: "PreparedImages", state: dict, where) -> None:
+    """A checkpoint is scored in its own palette: refuse data whose palette changed since training
+    (a dataset's images were replaced), since the same indices would mean other colours."""
+    if "codec" in state and PixelCodec.from_json(state["codec"]).to_json() != data.codec.to_json():
+        raise DataError(f"the images of data.name={data.meta['dataset']} changed since {where} was trained: the "
+                        f"palette fitted to them now differs from the checkpoint's, so its palette indices would "
+                        f"mean other colours. Evaluate on the training images, or retrain")
+
+
 def spread(n: int, k: int | None) -> np.ndarray:
     """k indices spread evenly over range(n) (all of them when k is None or >= n): which images of a
     split evaluation and sample grids use, deterministically."""
@@ -128,18 +138,15 @@ def unknown_words(tokenizer: Tokenizer, text: str) -> list[str]:
     return [w for w in words if (w.lower() if tokenizer.lowercase else w) not in tokenizer.stoi]
 
 
-def _fingerprint(cfg: ImageDataConfig) -> str:
-    state = asdict(cfg)
-    state["generator_version"] = GENERATOR_VERSION.get(cfg.name, 0)
-    if cfg.path:
-        p = Path(cfg.path).expanduser().resolve()
-        meta = p / "metadata.jsonl"
-        state["path"] = [str(p), meta.stat().st_mtime_ns if meta.is_file() else None]
-    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:10]
+def data_identity(cfg: ImageDataConfig) -> dict:
+    """The config, the generator's version (shapes, emoji) and, for a local folder, every image's
+    name, size and modification time (seqgen.data.identity): replaced images are prepared anew."""
+    return identity(cfg, folders={"data.path": cfg.path if cfg.name == "imagefolder" else None},
+                    generator_version=GENERATOR_VERSION.get(cfg.name, 0))
 
 
 def prepared_dir(cfg: ImageDataConfig, data_root) -> Path:
-    return Path(data_root).expanduser() / f"{cfg.name}-{cfg.size}px-{_fingerprint(cfg)}"
+    return Path(data_root).expanduser() / f"{cfg.name}-{cfg.size}px-{fingerprint(data_identity(cfg))}"
 
 
 def load_prepared(path) -> PreparedImages:
@@ -194,7 +201,8 @@ def _quantized(cfg: ImageDataConfig, splits: dict):
 
 
 def prepare_images(cfg: ImageDataConfig, data_root, verbose: bool = True) -> PreparedImages:
-    out = prepared_dir(cfg, data_root)
+    ident = data_identity(cfg)
+    out = Path(data_root).expanduser() / f"{cfg.name}-{cfg.size}px-{fingerprint(ident)}"
     if (out / "meta.json").is_file():
         return load_prepared(out)
     if verbose:
@@ -210,7 +218,8 @@ def prepare_images(cfg: ImageDataConfig, data_root, verbose: bool = True) -> Pre
     truncated = sum(n > caption_len for n in lengths)
     out.mkdir(parents=True, exist_ok=True)
     meta = {"dataset": cfg.name, "size": cfg.size, "factor": cfg.factor, "caption_len": caption_len,
-            "captions_truncated": truncated, "palette_size": codec.size, "images": {}, "config": asdict(cfg)}
+            "captions_truncated": truncated, "palette_size": codec.size, "images": {}, "config": asdict(cfg),
+            "identity": ident}
     for split in SPLITS:
         side = cfg.size * cfg.factor
         d = raw.get(split) or {"hi": np.zeros((0, side, side), np.uint8), "captions": [], "scenes": None}

@@ -10,13 +10,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from seqgen.core.schema import key
 from seqgen.data.text import eval_windows
 from seqgen.nn.sampling import eval_mode
 
 
 @dataclass
 class EvalArgs:
-    max_tokens: int | None = None    # score only the first this-many tokens of the split
+    max_tokens: int | None = key(None, ge=1)   # score only the first this-many tokens of the split
 
 
 @torch.no_grad()
@@ -49,10 +50,21 @@ def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
     dc = build(DataConfig, dict(state["config"]["data"]), "data")
     data = prepare(dc, ec.data_root, verbose=False)
     split = pick_split([s for s, n in data.meta["tokens"].items() if n], ec.split, ec.ckpt)
-    tokens = np.asarray(data.tokens(split))
+    if data.tokenizer.to_json() == tokenizer.to_json():
+        tokens, cpt = np.asarray(data.tokens(split)), data.chars_per_token(split)
+    else:   # the data changed since training: score today's text, with the checkpoint's own tokenizer
+        from pathlib import Path
+
+        from seqgen.data.sources import load_splits
+
+        print(f"[seqgen] warning: the {dc.name} data differs from what {ec.ckpt} was trained on (its tokenizer "
+              f"would be fitted differently); scoring the current {split} text with the checkpoint's tokenizer",
+              flush=True)
+        text = load_splits(dc, Path(ec.data_root).expanduser() / "raw")[split]
+        tokens = np.asarray(tokenizer.encode(text), dtype=np.int64)
+        cpt = len(text) / max(1, len(tokens))
     if args.max_tokens:
         tokens = tokens[: args.max_tokens + 1]
-    cpt = data.chars_per_token(split)
     r = evaluate_lm(model, tokens, model.config.block_size, ec.batch_size, device, None, cpt, "x")
     out = {"model": state["model_name"], "data": dc.name, "tokenizer": dc.tokenizer, "split": split,
            "bpc": r["x/bpc"], "bits_per_token": r["x/bits_per_token"],

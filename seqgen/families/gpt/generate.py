@@ -63,9 +63,9 @@ def sample_text(model, tokenizer, prompt: str, max_new_tokens: int, seed: int, d
 
 def sample(model, tokenizer, state, sc, args, device) -> dict:
     """sample.py for a GPT: num_samples continuations of sc.prompt, printed and written to a text file."""
+    out = samples_path(sc.ckpt, sc.out, sc.seed, ".txt", (".txt", ".md"))
     texts = sample_text(model, tokenizer, sc.prompt, sc.max_new_tokens, sc.seed, device, sc.temperature,
                         sc.top_k, sc.top_p, num_samples=sc.num_samples, use_cache=sc.use_cache)
     texts = [texts] if isinstance(texts, str) else texts
-    out = samples_path(sc.ckpt, sc.out, sc.seed, ".txt")
     write_texts(texts, out)
     return {"texts": texts, "out": out}

@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from seqgen.core.schema import key
 from seqgen.nn.decoder import Decoder
 from seqgen.nn.layers import KVCache, rope_tables
 
@@ -17,14 +18,14 @@ class GPT(Decoder):
     @dataclass
     class Config:
         vocab_size: int = 0          # derived from the tokenizer at build time
-        block_size: int = 64         # longest context the model sees
-        n_layer: int = 4             # defaults: nanoGPT's CPU recipe (configs/model/gpt.yaml, tested equal)
-        n_head: int = 4
-        n_embd: int = 128
-        dropout: float = 0.0
+        block_size: int = key(64, ge=1)    # longest context the model sees
+        n_layer: int = key(4, ge=1)        # defaults: nanoGPT's CPU recipe (configs/model/gpt.yaml, tested equal)
+        n_head: int = key(4, ge=1)
+        n_embd: int = key(128, ge=1)
+        dropout: float = key(0.0, ge=0, lt=1)
         bias: bool = False           # biases in Linear / LayerNorm (GPT-2 has them)
         rope: bool = True            # rotary positions (false: a learned position table, as nanoGPT)
-        rope_theta: float = 10000.0
+        rope_theta: float = key(10000.0, gt=0)
         tie_weights: bool = True     # share the token embedding with the output head
 
     def __init__(self, config: "GPT.Config"):

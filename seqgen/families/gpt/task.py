@@ -16,8 +16,6 @@ def make_task(ctx: RunContext) -> Task:
     spec, dist, run_dir = ctx.spec, ctx.dist, ctx.run_dir
     data = ctx.main_first(lambda: prepare(spec.data, spec.data_root),
                           lambda: load_prepared(prepared_dir(spec.data, spec.data_root)))
-    if dist.is_main:
-        data.tokenizer.save(run_dir / "tokenizer.json")
     torch.manual_seed(spec.seed)  # same initial weights on every rank
     model = GPT(GPT.Config(**spec.model, vocab_size=data.tokenizer.vocab_size)).to(dist.device)
     block = model.config.block_size
@@ -42,4 +40,5 @@ def make_task(ctx: RunContext) -> Task:
         ctx.tracker.log_text("samples", text, step)
 
     return Task(model, stream, evaluate_fn, sample_fn, {"tokenizer": data.tokenizer.to_json()},
-                tokenizer=data.tokenizer)
+                tokenizer=data.tokenizer, files={"tokenizer.json": data.tokenizer.to_json()},
+                data_identity=data.meta.get("identity"))

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
+from seqgen.core.schema import key
 from seqgen.data.sources import text_lines
 from seqgen.families.ngram.model import perplexity
 
 
 @dataclass
 class EvalArgs:
-    max_tokens: int | None = None    # score only a prefix of the split of about this many tokens
+    max_tokens: int | None = key(None, ge=1)   # score only a prefix of the split of about this many tokens
 
 
 def ngram_text_scores(model, tokenizer, text: str) -> dict:

@@ -36,8 +36,8 @@ def ngram_text(model, tokenizer, prompt: str, max_new_tokens: int, seed: int,
 
 def sample(model, tokenizer, state, sc, args, device) -> dict:
     """sample.py for an n-gram: num_samples texts, seeds sc.seed, sc.seed + 1, ..."""
+    out = samples_path(sc.ckpt, sc.out, sc.seed, ".txt", (".txt", ".md"))
     texts = [ngram_text(model, tokenizer, sc.prompt, sc.max_new_tokens, sc.seed + i, sc.temperature, sc.top_k,
                         sc.top_p) for i in range(sc.num_samples)]
-    out = samples_path(sc.ckpt, sc.out, sc.seed, ".txt")
     write_texts(texts, out)
     return {"texts": texts, "out": out}

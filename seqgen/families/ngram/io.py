@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from seqgen.core.errors import DataError
 from seqgen.families.ngram.model import BOS, EOS, UNK, NGram, lookup, ngram_words
 
 
@@ -70,16 +71,16 @@ def read_arpa(path, vocab_order: list[str] | None = None) -> NGram:
             elif current is not None:
                 sections[current].append(line)
     if not sections or 1 not in sections:
-        raise ValueError(f"{path} is not an ARPA file (no \\1-grams: section)")
+        raise DataError(f"{path} is not an ARPA file (no \\1-grams: section)")
     N = max(sections)
     for n, c in counts.items():
         if len(sections.get(n, [])) != c:
-            raise ValueError(f"{path}: header says {c} {n}-grams, found {len(sections.get(n, []))}")
+            raise DataError(f"{path}: header says {c} {n}-grams, found {len(sections.get(n, []))}")
     uni = [ln.split("\t") for ln in sections[1]]
     names = [p[1] for p in uni]
     for special in (BOS, EOS, UNK):
         if special not in names:
-            raise ValueError(f"{path}: the unigrams lack {special}")
+            raise DataError(f"{path}: the unigrams lack {special}")
     vocab = list(vocab_order) if vocab_order else names
     stoi = {w: i for i, w in enumerate(vocab)}
     V = len(vocab)
@@ -97,7 +98,7 @@ def read_arpa(path, vocab_order: list[str] | None = None) -> NGram:
 
             g = lookup(model.keys[j], g * V + W[:, j])
             if (g < 0).any():
-                raise ValueError(f"{path}: a {n}-gram's prefix is missing from the {j + 1}-grams")
+                raise DataError(f"{path}: a {n}-gram's prefix is missing from the {j + 1}-grams")
         keys = g * V + W[:, n - 1]
         order = np.argsort(keys)
         model.keys.append(keys[order])
@@ -115,7 +116,6 @@ def arpa_to_checkpoint(arpa_path, out) -> Path:
     """export.py arpa=FILE format=checkpoint: a data-free seqgen n-gram checkpoint from an ARPA file
     (KenLM, SRILM, ours), with a whitespace word tokenizer whose ids are the model's."""
     from seqgen.core import checkpoint as ckpt
-    from seqgen.core.errors import DataError
     from seqgen.data.tokenizer import WordTokenizer
 
     if not Path(arpa_path).is_file():

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from seqgen.core.errors import DataError
+from seqgen.core.schema import key
+
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 DEFAULT_DISCOUNTS = (0.5, 1.0, 1.5)  # used when count-of-counts leave a discount undefined
 
@@ -24,8 +27,8 @@ DEFAULT_DISCOUNTS = (0.5, 1.0, 1.5)  # used when count-of-counts leave a discoun
 class NGram:
     @dataclass
     class Config:
-        order: int = 3
-        smoothing: str = "mkn"     # mkn (interpolated modified Kneser-Ney) | wb (interpolated Witten-Bell)
+        order: int = key(3, ge=1)
+        smoothing: str = key("mkn", choices=("mkn", "wb"))   # interpolated modified Kneser-Ney | Witten-Bell
         vocab_size: int = 0        # derived: the tokenizer's vocabulary plus <s>, </s> (and <unk>)
         block_size: int = 0        # derived: order - 1 (the context the model looks at)
         blank_lines: bool = False  # fit and score empty lines too (<s> </s>), so the whole text is coded
@@ -78,7 +81,7 @@ class NGram:
         bos, eos, unk = self._specials()
         N, V = self.config.order, self.V
         if not lines or sum(len(x) for x in lines) == 0:
-            raise ValueError("cannot fit an n-gram model on an empty corpus")
+            raise DataError("cannot fit an n-gram model on an empty corpus")
         seq, line_of = _pad_lines(lines, bos, eos)
         # gid[i]: id of the current order's n-gram starting at position i (-1: crosses a line end)
         gid = seq.copy()
@@ -87,7 +90,7 @@ class NGram:
         for n in range(2, N + 1):
             pos = np.nonzero(line_of[: len(seq) - n + 1] == line_of[n - 1:])[0]
             if len(pos) == 0:
-                raise ValueError(f"no {n}-gram fits in any line (with <s> and </s>, every line is shorter "
+                raise DataError(f"no {n}-gram fits in any line (with <s> and </s>, every line is shorter "
                                  f"than {n} tokens): lower model.order")
             key = gid[pos] * V + seq[pos + n - 1]
             uniq, idx0, inv, cnt = np.unique(key, return_index=True, return_inverse=True, return_counts=True)

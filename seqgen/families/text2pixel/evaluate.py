@@ -11,8 +11,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from seqgen.core.schema import key
 from seqgen.data.images.fidelity import score_many
-from seqgen.data.images.prepare import PreparedImages, encode_caption, spread
+from seqgen.data.images.prepare import PreparedImages, check_same_images, encode_caption, spread
 from seqgen.families.text2pixel.baseline import PixelNGram
 from seqgen.families.text2pixel.generate import draw
 from seqgen.nn.sampling import eval_mode
@@ -20,24 +21,26 @@ from seqgen.nn.sampling import eval_mode
 
 @dataclass
 class EvalArgs:
-    images: int | None = 500         # images scored for bits per pixel-token (null: all)
-    fidelity_images: int = 200       # shapes: captions drawn per fidelity score (0: skip)
+    images: int | None = key(500, ge=1)   # images scored for bits per pixel-token (null: all)
+    fidelity_images: int = key(200, ge=0)   # shapes: captions drawn per fidelity score (0: skip)
     guidance: float | None = 3.0     # the guided fidelity's scale (unguided is reported too)
 
 
 @torch.no_grad()
 def evaluate_pixels(model, data: PreparedImages, split: str, batch_size: int, device,
-                    max_images: int | None = None, prefix: str | None = None) -> dict:
+                    max_images: int | None = None, prefix: str | None = None, tokenizer=None) -> dict:
     """Mean cross-entropy of every pixel of (up to max_images, evenly spread) images of a split, each
-    with its first caption. Deterministic. -> {prefix/loss (nats), prefix/bits_per_pixel}."""
+    with its first caption (encoded by `tokenizer`, default the data's). Deterministic.
+    -> {prefix/loss (nats), prefix/bits_per_pixel}."""
     prefix = prefix or split
+    tokenizer = tokenizer or data.tokenizer
     lo, caps = data.lo(split), data.captions(split)
     pick = spread(len(lo), max_images)
     total, count = 0.0, 0
     with eval_mode(model):
         for s in range(0, len(pick), batch_size):
             ids = pick[s:s + batch_size]
-            text = torch.tensor([encode_caption(data.tokenizer, caps[i][0], data.caption_len, strict=False)
+            text = torch.tensor([encode_caption(tokenizer, caps[i][0], data.caption_len, strict=False)
                                  for i in ids], device=device)
             pixels = torch.from_numpy(np.ascontiguousarray(lo[ids])).reshape(len(ids), -1).long().to(device)
             logits = model(text, pixels[:, :-1])
@@ -49,12 +52,12 @@ def evaluate_pixels(model, data: PreparedImages, split: str, batch_size: int, de
 
 
 def fidelity(model, data: PreparedImages, n: int, guidance, device, seed: int, temperature=1.0,
-             top_k=None, split: str = "test") -> dict:
+             top_k=None, split: str = "test", progress: bool = False, tokenizer=None) -> dict:
     """Draw the first caption of n evenly spread `split` images and score them (shapes only)."""
     caps = data.captions(split)
     texts = [caps[i][0] for i in spread(len(caps), n)]
-    grids = draw(model, data.tokenizer, texts, data.caption_len, device, guidance, temperature, top_k, seed=seed,
-                 strict=False)
+    grids = draw(model, tokenizer or data.tokenizer, texts, data.caption_len, device, guidance, temperature, top_k,
+                 seed=seed, strict=False, progress=progress)
     return score_many(grids, texts)
 
 
@@ -67,9 +70,10 @@ def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
 
     dc = build(ImageDataConfig, dict(state["config"]["data"]), "data")
     data = prepare_images(dc, ec.data_root, verbose=False)
+    check_same_images(data, state, ec.ckpt)
     split = pick_split([s for s in ("train", "valid", "test") if data.count(s)], ec.split, ec.ckpt)
     out = {"model": state["model_name"], "data": dc.name, "split": split}
-    scores = evaluate_pixels(model, data, split, ec.batch_size, device, args.images, "x")
+    scores = evaluate_pixels(model, data, split, ec.batch_size, device, args.images, "x", tokenizer=tokenizer)
     out["bits_per_pixel"] = scores["x/bits_per_pixel"]
     lo = data.lo(split)
     out["ngram_bits_per_pixel"] = PixelNGram(data.codec.size).fit(data.lo("train")).bits_per_pixel(
@@ -77,7 +81,7 @@ def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
     if dc.name == "shapes" and args.fidelity_images:
         for name, g in (("fidelity", args.guidance), ("fidelity_noguide", None)):
             t0 = time.perf_counter()
-            scores = fidelity(model, data, args.fidelity_images, g, device, ec.seed, split=split)
+            scores = fidelity(model, data, args.fidelity_images, g, device, ec.seed, split=split, tokenizer=tokenizer)
             out[name] = scores["mean"]
             out[f"{name}_all"] = scores["all"]
             out[f"{name}_seconds"] = time.perf_counter() - t0

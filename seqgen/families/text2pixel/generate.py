@@ -11,6 +11,7 @@ import torch
 
 from seqgen.core.errors import ConfigError
 from seqgen.core.rundir import samples_path
+from seqgen.core.schema import key
 from seqgen.data.images.codec import PixelCodec, digit_view, grid_image
 from seqgen.data.images.prepare import encode_caption, unknown_words
 from seqgen.nn.sampling import eval_mode, sample_next
@@ -20,7 +21,7 @@ from seqgen.nn.sampling import eval_mode, sample_next
 class SampleArgs:
     guidance: float | None = 3.0   # classifier-free guidance scale (null: plain conditional sampling)
     digits: bool = False           # also write the digit-grid text view (<out>.txt) and print the first
-    scale: int = 4                 # PNG pixels per token
+    scale: int = key(4, ge=1)      # PNG pixels per token
 
 
 @torch.inference_mode()
@@ -69,14 +70,19 @@ def generate_pixels(model, text: torch.Tensor, guidance: float | None = None, te
 
 def draw(model, tokenizer, captions: list[str], caption_len: int, device, guidance=None, temperature=1.0,
          top_k=None, top_p=None, seed: int = 0, batch_size: int = 16, use_cache: bool = True,
-         strict: bool = True) -> np.ndarray:
+         strict: bool = True, progress: bool = False) -> np.ndarray:
     """Captions -> (N, H, W) uint8 palette indices, in batches, seeded (same seed, same images).
     strict: an empty or too-long caption is an error (user prompts); else dataset captions are
-    truncated as they were for training."""
+    truncated as they were for training. progress: a bar over the batches on a terminal."""
     gen = torch.Generator().manual_seed(seed)
     c = model.config
     out = []
-    for s in range(0, len(captions), batch_size):
+    starts = range(0, len(captions), batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc="drawing", unit="batch", disable=None, leave=False)
+    for s in starts:
         text = torch.tensor([encode_caption(tokenizer, t, caption_len, strict) for t in captions[s:s + batch_size]],
                             device=device)
         px = generate_pixels(model, text, guidance, temperature, top_k, top_p, generator=gen, use_cache=use_cache)
@@ -93,11 +99,11 @@ def sample(model, tokenizer, state, sc, args: SampleArgs, device) -> dict:
     unknown = unknown_words(tokenizer, sc.prompt)
     if unknown:
         print(f"[seqgen] warning: not in the caption vocabulary (read as <unk>): {', '.join(unknown)}", flush=True)
+    out = samples_path(sc.ckpt, sc.out, sc.seed, ".png")
     t0 = time.perf_counter()
     lo = draw(model, tokenizer, [sc.prompt] * sc.num_samples, model.config.caption_len, device, args.guidance,
               sc.temperature, sc.top_k, sc.top_p, seed=sc.seed, use_cache=sc.use_cache)
     seconds = time.perf_counter() - t0
-    out = samples_path(sc.ckpt, sc.out, sc.seed, ".png")
     grid_image(lo, codec, None, scale=args.scale, ncols=min(len(lo), 4)).save(out)
     if args.digits:
         out.with_suffix(".txt").write_text("\n\n".join(digit_view(g) for g in lo) + "\n", encoding="utf-8")

@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from seqgen.core.schema import key
 from seqgen.nn.decoder import Decoder
 from seqgen.nn.layers import KVCache
 
@@ -36,19 +37,19 @@ class Text2Pixel(Decoder):
         caption_len: int = 0         # derived: caption slot length in tokens (padded with <pad>)
         height: int = 32             # derived: image size in tokens
         width: int = 32
-        n_layer: int = 4
-        n_head: int = 4
-        n_embd: int = 128
-        dropout: float = 0.0
+        n_layer: int = key(4, ge=1)
+        n_head: int = key(4, ge=1)
+        n_embd: int = key(128, ge=1)
+        dropout: float = key(0.0, ge=0, lt=1)
         bias: bool = False
-        caption_dropout: float = 0.1  # probability a training caption is replaced by the null caption
+        caption_dropout: float = key(0.1, ge=0, le=1)   # probability a training caption becomes the null one
 
     def __init__(self, config: "Text2Pixel.Config"):
         super().__init__()
         c = self.config = config
-        for key in ("text_vocab_size", "n_colors", "caption_len", "height", "width"):
-            if getattr(c, key) <= 0:
-                raise ValueError(f"Text2Pixel.Config.{key} must be set (it comes from the dataset)")
+        for name in ("text_vocab_size", "n_colors", "caption_len", "height", "width"):
+            if getattr(c, name) <= 0:
+                raise ValueError(f"Text2Pixel.Config.{name} must be set (it comes from the dataset)")
         self.pad_id = c.text_vocab_size
         self.start_id = c.n_colors
         self.text_emb = nn.Embedding(c.text_vocab_size + 1, c.n_embd)   # + <pad>

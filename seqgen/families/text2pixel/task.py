@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
+from seqgen.core.schema import key
 from seqgen.core.training import RunContext, Task
 from seqgen.data.images.codec import digit_view, grid_image
 from seqgen.data.images.prepare import ImageBatches, load_prepared, prepare_images, prepared_dir, spread
@@ -23,22 +24,21 @@ class Settings:
     """How text2pixel is sampled and scored during and after training (the `text2pixel:` block)."""
 
     guidance: float | None = 3.0     # classifier-free guidance scale for samples and fidelity (null: none)
-    temperature: float = 1.0
-    top_k: int | None = None
-    eval_images: int | None = 500    # images per split for bits per pixel-token (null: all)
-    fidelity_images: int = 200       # held-out captions drawn and scored at the end (shapes only; 0: skip)
-    sample_images: int = 8           # images in the sample grid (samples/step_N.png, wandb / TensorBoard)
+    temperature: float = key(1.0, ge=0)
+    top_k: int | None = key(None, ge=1)
+    eval_images: int | None = key(500, ge=1)   # images per split for bits per pixel-token (null: all)
+    # held-out captions drawn and scored at the end (shapes; 0: skip); a run of N steps draws at most
+    # max(8, N), so a smoke run's end-of-run check takes seconds
+    fidelity_images: int = key(200, ge=0)
+    sample_images: int = key(8, ge=1)          # images in the sample grid (samples/step_N.png, wandb, TensorBoard)
     baseline: bool = True            # fit the pixel n-gram on train and report its bits per pixel
 
 
 def make_task(ctx: RunContext) -> Task:
-    spec, dist, run_dir, tracker = ctx.spec, ctx.dist, ctx.run_dir, ctx.tracker
+    spec, dist, run_dir = ctx.spec, ctx.dist, ctx.run_dir
     px, tc = spec.settings, spec.trainer
     data = ctx.main_first(lambda: prepare_images(spec.data, spec.data_root),
                           lambda: load_prepared(prepared_dir(spec.data, spec.data_root)))
-    if dist.is_main:
-        data.tokenizer.save(run_dir / "tokenizer.json")
-        (run_dir / "codec.json").write_text(data.codec.to_json())
     torch.manual_seed(spec.seed)
     model = Text2Pixel(Text2Pixel.Config(**spec.model, text_vocab_size=data.tokenizer.vocab_size,
                                          n_colors=data.codec.size, caption_len=data.caption_len,
@@ -55,16 +55,20 @@ def make_task(ctx: RunContext) -> Task:
         print(f"[seqgen] pixel n-gram baseline ({time.perf_counter() - t0:.1f} s): "
               + ", ".join(f"{k} {v:.4f}" for k, v in baseline.items()), flush=True)
     is_shapes = spec.data.name == "shapes"
+    n_fidelity = min(px.fidelity_images, max(8, tc.max_steps))
 
     def evaluate_fn(m, final=False):
         out = dict(baseline)
         for split in ("valid", "test"):
             if data.count(split):
                 out.update(evaluate_pixels(m, data, split, tc.batch_size, dist.device, px.eval_images))
-        if is_shapes and px.fidelity_images and final:
+        if is_shapes and n_fidelity and final:
             for name, g in (("fidelity", px.guidance), ("fidelity_noguide", None)):
                 t0 = time.perf_counter()
-                scores = fidelity(m, data, px.fidelity_images, g, dist.device, spec.seed, px.temperature, px.top_k)
+                print(f"[seqgen] drawing {n_fidelity} held-out captions (guidance {g}) for caption fidelity",
+                      flush=True)
+                scores = fidelity(m, data, n_fidelity, g, dist.device, spec.seed, px.temperature, px.top_k,
+                                  progress=True)
                 out.update({f"test/{name}_{k}": v for k, v in scores.items()})
                 print(f"[seqgen] caption fidelity on held-out combinations (guidance {g}): mean "
                       f"{scores['mean']:.3f}, all attributes right {scores['all']:.3f} "
@@ -83,8 +87,10 @@ def make_task(ctx: RunContext) -> Task:
         image.save(samples_dir / f"step_{step:07d}.png")
         (samples_dir / f"step_{step:07d}.txt").write_text(
             "\n\n".join(f"{c}\n{digit_view(g)}" for c, g in zip(sample_caps, grids)), encoding="utf-8")
-        tracker.log_image("samples", image, step, caption=" | ".join(sample_caps))
+        ctx.tracker.log_image("samples", image, step, caption=" | ".join(sample_caps))
 
     meta = {k: data.meta[k] for k in ("dataset", "size", "factor", "caption_len")}
     return Task(model, stream, evaluate_fn, sample_fn,
-                {"tokenizer": data.tokenizer.to_json(), "codec": data.codec.to_json(), "data_meta": json.dumps(meta)})
+                {"tokenizer": data.tokenizer.to_json(), "codec": data.codec.to_json(), "data_meta": json.dumps(meta)},
+                files={"tokenizer.json": data.tokenizer.to_json(), "codec.json": data.codec.to_json()},
+                data_identity=data.meta.get("identity"))

@@ -12,15 +12,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from seqgen.core.schema import key
 from seqgen.data.images.codec import reduce_blocks, upsample_nearest
-from seqgen.data.images.prepare import PreparedImages, spread
+from seqgen.data.images.prepare import PreparedImages, check_same_images, spread
 from seqgen.families.upsampler.generate import upsample_tokens
 from seqgen.nn.sampling import eval_mode
 
 
 @dataclass
 class EvalArgs:
-    images: int = 32                 # held-out images upsampled and compared with the baselines
+    images: int = key(32, ge=1)      # held-out images upsampled and compared with the baselines
 
 
 def upsample_bicubic_baseline(lo, codec, factor: int = 4):
@@ -93,6 +94,7 @@ def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
 
     dc = build(ImageDataConfig, dict(state["config"]["data"]), "data")
     data = prepare_images(dc, ec.data_root, verbose=False)
+    check_same_images(data, state, ec.ckpt)
     split = pick_split([s for s in ("train", "valid", "test") if data.count(s)], ec.split, ec.ckpt)
     out = {"model": state["model_name"], "data": dc.name, "split": split}
     out["bits_per_token"] = evaluate_upsampler(model, data, split, device, args.images)[f"{split}/bits_per_token"]

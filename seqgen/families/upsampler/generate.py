@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from seqgen.core.errors import ConfigError
 from seqgen.core.rundir import samples_path
+from seqgen.core.schema import key
 from seqgen.data.images.codec import PixelCodec, load_png, save_png
 from seqgen.nn.sampling import eval_mode, sample_next
 
@@ -22,7 +23,7 @@ from seqgen.nn.sampling import eval_mode, sample_next
 @dataclass
 class SampleArgs:
     image: str | None = None   # a low-res PNG to upsample (with ckpt=<upsampler>)
-    retries: int = 3           # redraws of a block whose 4x reduction misses its low-res pixel
+    retries: int = key(3, ge=0)   # redraws of a block whose 4x reduction misses its low-res pixel
 
 
 def block_mode(blocks: torch.Tensor, n_colors: int) -> torch.Tensor:
@@ -130,8 +131,8 @@ def sample(model, tokenizer, state, sc, args: SampleArgs, device) -> dict:
                       f"quantized to the nearest of the checkpoint's {codec.size} colours", stacklevel=2)
         print(f"[seqgen] warning: {100 * off:.1f}% of the pixels of {args.image} are outside the palette; "
               f"quantized to the nearest colour", flush=True)
-    lo = load_png(path, codec)[None]
     out = samples_path(sc.ckpt, sc.out, sc.seed, ".png")
+    lo = load_png(path, codec)[None]
     for i in range(max(1, sc.num_samples)):   # sample i is drawn with seed sc.seed + i
         hi = transform_images(model, state, lo, replace(sc, seed=sc.seed + i), args, device)
         target = out if sc.num_samples == 1 else out.with_name(f"{out.stem}_{i}.png")

@@ -23,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 
+from seqgen.core.schema import key
 from seqgen.nn.decoder import Decoder
 from seqgen.nn.layers import KVCache
 
@@ -33,11 +34,11 @@ class Upsampler(Decoder):
     class Config:
         n_colors: int = 0          # derived: palette size K
         factor: int = 4            # derived: high-res side / low-res side
-        context: int = 2           # low-res window radius r: (2r+1)^2 context tokens
-        n_layer: int = 3
-        n_head: int = 4
-        n_embd: int = 128
-        dropout: float = 0.0
+        context: int = key(2, ge=0)    # low-res window radius r: (2r+1)^2 context tokens
+        n_layer: int = key(3, ge=1)
+        n_head: int = key(4, ge=1)
+        n_embd: int = key(128, ge=1)
+        dropout: float = key(0.0, ge=0, lt=1)
         bias: bool = False
 
     def __init__(self, config: "Upsampler.Config"):

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from seqgen.core.errors import ConfigError
+from seqgen.core.schema import key
 from seqgen.core.training import RunContext, Task
 from seqgen.data.images.codec import grid_image, upsample_nearest
 from seqgen.data.images.prepare import PreparedImages, load_prepared, prepare_images, prepared_dir
@@ -21,13 +22,13 @@ from seqgen.families.upsampler.model import Upsampler
 class Settings:
     """How the upsampler is trained, sampled and scored (the `upsampler:` block)."""
 
-    blocks_per_image: int = 64       # random 4x4 blocks per training image (trainer.batch_size = images)
-    edge_weight: float = 8.0         # blocks whose low-res window is not flat are drawn this much more often
-    eval_images: int = 16            # images scored per evaluation, and upsampled at the end
-    sample_images: int = 8           # images in the sample grid
-    retries: int = 3                 # redraws of a block whose 4x reduction misses its low-res pixel
-    temperature: float = 1.0
-    top_k: int | None = None
+    blocks_per_image: int = key(64, ge=1)   # random 4x4 blocks per training image (trainer.batch_size = images)
+    edge_weight: float = key(8.0, gt=0)     # blocks whose low-res window is not flat are drawn this much more often
+    eval_images: int = key(16, ge=0)        # images scored per evaluation, and upsampled at the end (0: skip)
+    sample_images: int = key(8, ge=1)       # images in the sample grid
+    retries: int = key(3, ge=0)             # redraws of a block whose 4x reduction misses its low-res pixel
+    temperature: float = key(1.0, ge=0)
+    top_k: int | None = key(None, ge=1)
 
 
 class BlockBatches:
@@ -73,11 +74,9 @@ class BlockBatches:
 
 
 def make_task(ctx: RunContext) -> Task:
-    spec, dist, run_dir, tracker = ctx.spec, ctx.dist, ctx.run_dir, ctx.tracker
+    spec, dist, run_dir = ctx.spec, ctx.dist, ctx.run_dir
     data = ctx.main_first(lambda: prepare_images(spec.data, spec.data_root),
                           lambda: load_prepared(prepared_dir(spec.data, spec.data_root)))
-    if dist.is_main:
-        (run_dir / "codec.json").write_text(data.codec.to_json())
     torch.manual_seed(spec.seed)
     model = Upsampler(Upsampler.Config(**spec.model, n_colors=data.codec.size,
                                        factor=data.meta["factor"])).to(dist.device)
@@ -104,8 +103,9 @@ def make_task(ctx: RunContext) -> Task:
         image = grid_image(list(upsample_nearest(lo, f)) + list(pred), data.codec, None, scale=1,
                            ncols=len(lo))
         image.save(samples_dir / f"step_{step:07d}.png")   # top row: the input, bottom: the upsampled
-        tracker.log_image("samples", image, step, caption="top: 32x32 input, bottom: 128x128 output")
+        ctx.tracker.log_image("samples", image, step, caption="top: 32x32 input, bottom: 128x128 output")
 
     meta = {k: data.meta[k] for k in ("dataset", "size", "factor")}
     return Task(model, stream, evaluate_fn, sample_fn,
-                {"tokenizer": "", "codec": data.codec.to_json(), "data_meta": json.dumps(meta)})
+                {"tokenizer": "", "codec": data.codec.to_json(), "data_meta": json.dumps(meta)},
+                files={"codec.json": data.codec.to_json()}, data_identity=data.meta.get("identity"))

@@ -25,7 +25,7 @@ def word_query(model, prompt: str, k: int = 10) -> str:
 
 def sample(model, tokenizer, state, sc, args, device) -> dict:
     """The top_k (default 10) neighbours of sc.prompt, printed and written to a text file."""
+    out = samples_path(sc.ckpt, sc.out, sc.seed, ".txt", (".txt", ".md"))
     texts = [word_query(model, sc.prompt, k=sc.top_k or 10)]
-    out = samples_path(sc.ckpt, sc.out, sc.seed, ".txt")
     write_texts(texts, out)
     return {"texts": texts, "out": out}

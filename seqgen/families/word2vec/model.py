@@ -20,6 +20,8 @@ import numpy as np
 import torch
 
 from seqgen.core.distributed import resolve_device
+from seqgen.core.errors import DataError
+from seqgen.core.schema import key
 
 _TABLE = 10_000_000  # unigram-table entries (word2vec.c uses 1e8; 1e7 resolves p >= 1e-7)
 
@@ -28,21 +30,21 @@ class Word2Vec:
 
     @dataclass
     class Config:
-        sg: int = 1                # 1: skip-gram, 0: CBOW (gensim's names throughout)
-        vector_size: int = 100
-        window: int = 5
-        negative: int = 5
-        min_count: int = 5
-        max_vocab: int | None = None
-        sample: float = 1e-3
-        epochs: int = 5
-        alpha: float | None = None  # None: 0.025 for skip-gram, 0.05 for CBOW (gensim's defaults)
-        min_alpha: float = 1e-4
+        sg: int = key(1, choices=(0, 1))   # 1: skip-gram, 0: CBOW (gensim's names throughout)
+        vector_size: int = key(100, ge=1)
+        window: int = key(5, ge=1)
+        negative: int = key(5, ge=1)
+        min_count: int = key(5, ge=1)
+        max_vocab: int | None = key(None, ge=1)
+        sample: float = key(1e-3, ge=0)
+        epochs: int = key(5, ge=1)
+        alpha: float | None = key(None, gt=0)   # None: 0.025 for skip-gram, 0.05 for CBOW (gensim's defaults)
+        min_alpha: float = key(1e-4, ge=0)
         ns_exponent: float = 0.75
-        cbow_mean: int = 1
-        batch_pairs: int | None = None  # examples per SGD mini-batch; None: 1024 skip-gram, 768 CBOW
-                                        # (small enough that frequent words' summed updates stay stable)
-        workers: int = 2           # Hogwild threads sharing the vectors (gensim's name); 1 is deterministic
+        cbow_mean: int = key(1, choices=(0, 1))
+        batch_pairs: int | None = key(None, ge=1)  # examples per SGD mini-batch; None: 1024 skip-gram, 768 CBOW
+                                                   # (small enough that frequent words' summed updates stay stable)
+        workers: int = key(2, ge=1)   # Hogwild threads sharing the vectors (gensim's name); 1 is deterministic
         seed: int = 1
         eval_sets: bool = True     # after training: Google analogies, WordSim-353, SimLex-999
         device: str = "auto"       # auto (CUDA when present) | cpu | cuda
@@ -65,7 +67,7 @@ class Word2Vec:
         if c.max_vocab:
             words = words[: c.max_vocab]
         if not words:
-            raise ValueError(f"no word occurs min_count={c.min_count} times: lower model.min_count")
+            raise DataError(f"no word occurs min_count={c.min_count} times: lower model.min_count")
         self.vocab = words
         self.counts = np.array([counts[w] for w in words], np.int64)
         self.config.vocab_size = len(words)

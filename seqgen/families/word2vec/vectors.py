@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 
 from seqgen.core.errors import ConfigError
+from seqgen.core.schema import key
 
 
 class VocabularyError(ConfigError):
@@ -119,7 +120,7 @@ def evaluate_word_vectors(vocab, vectors, raw_root, restrict_vocab: int = 30000)
 
 @dataclass
 class EvalArgs:
-    restrict_vocab: int = 30000      # analogies: candidates among this many most frequent words (gensim's)
+    restrict_vocab: int = key(30000, ge=1)   # analogies: candidates among this many most frequent words (gensim's)
     eval_sets: bool = True           # false: report the scores the checkpoint recorded when it was fitted
 
 

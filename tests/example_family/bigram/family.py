@@ -45,6 +45,7 @@ def make_task(ctx: RunContext) -> Task:
 
 
 def sample(model, tokenizer, state, sc, args, device) -> dict:
+    out = samples_path(sc.ckpt, sc.out, sc.seed, ".txt")
     gen = torch.Generator().manual_seed(sc.seed)
     texts = []
     for _ in range(sc.num_samples):
@@ -53,7 +54,6 @@ def sample(model, tokenizer, state, sc, args, device) -> dict:
             logits = model(torch.tensor([[ids[-1]]], device=device))[:, -1]
             ids.append(int(sample_next(logits, sc.temperature, sc.top_k, sc.top_p, gen)))
         texts.append(tokenizer.decode(ids))
-    out = samples_path(sc.ckpt, sc.out, sc.seed, ".txt")
     write_texts(texts, out)
     return {"texts": texts, "out": out}
 
