@@ -1,0 +1,248 @@
+"""Clips in: the data config of the video families, and every way a clip reaches them.
+
+    generated   pendulum | flame | sprite (seqgen.data.video.generated; exact ground truth, no download)
+    video_file  data.path: a GIF / APNG / animated WebP (Pillow) or MP4 / AVI / MOV / MKV / WebM (PyAV)
+    video_folder data.path: a folder of still frames (PNG / JPEG / ...), in file-name order
+    real clips  bigbuckbunny | newtonscradle (seqgen.data.video.sources: fetched once, checksummed)
+
+Every clip becomes a `Clip`: frames (n, H, W, C) uint8 with C = 3 (or 1 with data.grey), its frame rate,
+and the ground truth of generated clips. Crop, resize and grey conversion are applied frame by frame as
+frames are decoded, so a 720p video never sits in memory at full size; start / stride / max_frames pick
+which frames are kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from seqgen.core.errors import ConfigError, DataError
+
+GENERATED = ("pendulum", "flame", "sprite")
+REAL = ("bigbuckbunny", "newtonscradle")
+CLIP_NAMES = GENERATED + ("video_file", "video_folder") + REAL
+PILLOW_EXT = (".gif", ".png", ".apng", ".webp")
+VIDEO_EXT = (".mp4", ".m4v", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".ogv")
+FRAME_EXT = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
+
+
+@dataclass
+class ClipConfig:
+    name: str = "pendulum"          # pendulum | flame | sprite | video_file | video_folder | bigbuckbunny | ...
+    path: str | None = None         # video_file: the file; video_folder: the folder of frames
+    size: int | None = None         # resize so the longer side is this many pixels (aspect kept)
+    crop: list | None = None        # [top, left, height, width] in source pixels, applied before resizing
+    grey: bool = False              # one luminance channel instead of RGB
+    start: int = 0                  # first frame kept
+    stride: int = 1                 # keep every stride-th frame from there
+    max_frames: int | None = None   # at most this many frames
+    fps: float | None = None        # override the clip's frame rate (playback writes at this rate)
+    n_frames: int = 300             # generated clips: number of frames
+    frame_size: int = 64            # generated clips: side in pixels
+    period: float = 37.3            # pendulum: frames per swing (not a whole number: no two swings alike)
+    seed: int = 0                   # flame, sprite: the random stream
+
+    kind = "video"
+
+    @staticmethod
+    def names() -> list[str]:
+        return list(CLIP_NAMES)
+
+
+@dataclass
+class Clip:
+    frames: np.ndarray              # (n, H, W, C) uint8
+    fps: float
+    name: str
+    truth: dict = field(default_factory=dict)   # generated clips: per-frame arrays (n, ...) and constants
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+def load_clip(cfg: ClipConfig, data_root="data") -> Clip:
+    """The clip named by cfg.name, with cfg's crop / resize / grey / frame selection applied."""
+    if cfg.name not in CLIP_NAMES:
+        raise ConfigError(f"data.name={cfg.name!r}: expected one of {list(CLIP_NAMES)}")
+    if cfg.stride < 1 or cfg.start < 0 or (cfg.max_frames is not None and cfg.max_frames < 1):
+        raise ConfigError(f"data.start={cfg.start}, data.stride={cfg.stride}, data.max_frames={cfg.max_frames}: "
+                          f"expected start >= 0, stride >= 1, max_frames >= 1 (or null)")
+    if cfg.crop is not None and (len(cfg.crop) != 4 or min(cfg.crop[2:]) < 1 or min(cfg.crop[:2]) < 0):
+        raise ConfigError(f"data.crop={cfg.crop}: expected [top, left, height, width] with height, width >= 1")
+    if cfg.name in GENERATED:
+        return _generated(cfg)
+    if cfg.name in REAL:
+        from seqgen.data.video.sources import fetch_clip
+
+        path = fetch_clip(cfg.name, Path(data_root).expanduser() / "raw")
+        return read_clip(path, cfg, key=f"cached clip {cfg.name}", name=cfg.name)
+    if not cfg.path:
+        what = "video or GIF file" if cfg.name == "video_file" else "folder of frames"
+        raise DataError(f"data={cfg.name} needs data.path (a {what})")
+    return read_clip(cfg.path, cfg, key="data.path", name=Path(cfg.path).stem)
+
+
+def _generated(cfg: ClipConfig) -> Clip:
+    from seqgen.data.video import generated
+
+    if cfg.name == "sprite" and (cfg.crop is not None or cfg.size is not None):
+        raise ConfigError("data.crop / data.size do not apply to the sprite clip (its positions are in frame "
+                          "pixels): set data.frame_size instead")
+    n = cfg.n_frames
+    if cfg.name == "pendulum":
+        out = generated.pendulum(n, cfg.frame_size, cfg.period)
+    elif cfg.name == "flame":
+        out = generated.flame(n, cfg.frame_size, cfg.seed)
+    else:
+        out = generated.sprite(n, cfg.frame_size, cfg.seed)
+    keep = _selection(len(out["frames"]), cfg)
+    frames = np.stack([_transform(f, cfg) for f in out["frames"][keep]])
+    truth = {k: (v[keep] if isinstance(v, np.ndarray) and len(v) == n else v) for k, v in out["truth"].items()}
+    return _checked(Clip(frames, float(cfg.fps or out["fps"]), cfg.name, truth), f"data={cfg.name}")
+
+
+def _selection(n: int, cfg: ClipConfig) -> np.ndarray:
+    keep = np.arange(cfg.start, n, cfg.stride)
+    return keep[: cfg.max_frames] if cfg.max_frames else keep
+
+
+def _wanted(i: int, cfg: ClipConfig, kept: int) -> tuple[bool, bool]:
+    """(keep frame i, stop decoding) under start / stride / max_frames."""
+    done = cfg.max_frames is not None and kept >= cfg.max_frames
+    return (not done and i >= cfg.start and (i - cfg.start) % cfg.stride == 0), done
+
+
+def _transform(frame: np.ndarray, cfg: ClipConfig) -> np.ndarray:
+    """One decoded frame (H, W, 3) uint8 -> cropped, resized, grey as configured: (h, w, C) uint8."""
+    from PIL import Image
+
+    if cfg.crop is None and cfg.size is None and not cfg.grey:
+        return frame
+    img = Image.fromarray(frame)
+    if cfg.crop is not None:
+        top, left, h, w = (int(v) for v in cfg.crop)
+        if top + h > img.height or left + w > img.width:
+            raise ConfigError(f"data.crop={cfg.crop} reaches outside the {img.width}x{img.height} frame")
+        img = img.crop((left, top, left + w, top + h))
+    if cfg.size is not None:
+        if cfg.size < 2:
+            raise ConfigError(f"data.size={cfg.size}: expected at least 2 pixels")
+        scale = cfg.size / max(img.width, img.height)
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.BOX)
+    if cfg.grey:
+        return np.asarray(img.convert("L"))[..., None]
+    return np.asarray(img)
+
+
+def read_clip(path, cfg: ClipConfig | None = None, key: str = "data.path", name: str | None = None) -> Clip:
+    """Frames of a file (by extension: Pillow for GIF / APNG / WebP, PyAV for video) or a folder of frames."""
+    cfg = cfg or ClipConfig(name="video_file")
+    p = Path(str(path)).expanduser()
+    if not p.exists():
+        raise DataError(f"{key}={path}: no such file or folder (expected a GIF / APNG / MP4 / AVI / MOV file or a "
+                        f"folder of frames)")
+    if p.is_dir():
+        frames, fps = _read_folder(p, cfg, key)
+    elif p.suffix.lower() in PILLOW_EXT:
+        frames, fps = _read_pillow(p, cfg, key)
+    else:   # video by extension, or anything else FFmpeg may recognise from its contents
+        frames, fps = _read_av(p, cfg, key)
+    return _checked(Clip(frames, float(cfg.fps or fps), name or p.stem), f"{key}={path}")
+
+
+def _checked(clip: Clip, where: str) -> Clip:
+    if len(clip.frames) < 2:
+        raise DataError(f"{where}: {len(clip.frames)} frame(s) after data.start / stride / max_frames; a video "
+                        f"texture needs at least 2 (better: dozens)")
+    return clip
+
+
+def _read_pillow(p: Path, cfg: ClipConfig, key: str):
+    from PIL import Image, ImageSequence, UnidentifiedImageError
+
+    try:
+        img = Image.open(p)
+    except (UnidentifiedImageError, OSError) as e:
+        raise DataError(f"{key}={p}: cannot read it as an image ({e})") from None
+    frames, durations = [], []
+    with img:
+        if getattr(img, "n_frames", 1) < 2:
+            raise DataError(f"{key}={p}: a single still image (1 frame); expected an animated GIF / APNG / WebP")
+        for i, f in enumerate(ImageSequence.Iterator(img)):
+            take, done = _wanted(i, cfg, len(frames))
+            if done:
+                break
+            if take:
+                frames.append(_transform(np.asarray(f.convert("RGB")), cfg))
+                durations.append(f.info.get("duration") or 0)
+    ms = np.median([d for d in durations if d]) if any(durations) else 40.0
+    return _stack(frames, key, p), 1000.0 / ms * (1.0 / cfg.stride)
+
+
+def _read_av(p: Path, cfg: ClipConfig, key: str):
+    import av
+
+    try:
+        container = av.open(str(p))
+    except av.error.FFmpegError as e:
+        raise DataError(f"{key}={p}: FFmpeg cannot open it ({type(e).__name__}: {e}); expected a video file "
+                        f"(MP4 / AVI / MOV / MKV / WebM) or a GIF") from None
+    frames = []
+    with container:
+        if not container.streams.video:
+            raise DataError(f"{key}={p}: no video stream in the file (streams: "
+                            f"{[s.type for s in container.streams]})")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"                                   # decode frames in parallel
+        rate = float(stream.average_rate or stream.guessed_rate or 25)
+        try:
+            for i, f in enumerate(container.decode(stream)):
+                take, done = _wanted(i, cfg, len(frames))
+                if done:
+                    break
+                if take:
+                    frames.append(_transform(f.to_ndarray(format="rgb24"), cfg))
+        except av.error.FFmpegError as e:
+            if not frames:
+                raise DataError(f"{key}={p}: cannot decode its video stream (codec "
+                                f"{stream.codec_context.name!r}: {e})") from None
+            print(f"[seqgen] {p}: decoding stopped after {len(frames)} frames ({e})", flush=True)
+    return _stack(frames, key, p), rate / cfg.stride
+
+
+def _read_folder(p: Path, cfg: ClipConfig, key: str):
+    from PIL import Image, UnidentifiedImageError
+
+    files = sorted(f for f in p.iterdir() if f.suffix.lower() in FRAME_EXT and not f.name.startswith("."))
+    if not files:
+        raise DataError(f"{key}={p}: no frames in the folder (expected files ending {', '.join(FRAME_EXT)})")
+    frames, first = [], None
+    for i, f in enumerate(files):
+        take, done = _wanted(i, cfg, len(frames))
+        if done:
+            break
+        if not take:
+            continue
+        try:
+            with Image.open(f) as img:
+                rgb = np.asarray(img.convert("RGB"))
+        except (UnidentifiedImageError, OSError) as e:
+            raise DataError(f"{key}={p}: cannot read frame {f.name} ({e})") from None
+        if first is None:
+            first = (f.name, rgb.shape[:2])
+        elif rgb.shape[:2] != first[1]:
+            raise DataError(f"{key}={p}: frames differ in size: {f.name} is {rgb.shape[1]}x{rgb.shape[0]}, "
+                            f"{first[0]} is {first[1][1]}x{first[1][0]} (all frames must be the same size)")
+        frames.append(_transform(rgb, cfg))
+    return _stack(frames, key, p), 25.0 / cfg.stride
+
+
+def _stack(frames: list, key: str, p: Path) -> np.ndarray:
+    if not frames:
+        raise DataError(f"{key}={p}: no frames decoded (check data.start / data.max_frames)")
+    shapes = {f.shape for f in frames}
+    if len(shapes) > 1:
+        raise DataError(f"{key}={p}: frames differ in size ({sorted(shapes)}); all frames must be the same size")
+    return np.stack(frames)

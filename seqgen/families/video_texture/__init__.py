@@ -1,0 +1,1 @@
+"""The video_texture family: see family.py."""
