@@ -86,7 +86,7 @@ def sample_speed(model, batch, pixels, guidance, use_cache, device, reps=1):
     for _ in range(reps):
         t = time.perf_counter()
         generate_pixels(model, text, guidance, generator=torch.Generator().manual_seed(0), use_cache=use_cache,
-                        num_pixels=pixels)
+                        num_tokens=pixels)
         if device.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t)

@@ -102,6 +102,9 @@ def resume_state(spec, ckpt_dir: Path, family=None) -> dict | None:
             return None
     else:
         path, state = Path(mode), ckpt.load(mode)
+    for description, patch in getattr(family, "patches", ()):   # checkpoints of older releases
+        if patch(state):
+            print(f"[seqgen] {path}: {description}", flush=True)
     ckpt.check_same_model(spec, state, path)
     changes = _data_changes(spec, family, state) if family is not None else []
     if changes:

@@ -109,7 +109,23 @@ def test_fidelity_checker_on_ground_truth():
     for held in (False, True):
         d = S.generate(300, seed=5 + held, held_out=held)
         scores = F.score_many(d["lo"], [c[0] for c in d["captions"]])
-        assert scores["mean"] >= 0.99 and scores["all"] >= 0.99, scores
+        assert scores["mean"] >= 0.99 and scores["all"] >= 0.99 and scores["relation"] >= 0.99, scores
+    assert {c[0].split()[4] for c in d["captions"]} >= {"left", "above"}   # both relations occur
+
+
+def test_relation_is_scored_from_where_the_objects_are():
+    scene = {"background": "white", "relation": "above",
+             "objects": [{"shape": "circle", "colour": "red", "size": "small", "where": "at the top"},
+                         {"shape": "square", "colour": "blue", "size": "small", "where": "at the bottom"}]}
+    from seqgen.data.images.codec import reduce_blocks
+
+    grid = reduce_blocks(S.render(scene), S.FACTOR)
+    assert F.score(grid, S.caption(scene))["relation"] == 1.0
+    swapped = dict(scene, objects=scene["objects"][::-1])   # the picture shows the blue square below
+    for o, where in zip(swapped["objects"], ("at the top", "at the bottom")):
+        o["where"] = where
+    assert F.score(grid, S.caption(swapped))["relation"] == 0.0
+    assert S.parse_caption(S.caption(scene))["relation"] == "above"
 
 
 def test_fidelity_checker_notices_wrong_pictures():

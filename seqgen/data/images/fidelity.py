@@ -100,12 +100,12 @@ def score(grid, text: str) -> dict:
     found = [describe(r) for r in regions(grid, bg)[:len(want["objects"])]]
     objs = want["objects"]
     key = {"shape": "shape", "colour": "colour", "size": "size", "position": "where"}
-    best_total, best = -1, []
+    best_total, best, best_order = -1, [], ()
     for order in permutations(range(len(objs)), len(found)):   # pair caption objects with regions
         matches = [{a: found[r][a] == objs[i][key[a]] for a in ATTRIBUTES} for r, i in enumerate(order)]
         total = sum(sum(m.values()) for m in matches)
         if total > best_total:
-            best_total, best = total, matches
+            best_total, best, best_order = total, matches, order
     # caption objects without a region score 0 on every attribute
     n = len(objs)
     out = {a: sum(m[a] for m in best) / n for a in ATTRIBUTES}
@@ -113,10 +113,21 @@ def score(grid, text: str) -> dict:
     out["mean"] = float(np.mean([out[a] for a in ATTRIBUTES]))
     out["all"] = float(perfect == n)
     out["background"] = float(S.PALETTE_NAMES[bg] == want["background"])
+    if "relation" in want:   # two objects: is the first left of (above) the second, wherever they are?
+        centres = {i: cen for i, cen in zip(best_order, centres_of(grid, bg, len(objs)))}
+        axis = 0 if want["relation"] == "left of" else 1
+        out["relation"] = float(len(centres) == 2 and centres[0][axis] < centres[1][axis])
     return out
 
 
+def centres_of(grid, background: int, n: int) -> list[tuple]:
+    """Box centres of the n largest regions (the order describe() sees them in)."""
+    return [r["centre"] for r in regions(np.asarray(grid), background)[:n]]
+
+
 def score_many(grids, texts) -> dict:
-    """Mean of score() over images: per attribute, `mean` (over the four attributes) and `all`."""
+    """Mean of score() over images: per attribute, `mean` (over the four attributes) and `all`;
+    `relation` over the two-object captions only."""
     rows = [score(g, t) for g, t in zip(grids, texts)]
-    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    keys = dict.fromkeys(k for r in rows for k in r)
+    return {k: float(np.mean([r[k] for r in rows if k in r])) for k in keys}

@@ -27,7 +27,7 @@ from seqgen.data.tokenizer import Tokenizer, WordTokenizer
 
 IMAGE_DATASETS = ("shapes", "emoji", "imagefolder", "hf_images")
 # bumped when a generator's output changes, so an old prepared copy is never reused by mistake
-GENERATOR_VERSION = {"shapes": 2, "emoji": 1}
+GENERATOR_VERSION = {"shapes": 3, "emoji": 1}
 SPLITS = ("train", "valid", "test")
 
 

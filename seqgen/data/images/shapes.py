@@ -6,6 +6,7 @@ by the fixed 4x rule (`pixels.reduce_blocks`), so each pair also trains the 4x u
 
 Captions:  "a small red circle on the left on a white background"
            "a large blue star left of a small green ring on a black background"
+           "a small pink cross above a large cyan square on a grey background"
 
 Compositional split: some (shape, colour) pairs never occur in train or valid; the test split is made
 only of scenes that contain at least one such pair (CLEVR-CoGenT style), so caption fidelity on test
@@ -29,7 +30,9 @@ ANCHORS = {                                  # centre of the shape's box at 128x
     "in the centre": (64, 64), "on the left": (32, 64), "on the right": (96, 64),
     "at the top": (64, 32), "at the bottom": (64, 96),
 }
-PAIR_WHERE = ("on the left", "on the right")
+# two-object scenes: the relation in the caption and where it puts the first and the second object
+RELATIONS = {"left of": ("on the left", "on the right"), "above": ("at the top", "at the bottom")}
+PAIR_WHERE = RELATIONS["left of"]
 HI, LO, FACTOR = 128, 32, 4
 # +- random offset per object, in whole low-res pixels (4 px at 128x128): every object's 32x32 mask is
 # then an exact translate of its template, so position varies without sub-pixel aliasing noise
@@ -111,7 +114,8 @@ def caption(scene: dict) -> str:
         o = objs[0]
         return f"a {o['size']} {o['colour']} {o['shape']} {o['where']} on a {bg} background"
     a, b = objs
-    return (f"a {a['size']} {a['colour']} {a['shape']} left of a {b['size']} {b['colour']} {b['shape']} "
+    rel = scene.get("relation", "left of")
+    return (f"a {a['size']} {a['colour']} {a['shape']} {rel} a {b['size']} {b['colour']} {b['shape']} "
             f"on a {bg} background")
 
 
@@ -122,10 +126,13 @@ def parse_caption(text: str) -> dict:
         bg_at = words.index("background")
         background = words[bg_at - 1]
         body = words[:bg_at - 3]          # drop "on a <bg> background"
-        pair_at = [i for i in range(len(body) - 1) if body[i:i + 2] == ["left", "of"]]
-        if pair_at:
-            i = pair_at[0]
-            parts, wheres = [body[:i], body[i + 2:]], list(PAIR_WHERE)
+        relation = None
+        if body[4:6] == ["left", "of"]:
+            relation, parts = "left of", [body[:4], body[6:]]
+        elif len(body) > 4 and body[4] == "above":
+            relation, parts = "above", [body[:4], body[5:]]
+        if relation:
+            wheres = list(RELATIONS[relation])
         else:
             parts, wheres = [body[:4]], [" ".join(body[4:])]
         objects = []
@@ -140,7 +147,7 @@ def parse_caption(text: str) -> dict:
             raise ValueError(f"not a shapes caption: {text!r} (unknown attribute in {o})")
     if background not in BACKGROUNDS:
         raise ValueError(f"not a shapes caption: {text!r} (unknown background {background!r})")
-    return {"background": background, "objects": objects}
+    return {"background": background, "objects": objects, **({"relation": relation} if relation else {})}
 
 
 # ---- sampling scenes ------------------------------------------------------------------------------------
@@ -150,12 +157,13 @@ def random_scene(rng: np.random.Generator, p_pair: float = 0.5) -> dict:
     bg = list(BACKGROUNDS)[rng.integers(len(BACKGROUNDS))]
     n = 2 if rng.random() < p_pair else 1
     picked = rng.choice(len(cols), size=n, replace=False)     # two shapes never share a colour
+    relation = list(RELATIONS)[rng.integers(len(RELATIONS))] if n == 2 else None
     objs = []
     for k in range(n):
-        where = PAIR_WHERE[k] if n == 2 else list(ANCHORS)[rng.integers(len(ANCHORS))]
+        where = RELATIONS[relation][k] if n == 2 else list(ANCHORS)[rng.integers(len(ANCHORS))]
         objs.append({"shape": SHAPES[rng.integers(len(SHAPES))], "colour": cols[picked[k]],
                      "size": list(SIZES)[rng.integers(len(SIZES))], "where": where})
-    return {"background": bg, "objects": objs}
+    return {"background": bg, "objects": objs, **({"relation": relation} if relation else {})}
 
 
 def is_held_out(scene: dict) -> bool:

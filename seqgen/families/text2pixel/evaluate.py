@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from seqgen.core.schema import key
 from seqgen.data.images.fidelity import score_many
@@ -43,9 +42,7 @@ def evaluate_pixels(model, data: PreparedImages, split: str, batch_size: int, de
             text = torch.tensor([encode_caption(tokenizer, caps[i][0], data.caption_len, strict=False)
                                  for i in ids], device=device)
             pixels = torch.from_numpy(np.ascontiguousarray(lo[ids])).reshape(len(ids), -1).long().to(device)
-            logits = model(text, pixels[:, :-1])
-            total += F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), pixels.reshape(-1),
-                                     reduction="sum").item()
+            total += model.nll(text, pixels).sum().item()   # exact code length, escapes included
             count += pixels.numel()
     nats = total / max(1, count)
     return {f"{prefix}/loss": nats, f"{prefix}/bits_per_pixel": nats / math.log(2)}

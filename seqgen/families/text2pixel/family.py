@@ -18,7 +18,18 @@ def _settings_from_pixels_block(state: dict) -> bool:
     return True
 
 
+def _one_pixel_tokens(state: dict) -> bool:
+    """Checkpoints from before patch tokens draw one pixel per step: patch 1, the palette as vocabulary."""
+    mc = state.get("model_config") or {}
+    if "patch" in mc:
+        return False
+    mc.update(patch=1, max_vocab=Text2Pixel.Config.max_vocab, n_tokens=mc.get("n_colors", 0))
+    return True
+
+
 FAMILY = Family(name="text2pixel", Model=Text2Pixel, DataConfig=ImageDataConfig,
-                derived=("text_vocab_size", "n_colors", "caption_len", "height", "width"), Settings=Settings,
-                SampleArgs=SampleArgs, EvalArgs=EvalArgs, make_task=make_task, sample=sample, evaluate=evaluate,
-                patches=(("settings moved from the pixels: block to text2pixel:", _settings_from_pixels_block),))
+                derived=("text_vocab_size", "n_colors", "caption_len", "height", "width", "n_tokens"),
+                Settings=Settings, SampleArgs=SampleArgs, EvalArgs=EvalArgs, make_task=make_task, sample=sample,
+                evaluate=evaluate,
+                patches=(("settings moved from the pixels: block to text2pixel:", _settings_from_pixels_block),
+                         ("one pixel per token (model.patch=1, the model before patch tokens)", _one_pixel_tokens)))

@@ -28,44 +28,61 @@ class SampleArgs:
 def generate_pixels(model, text: torch.Tensor, guidance: float | None = None, temperature: float = 1.0,
                     top_k: int | None = None, top_p: float | None = None,
                     generator: torch.Generator | None = None, use_cache: bool = True,
-                    num_pixels: int | None = None) -> torch.Tensor:
-    """Draw images for captions text (B, Lc) -> (B, P) palette indices in raster order
-    (only the first num_pixels of them when given: for benchmarks and partial drafts).
+                    num_tokens: int | None = None) -> torch.Tensor:
+    """Draw images for captions text (B, Lc) -> (B, H*W) palette indices in raster order; with
+    num_tokens < the image's, only that many image tokens (B, num_tokens) (benchmarks, drafts).
 
-    guidance=None samples the conditional model. With a guidance scale g, conditional and
-    unconditional (null-caption) rows run in one batch of 2B and each step samples from
-    logits_uncond + g * (logits_cond - logits_uncond) (classifier-free guidance; g = 1 is the
-    conditional model, g = 0 the unconditional one). Without the cache every step re-runs the whole
-    prefix (for testing and benchmarks: the cache is the fast path).
+    Each step: the hidden state of the next slot -> token logits -> (guidance) -> a token; an <esc>
+    token (patch > 1) then draws its p*p pixels from the pixel head the same way. guidance=None samples
+    the conditional model. With a scale g, conditional and unconditional (null-caption) rows run in one
+    batch of 2B and each draw uses logits_uncond + g * (logits_cond - logits_uncond) (classifier-free
+    guidance; g = 1 is the conditional model); the drawn token is fed to both rows. Without the cache
+    every step re-runs the whole prefix (for tests and benchmarks: the cache is the fast path).
     """
-    B, P = text.size(0), num_pixels or model.num_pixels
+    B, L = text.size(0), num_tokens or model.num_tokens
+    esc, K = model.esc_id, model.config.n_colors
     if guidance is not None:
         text = torch.cat([text, model.null_text(B, text.device)], dim=0)
 
-    def pick(logits):  # logits (B or 2B, K) -> next pixel (B, 1)
-        if guidance is not None:
-            cond, uncond = logits.float().chunk(2, dim=0)
-            logits = uncond + guidance * (cond - uncond)
-        return sample_next(logits, temperature, top_k, top_p, generator)
+    def mix(logits):   # (2B or B, ...) -> (B, ...)
+        if guidance is None:
+            return logits
+        cond, uncond = logits.float().chunk(2, dim=0)
+        return uncond + guidance * (cond - uncond)
 
-    def both(nxt):  # the drawn pixel is fed to the conditional and the unconditional row alike
-        return torch.cat([nxt, nxt], dim=0) if guidance is not None else nxt
+    def both(x):   # what was drawn goes to the conditional and the unconditional rows alike
+        return torch.cat([x, x], dim=0) if guidance is not None and x is not None else x
+
+    def step(h):   # h (B or 2B, C) -> next token (B, 1) and its pixels (B, 1, p*p) (None for patch 1)
+        tok = sample_next(mix(model.head(h)), temperature, top_k, top_p, generator)
+        if esc is None:
+            return tok, None
+        raw = model.patch_vocab[tok.clamp(max=model.config.n_tokens - 1)]           # (B, 1, p*p)
+        rows = (tok[:, 0] == esc).nonzero()[:, 0]
+        if rows.numel():
+            hh = h[rows] if guidance is None else torch.cat([h[rows], h[rows + B]])
+            px = mix(model.pixel_logits(hh))                                         # (n, p*p, K)
+            drawn = sample_next(px.reshape(-1, K), temperature, top_k, top_p, generator)
+            raw[rows, 0] = drawn.view(len(rows), -1)
+        return tok, raw
 
     with eval_mode(model):
-        out = torch.empty(B, 0, dtype=torch.long, device=text.device)
-        if not use_cache:
-            for _ in range(P):
-                logits = model(text, both(out))[:, -1]
-                out = torch.cat([out, pick(logits)], dim=1)
-            return out
-        cache = model.new_cache(text.size(0))
-        logits = model(text, both(out), cache=cache)[:, -1]
-        for j in range(P):
-            nxt = pick(logits)
-            out = torch.cat([out, nxt], dim=1)
-            if j < P - 1:
-                logits = model(None, both(nxt), cache=cache)[:, -1]
-        return out
+        toks = torch.empty(B, 0, dtype=torch.long, device=text.device)
+        raws = None if esc is None else torch.empty(B, 0, model.config.patch ** 2, dtype=torch.long,
+                                                    device=text.device)
+        cache = model.new_cache(text.size(0)) if use_cache else None
+        h = model.features(text, both(toks), both(raws), cache=cache)[:, -1]
+        for j in range(L):
+            tok, raw = step(h)
+            toks = torch.cat([toks, tok], dim=1)
+            raws = None if raw is None else torch.cat([raws, raw], dim=1)
+            if j == L - 1:
+                break
+            if use_cache:
+                h = model.features(None, both(tok), both(raw), cache=cache)[:, -1]
+            else:
+                h = model.features(text, both(toks), both(raws))[:, -1]
+        return model.decode(toks, raws) if L == model.num_tokens else toks
 
 
 def draw(model, tokenizer, captions: list[str], caption_len: int, device, guidance=None, temperature=1.0,

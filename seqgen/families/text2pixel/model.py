@@ -1,17 +1,22 @@
-"""Text to pixels: a decoder-only prefix LM over [caption tokens ; <img> ; H*W palette indices].
+"""Text to pixels: a decoder-only prefix LM over [caption tokens ; <img> ; image tokens].
 
-One causal transformer (the GPT blocks) reads a fixed-length caption slot, then draws the image in
-raster order, one palette index per step, as Image GPT / DALL-E 1 / Parti do at scale.
+One causal transformer (the shared decoder trunk) reads a fixed-length caption slot, then draws the
+image in raster order, as Image GPT / DALL-E 1 / Parti do at scale. An image token is a p x p patch of
+palette indices (`model.patch`): p = 1 is one pixel per step (1,024 steps for 32x32, the previous
+release's model, whose checkpoints load unchanged); p = 2 draws 256 patch tokens from a vocabulary of
+the patches seen in training (seqgen/data/images/patches.py), 4x fewer steps and 16x less attention.
+A patch outside the vocabulary is an escape token followed by its p*p pixels, drawn from a pixel head
+on the same hidden state, so every grid has an exact likelihood (reported per pixel).
 
-Sequence layout (Lc = caption_len, P = height * width), with the slot that *predicts* pixel j carrying
-pixel j's (row, column) embedding, so each step knows where the next colour goes:
+Sequence layout (Lc = caption_len, L = (H/p)(W/p) tokens), the slot that *predicts* token j carrying
+token j's (row, column) embedding, so each step knows where the next patch goes:
 
-    slot:      0 .. Lc-1        Lc               Lc+1        ...  Lc+P-1
-    token:     caption / <pad>  <img>            pixel 0     ...  pixel P-2
-    position:  text pos 0..Lc-1 (row 0, col 0)   (0, 1)      ...  (H-1, W-1)
-    predicts:  -                pixel 0          pixel 1     ...  pixel P-1
+    slot:      0 .. Lc-1        Lc               Lc+1        ...  Lc+L-1
+    token:     caption / <pad>  <img>            token 0     ...  token L-2
+    position:  text pos 0..Lc-1 (row 0, col 0)   (0, 1)      ...  (H/p-1, W/p-1)
+    predicts:  -                token 0          token 1     ...  token L-1
 
-The loss is on pixel tokens only. Caption dropout replaces the whole caption by <pad> tokens (the
+The loss is on image tokens only. Caption dropout replaces the whole caption by <pad> tokens (the
 "null caption"), which trains the unconditional model that classifier-free guidance needs.
 """
 
@@ -22,6 +27,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from einops import rearrange
 
 from seqgen.core.schema import key
 from seqgen.nn.decoder import Decoder
@@ -35,7 +41,7 @@ class Text2Pixel(Decoder):
         text_vocab_size: int = 0     # derived: caption tokenizer size (the <pad> id is text_vocab_size)
         n_colors: int = 0            # derived: palette size K
         caption_len: int = 0         # derived: caption slot length in tokens (padded with <pad>)
-        height: int = 32             # derived: image size in tokens
+        height: int = 32             # derived: image size in pixels
         width: int = 32
         n_layer: int = key(4, ge=1)
         n_head: int = key(4, ge=1)
@@ -43,6 +49,9 @@ class Text2Pixel(Decoder):
         dropout: float = key(0.0, ge=0, lt=1)
         bias: bool = False
         caption_dropout: float = key(0.1, ge=0, le=1)   # probability a training caption becomes the null one
+        patch: int = key(1, choices=(1, 2, 4))    # side of an image token in pixels (1: one pixel per step)
+        max_vocab: int = key(4096, ge=1)          # patch > 1: at most this many patch tokens (+ escape)
+        n_tokens: int = 0            # derived: patch vocabulary size (patch 1: n_colors)
 
     def __init__(self, config: "Text2Pixel.Config"):
         super().__init__()
@@ -50,49 +59,114 @@ class Text2Pixel(Decoder):
         for name in ("text_vocab_size", "n_colors", "caption_len", "height", "width"):
             if getattr(c, name) <= 0:
                 raise ValueError(f"Text2Pixel.Config.{name} must be set (it comes from the dataset)")
+        p = c.patch
+        if c.height % p or c.width % p:
+            raise ValueError(f"model.patch={p} does not divide the {c.height}x{c.width} image")
+        if p == 1:
+            c.n_tokens = c.n_colors
+        elif c.n_tokens <= 0:
+            raise ValueError("Text2Pixel.Config.n_tokens must be set for patch > 1 (the fitted patch vocabulary)")
+        if p > 1 and c.n_colors ** (p * p) >= 2 ** 63:
+            raise ValueError(f"model.patch={p} with {c.n_colors} colours: a patch does not fit a 64-bit key")
         self.pad_id = c.text_vocab_size
-        self.start_id = c.n_colors
+        # token ids: 0..n_tokens-1 patches (patch 1: palette indices), then <esc> (patch > 1), then <img>
+        self.esc_id = c.n_tokens if p > 1 else None
+        self.start_id = c.n_tokens + (1 if p > 1 else 0)
         self.text_emb = nn.Embedding(c.text_vocab_size + 1, c.n_embd)   # + <pad>
         self.text_pos = nn.Embedding(c.caption_len, c.n_embd)
-        self.pix_emb = nn.Embedding(c.n_colors + 1, c.n_embd)           # + <img>
-        self.row_emb = nn.Embedding(c.height, c.n_embd)
-        self.col_emb = nn.Embedding(c.width, c.n_embd)
+        self.pix_emb = nn.Embedding(self.start_id + 1, c.n_embd)        # tokens (+ <esc>) + <img>
+        self.row_emb = nn.Embedding(c.height // p, c.n_embd)
+        self.col_emb = nn.Embedding(c.width // p, c.n_embd)
         self.build_trunk(c.n_layer, c.n_head, c.n_embd, c.dropout, c.bias)
-        self.head = nn.Linear(c.n_embd, c.n_colors, bias=False)
+        self.head = nn.Linear(c.n_embd, self.start_id, bias=False)       # next token (or <esc>)
+        if p > 1:
+            # an escaped patch: its pixels are read in by a bag of (pixel slot, colour) embeddings and
+            # drawn by a head of p*p independent colour distributions given the hidden state
+            self.raw_emb = nn.Embedding(p * p * c.n_colors, c.n_embd)
+            self.pixel_head = nn.Linear(c.n_embd, p * p * c.n_colors, bias=False)
+            self.register_buffer("patch_vocab", torch.zeros(c.n_tokens, p * p, dtype=torch.long))
+            self.register_buffer("patch_keys", torch.zeros(c.n_tokens, dtype=torch.long))   # sorted
+            self.register_buffer("patch_ids", torch.zeros(c.n_tokens, dtype=torch.long))    # id of each key
+            self.register_buffer("key_base", c.n_colors ** torch.arange(p * p, dtype=torch.long), persistent=False)
+            self.register_buffer("raw_offset", torch.arange(p * p) * c.n_colors, persistent=False)
         self.init_weights()
-        rows = torch.arange(c.height).repeat_interleave(c.width)
-        cols = torch.arange(c.width).repeat(c.height)
-        self.register_buffer("pix_rows", rows, persistent=False)   # (P,) row of pixel j
-        self.register_buffer("pix_cols", cols, persistent=False)   # (P,) column of pixel j
+        w = c.width // p
+        rows = torch.arange(c.height // p).repeat_interleave(w)
+        cols = torch.arange(w).repeat(c.height // p)
+        self.register_buffer("pix_rows", rows, persistent=False)   # (L,) row of token j
+        self.register_buffer("pix_cols", cols, persistent=False)   # (L,) column of token j
 
     @property
     def num_pixels(self) -> int:
         return self.config.height * self.config.width
 
     @property
-    def seq_len(self) -> int:
-        return self.config.caption_len + self.num_pixels
+    def num_tokens(self) -> int:
+        """Image tokens per image: (H/p) * (W/p)."""
+        return self.num_pixels // self.config.patch ** 2
 
+    @property
+    def seq_len(self) -> int:
+        return self.config.caption_len + self.num_tokens
+
+    # ---- pixels <-> tokens ---------------------------------------------------------------------------
+    def set_vocab(self, vocab) -> None:
+        """Install the fitted patch vocabulary (V, p*p) (seqgen.data.images.patches.fit_vocab)."""
+        v = torch.as_tensor(vocab, dtype=torch.long, device=self.patch_vocab.device)
+        if v.shape != self.patch_vocab.shape:
+            raise ValueError(f"vocabulary of shape {tuple(v.shape)}, the model expects {tuple(self.patch_vocab.shape)}")
+        keys = (v * self.key_base).sum(-1)
+        order = keys.argsort()
+        self.patch_vocab.copy_(v)
+        self.patch_keys.copy_(keys[order])
+        self.patch_ids.copy_(order)
+
+    def encode(self, pixels: torch.Tensor):
+        """pixels (B, H*W) raster -> tokens (B, L) and raw (B, L, p*p), each patch's own pixels (what an
+        <esc> token stands for). patch 1: the pixels themselves, raw None."""
+        p = self.config.patch
+        if p == 1:
+            return pixels, None
+        raw = rearrange(pixels, "b (h py w px) -> b (h w) (py px)", py=p, px=p, w=self.config.width // p)
+        k = (raw * self.key_base).sum(-1)                                          # (B, L) base-K key
+        at = torch.searchsorted(self.patch_keys, k).clamp(max=len(self.patch_keys) - 1)
+        known = self.patch_keys[at] == k
+        return torch.where(known, self.patch_ids[at], torch.full_like(k, self.esc_id)), raw
+
+    def decode(self, tokens: torch.Tensor, raw: torch.Tensor | None) -> torch.Tensor:
+        """Inverse of encode: tokens (B, L) (+ raw for escapes) -> pixels (B, H*W)."""
+        p = self.config.patch
+        if p == 1:
+            return tokens
+        patches = self.patch_vocab[tokens.clamp(max=self.config.n_tokens - 1)]     # (B, L, p*p)
+        patches = torch.where((tokens == self.esc_id)[..., None], raw, patches)
+        return rearrange(patches, "b (h w) (py px) -> b (h py w px)", py=p, px=p, w=self.config.width // p)
+
+    # ---- the network ---------------------------------------------------------------------------------
     def null_text(self, batch_size: int, device=None) -> torch.Tensor:
         """The unconditional caption: (B, Lc) of <pad>."""
         return torch.full((batch_size, self.config.caption_len), self.pad_id, dtype=torch.long,
                           device=device if device is not None else self.device)
 
-    def _pixel_slots(self, tokens: torch.Tensor, first: int) -> torch.Tensor:
-        """tokens (B, T) fed at the slots predicting pixels first..first+T-1 -> embeddings (B, T, C)."""
+    def _slots(self, tokens: torch.Tensor, raw: torch.Tensor | None, first: int) -> torch.Tensor:
+        """tokens (B, T) fed at the slots predicting tokens first..first+T-1 -> embeddings (B, T, C);
+        an <esc> input adds the bag of its raw pixels (B, T, p*p)."""
         T = tokens.size(1)
-        if first + T > self.num_pixels:
-            raise ValueError(f"{first + T} pixel slots exceed the image's {self.num_pixels} pixels")
+        if first + T > self.num_tokens:
+            raise ValueError(f"{first + T} image slots exceed the image's {self.num_tokens} tokens")
         pos = self.row_emb.weight[self.pix_rows[first:first + T]] + self.col_emb.weight[self.pix_cols[first:first + T]]
-        return self.pix_emb(tokens) + pos
+        x = self.pix_emb(tokens) + pos
+        if raw is not None and self.esc_id is not None:
+            bag = self.raw_emb(raw + self.raw_offset).sum(-2)                         # (B, T, C)
+            x = x + bag * (tokens == self.esc_id)[..., None]
+        return x
 
-    def forward(self, text: torch.Tensor | None, pixels: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
-        """Logits over the palette.
+    def features(self, text, tokens, raw=None, cache: KVCache | None = None) -> torch.Tensor:
+        """Final-norm hidden states of the slots that predict image tokens.
 
-        Fresh (no cache, or an empty one): text (B, Lc), pixels (B, T) with T < P the pixels drawn so
-        far -> logits (B, T+1, K) for pixels 0..T. Continuing a filled cache: text is None, pixels
-        (B, T) are the next drawn pixels -> logits (B, T, K) for the pixels after them.
-        """
+        Fresh (no cache, or an empty one): text (B, Lc), tokens (B, T) (T < L) drawn so far -> (B, T+1, C)
+        for tokens 0..T. Continuing a filled cache: text None, tokens (B, T) the next drawn ones ->
+        (B, T, C) for the tokens after them. raw (B, T, p*p): the pixels of escaped input tokens."""
         c = self.config
         start = cache.length if cache is not None else 0
         if start == 0:
@@ -102,24 +176,49 @@ class Text2Pixel(Decoder):
             B = text.size(0)
             txt = self.text_emb(text) + self.text_pos.weight                          # (B, Lc, C)
             start_tok = torch.full((B, 1), self.start_id, dtype=torch.long, device=text.device)
-            pix = self._pixel_slots(torch.cat([start_tok, pixels], dim=1), 0)          # (B, T+1, C)
-            x = torch.cat([txt, pix], dim=1)
-            n_out = pix.size(1)
+            if raw is not None:
+                raw = torch.cat([raw.new_zeros(B, 1, raw.size(-1)), raw], dim=1)
+            img = self._slots(torch.cat([start_tok, tokens], dim=1), raw, 0)          # (B, T+1, C)
+            x = torch.cat([txt, img], dim=1)
+            n_out = img.size(1)
         else:
-            B = pixels.size(0)
-            # cache holds Lc caption slots + `drawn` pixel slots; the new tokens are pixels drawn-1..
-            x = self._pixel_slots(pixels, start - c.caption_len)
-            n_out = pixels.size(1)
+            B = tokens.size(0)
+            # the cache holds Lc caption slots + `drawn` image slots; the new tokens are drawn-1..
+            x = self._slots(tokens, raw, start - c.caption_len)
+            n_out = tokens.size(1)
         T = x.size(1)
         x = self.run_blocks(x, None, cache).view(B, T, -1)[:, T - n_out:]
-        return self.head(self.ln_f(x))
+        return self.ln_f(x)
+
+    def forward(self, text, tokens, cache: KVCache | None = None, raw=None) -> torch.Tensor:
+        """Logits over the next image token (patch 1: the palette), shapes as in features()."""
+        return self.head(self.features(text, tokens, raw, cache))
+
+    def pixel_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """h (..., C) -> (..., p*p, K): the colours of an escaped patch's pixels."""
+        return self.pixel_head(h).unflatten(-1, (self.config.patch ** 2, self.config.n_colors))
+
+    def nll(self, text: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
+        """Exact code length of each image in nats (B,): its tokens, plus the pixels of escaped ones."""
+        tokens, raw = self.encode(pixels)
+        h = self.features(text, tokens[:, :-1], raw[:, :-1] if raw is not None else None)
+        logits = self.head(h).float()
+        out = F.cross_entropy(logits.transpose(1, 2), tokens, reduction="none").sum(1)
+        if raw is not None:
+            esc = tokens == self.esc_id
+            if esc.any():
+                px = self.pixel_logits(h[esc]).float()                                # (n, p*p, K)
+                out = out.index_add(0, esc.nonzero()[:, 0],
+                                    F.cross_entropy(px.transpose(1, 2), raw[esc], reduction="none").sum(1))
+        return out
 
     def training_loss(self, batch):
-        """batch = (text (B, Lc), pixels (B, P)) -> (mean cross-entropy in nats per pixel, {})."""
+        """batch = (text (B, Lc), pixels (B, H*W)) -> (mean nats per pixel, {}): comparable across patch sizes."""
         text, pixels = batch
         if self.training and self.config.caption_dropout > 0:
             drop = torch.rand(text.size(0), 1, device=text.device) < self.config.caption_dropout
             text = torch.where(drop, torch.full_like(text, self.pad_id), text)
-        logits = self(text, pixels[:, :-1])
-        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), pixels.reshape(-1))
-        return loss, {}
+        if self.config.patch == 1:   # one token per pixel: the plain cross-entropy (the previous release's)
+            logits = self(text, pixels[:, :-1])
+            return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), pixels.reshape(-1)), {}
+        return self.nll(text, pixels).sum() / pixels.numel(), {}

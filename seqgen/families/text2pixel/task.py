@@ -7,11 +7,13 @@ import json
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from seqgen.core.schema import key
 from seqgen.core.training import RunContext, Task
 from seqgen.data.images.codec import digit_view, grid_image
+from seqgen.data.images.patches import coverage, fit_vocab
 from seqgen.data.images.prepare import ImageBatches, load_prepared, prepare_images, prepared_dir, spread
 from seqgen.families.text2pixel.baseline import PixelNGram
 from seqgen.families.text2pixel.evaluate import evaluate_pixels, fidelity
@@ -39,10 +41,20 @@ def make_task(ctx: RunContext) -> Task:
     px, tc = spec.settings, spec.trainer
     data = ctx.main_first(lambda: prepare_images(spec.data, spec.data_root),
                           lambda: load_prepared(prepared_dir(spec.data, spec.data_root)))
+    vocab = None
+    if spec.model.get("patch", 1) > 1:   # the patch vocabulary, from the training images only
+        vocab = fit_vocab(np.asarray(data.lo("train")), spec.model["patch"], spec.model.get("max_vocab", 4096))
+        held = data.lo("test") if data.count("test") else data.lo("valid")
+        print(f"[seqgen] {len(vocab):,} {spec.model['patch']}x{spec.model['patch']} patch tokens, covering "
+              f"{100 * coverage(np.asarray(held[:200]), vocab):.1f}% of held-out patches (the rest are escapes)",
+              flush=True)
     torch.manual_seed(spec.seed)
     model = Text2Pixel(Text2Pixel.Config(**spec.model, text_vocab_size=data.tokenizer.vocab_size,
                                          n_colors=data.codec.size, caption_len=data.caption_len,
-                                         height=data.meta["size"], width=data.meta["size"])).to(dist.device)
+                                         height=data.meta["size"], width=data.meta["size"],
+                                         n_tokens=len(vocab) if vocab is not None else 0)).to(dist.device)
+    if vocab is not None:
+        model.set_vocab(vocab)
     stream = ImageBatches(data, "train", tc.batch_size, spec.seed + 1000 * dist.rank + 1)
     baseline = {}
     if px.baseline and dist.is_main:
