@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from seqgen.core.schema import key
 from seqgen.core.errors import DataError
+from seqgen.core.schema import key
 from seqgen.data.identity import fingerprint, identity
 from seqgen.data.sources import load_splits
 from seqgen.data.tokenizer import Tokenizer, fit_tokenizer

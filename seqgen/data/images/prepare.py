@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seqgen.core.schema import key
 from seqgen.core.errors import ConfigError, DataError
+from seqgen.core.schema import key
 from seqgen.data.identity import fingerprint, identity
 from seqgen.data.images.codec import PixelCodec, reduce_blocks
 from seqgen.data.tokenizer import Tokenizer, WordTokenizer
