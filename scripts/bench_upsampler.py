@@ -3,7 +3,9 @@
 python scripts/bench_upsampler.py --quick                    # speed of the default model (untrained) +
                                                              #   the baselines on held-out shapes
 python scripts/bench_upsampler.py --ckpt outputs/upsampler_shapes/checkpoints/last.pt [--images 64]
+    [--decode sample|greedy|mee] [--temperature T] [--unconstrained --retries N]
                                                              # + the trained model on its dataset's test split
+python scripts/bench_upsampler.py --ckpt PATH --all-decodes  # every decoding rule of that checkpoint
 python scripts/bench_upsampler.py --cuda                     # GPU speed
 Ends with one JSON line: {"bench": "upsampler", ...}.
 """
@@ -16,69 +18,85 @@ import time
 import numpy as np
 import torch
 
+from seqgen.core.precision import machine
 from seqgen.data.images.codec import upsample_nearest
-from seqgen.data.images.prepare import ImageDataConfig, prepare_images
-from seqgen.families import build_model
+from seqgen.data.images.prepare import ImageDataConfig, prepare_images, spread
 from seqgen.families.upsampler.evaluate import upsample_bicubic_baseline, upsample_metrics
-from seqgen.families.upsampler.generate import upsample_tokens
+from seqgen.families.upsampler.generate import upsample
+from seqgen.families.upsampler.model import Upsampler, build_upsampler
 
 
-def seconds_per_image(model, lo: torch.Tensor, reps: int, retries: int, temperature=1.0, top_k=None) -> float:
+def run(model, lo_np, args, decode, palette, device, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return np.concatenate([
+        upsample(model, torch.from_numpy(lo_np[s:s + args.batch]).long().to(device), decode, args.temperature,
+                 args.top_k, gen, palette, not args.unconstrained, args.retries).cpu().numpy()
+        for s in range(0, len(lo_np), args.batch)])
+
+
+def seconds_per_image(model, lo_np, args, decode, palette, device, reps: int) -> float:
     times = []
     for r in range(reps):
         t = time.perf_counter()
-        upsample_tokens(model, lo, temperature, top_k, generator=torch.Generator().manual_seed(r), retries=retries)
-        if lo.is_cuda:
+        run(model, lo_np[:args.batch], args, decode, palette, device, r)
+        if device.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t)
-    return statistics.median(times) / lo.size(0)
+    return statistics.median(times) / min(args.batch, len(lo_np))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--ckpt", help="an upsampler checkpoint: measure it on its dataset's test split")
+    ap.add_argument("--arch", default="conv", choices=("blocks", "conv"), help="untrained model (no --ckpt)")
     ap.add_argument("--images", type=int, default=64, help="held-out images scored")
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--retries", type=int, default=3)
-    ap.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (0: greedy)")
+    ap.add_argument("--decode", default=None, choices=("sample", "greedy", "mee"), help="default: the checkpoint's")
+    ap.add_argument("--all-decodes", action="store_true", help="score every decoding rule the model has")
+    ap.add_argument("--unconstrained", action="store_true", help="no exact 4x-rule consistency (redraws only)")
+    ap.add_argument("--retries", type=int, default=0)
+    ap.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
     ap.add_argument("--top-k", type=int, default=None)
     ap.add_argument("--cuda", action="store_true")
     ap.add_argument("--data-root", default="data")
     args = ap.parse_args()
     device = torch.device("cuda" if args.cuda else "cpu")
-    res = {"bench": "upsampler", "device": torch.cuda.get_device_name() if args.cuda else "cpu",
-           "threads": torch.get_num_threads(), "batch": args.batch, "retries": args.retries,
-           "temperature": args.temperature, "top_k": args.top_k}
+    res = {"bench": "upsampler", **machine(probe_bf16=False),
+           "device": torch.cuda.get_device_name() if args.cuda else "cpu", "batch": args.batch,
+           "constrained": not args.unconstrained, "retries": args.retries, "temperature": args.temperature}
+    print(f"machine: {res['cpu']}, capability {res['cpu_capability']}, {res['threads']} threads", flush=True)
     if args.ckpt:
         from seqgen.app.load import load_model
 
         model, _, state = load_model(args.ckpt, device)
         data_cfg = ImageDataConfig(**state["config"]["data"])
         data_root = state["config"]["data_root"]
-        res["step"] = state["step"]
+        decode = args.decode or state["config"].get("upsampler", {}).get("decode", "sample")
+        res.update(step=state["step"], train_seconds=state.get("train_seconds"))
     else:
         data_cfg = ImageDataConfig(name="shapes", n_train=200, n_valid=50, n_test=max(args.images, 16))
-        data_root = args.data_root
-        model = None
+        data_root, model, decode = args.data_root, None, args.decode or "mee"
     data = prepare_images(data_cfg, data_root)
     res["dataset"] = data.meta["dataset"]
     if model is None:
         torch.manual_seed(0)
-        model = build_model("upsampler", {"context": 2, "n_layer": 3, "n_head": 4, "n_embd": 128},
-                            n_colors=data.codec.size, factor=data.meta["factor"]).to(device).eval()
+        model = build_upsampler(Upsampler.Config(arch=args.arch, n_colors=data.codec.size, factor=data.meta["factor"],
+                                                 **({"n_layer": 6, "n_embd": 64} if args.arch == "conv" else {})))
+        model = model.to(device).eval()
+        if args.arch == "blocks" and decode == "mee":
+            decode = "sample"
+    res.update(arch=model.config.arch, decode=decode)
+    palette = torch.from_numpy(data.codec.palette.astype(np.float32))
     split = "test" if data.count("test") else "valid"
     n = min(args.images, data.count(split))
-    from seqgen.data.images.prepare import spread
-
     pick = spread(data.count(split), n)       # the images evaluate_upsampler scores too
-    lo_np = np.array(data.lo(split)[pick])
-    truth = np.array(data.hi(split)[pick])
+    lo_np, truth = np.array(data.lo(split)[pick]), np.array(data.hi(split)[pick])
 
-    lo = torch.from_numpy(lo_np[:args.batch]).long().to(device)
-    spi = seconds_per_image(model, lo, 1 if args.quick else 3, args.retries, args.temperature, args.top_k)
+    spi = seconds_per_image(model, lo_np, args, decode, palette, device, 1 if args.quick else 3)
     res["seconds_per_image"] = spi
-    print(f"upsample {args.batch} images per batch: {spi:.3f} s per 128x128 image ({1 / spi:.1f} images/s)", flush=True)
+    print(f"upsample {args.batch} images per batch ({model.config.arch}, {decode}): {spi:.3f} s per 128x128 "
+          f"image ({1 / spi:.1f} images/s)", flush=True)
 
     f = data.meta["factor"]
     rows = {"nearest": upsample_nearest(lo_np, f), "bicubic": upsample_bicubic_baseline(lo_np, data.codec, f)}
@@ -87,16 +105,16 @@ def main():
 
         res["bits_per_token"] = evaluate_upsampler(model, data, split, device, n)[f"{split}/bits_per_token"]
         print(f"bits per high-res token ({n} {split} images): {res['bits_per_token']:.4f}", flush=True)
-        gen = torch.Generator().manual_seed(0)
-        rows["model"] = np.concatenate([
-            upsample_tokens(model, torch.from_numpy(lo_np[s:s + args.batch]).long().to(device), args.temperature,
-                            args.top_k, generator=gen, retries=args.retries).cpu().numpy()
-            for s in range(0, n, args.batch)])
+        decodes = (["sample", "greedy"] + (["mee"] if model.config.arch == "conv" else [])) if args.all_decodes \
+            else [decode]
+        for d in decodes:
+            rows["model" if d == decode else f"model_{d}"] = run(model, lo_np, args, d, palette, device)
     for name, hi in rows.items():
         m = upsample_metrics(hi, truth, lo_np, data.codec, f)
         res.update({f"{name}_{k}": v for k, v in m.items()})
-        print(f"{name:8s} token accuracy {m['token_accuracy']:.4f}  PSNR {m['psnr']:.2f} dB  "
-              f"consistency {m['consistency']:.4f}  ({n} {split} images)", flush=True)
+        print(f"{name:13s} accuracy {m['token_accuracy']:.4f}  PSNR {m['psnr']:.2f} dB  SSIM {m['ssim']:.4f}  "
+              f"consistency {m['consistency']:.4f}  roughness x{m['roughness_ratio']:.2f}  ({n} {split} images)",
+              flush=True)
     print(json.dumps(res))
 
 

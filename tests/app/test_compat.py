@@ -52,11 +52,33 @@ def test_old_checkpoint_loads_and_samples_the_same(name):
     assert _sample(name, model, tok, EXPECTED["runs"][name]) == EXPECTED["runs"][name]["sample"]
 
 
+def scene_folder(path) -> Path:
+    """64 single-shape scenes rendered by the shapes renderer (unchanged since format_version 1), as
+    RGB PNGs with a metadata.jsonl: the same images whatever the scene generator's version (the image
+    fixtures were recorded on this folder)."""
+    from PIL import Image
+
+    from seqgen.data.images import shapes as S
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    codec, rows = S.codec(), []
+    colours, sizes, wheres, bgs = list(S.COLOURS), list(S.SIZES), list(S.ANCHORS), list(S.BACKGROUNDS)
+    for i in range(64):
+        scene = {"background": bgs[i % 3], "objects": [{"shape": S.SHAPES[i % 6], "colour": colours[(i // 6) % 8],
+                                                        "size": sizes[i % 2], "where": wheres[i % 5]}]}
+        Image.fromarray(codec.dequantize(S.render(scene))).save(path / f"{i:02d}.png")
+        rows.append(json.dumps({"file_name": f"{i:02d}.png", "text": S.caption(scene)}))
+    (path / "metadata.jsonl").write_text("\n".join(rows) + "\n")
+    return path
+
+
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     work = tmp_path_factory.mktemp("v1work")
     for split, n in (("train", 1), ("valid", 2), ("test", 3)):
         (work / f"{split}.txt").write_text(TINY_TEXT[n * 7:] if split != "train" else TINY_TEXT)
+    scene_folder(work / "scenes")
     return work
 
 

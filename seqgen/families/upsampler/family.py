@@ -4,7 +4,7 @@ from seqgen.data.images.prepare import ImageDataConfig
 from seqgen.families.base import Family
 from seqgen.families.upsampler.evaluate import EvalArgs, evaluate
 from seqgen.families.upsampler.generate import SampleArgs, sample, transform_images
-from seqgen.families.upsampler.model import Upsampler
+from seqgen.families.upsampler.model import Upsampler, build_upsampler
 from seqgen.families.upsampler.task import Settings, make_task
 
 # format_version 1 kept these in a global `pixels:` block, some under other names
@@ -20,7 +20,23 @@ def _settings_from_pixels_block(state: dict) -> bool:
     return True
 
 
+def _block_model(state: dict) -> bool:
+    """Checkpoints from before model.arch are the autoregressive block model."""
+    mc = state.get("model_config") or {}
+    if "arch" in mc:
+        return False
+    mc["arch"] = "blocks"
+    return True
+
+
+def load(state: dict, device):
+    model = build_upsampler(Upsampler.Config(**state["model_config"]))
+    model.load_state_dict(state["model"])
+    return model.to(device).eval(), None
+
+
 FAMILY = Family(name="upsampler", Model=Upsampler, DataConfig=ImageDataConfig, derived=("n_colors", "factor"),
                 Settings=Settings, SampleArgs=SampleArgs, EvalArgs=EvalArgs, make_task=make_task, sample=sample,
-                transform_images=transform_images, evaluate=evaluate,
-                patches=(("settings moved from the pixels: block to upsampler:", _settings_from_pixels_block),))
+                transform_images=transform_images, evaluate=evaluate, load=load,
+                patches=(("settings moved from the pixels: block to upsampler:", _settings_from_pixels_block),
+                         ("the autoregressive block model (model.arch=blocks)", _block_model)))

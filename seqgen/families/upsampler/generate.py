@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 
 from seqgen.core.errors import ConfigError
 from seqgen.core.rundir import samples_path
@@ -23,7 +24,9 @@ from seqgen.nn.sampling import eval_mode, sample_next
 @dataclass
 class SampleArgs:
     image: str | None = None   # a low-res PNG to upsample (with ckpt=<upsampler>)
-    retries: int = key(3, ge=0)   # redraws of a block whose 4x reduction misses its low-res pixel
+    decode: str | None = key(None, choices=("sample", "greedy", "mee"))   # null: the checkpoint's upsampler.decode
+    constrained: bool = True      # every block drawn (or repaired) to map back to its low-res pixel exactly
+    retries: int = key(0, ge=0)   # constrained=false: redraws of a block whose 4x reduction misses its pixel
 
 
 def block_mode(blocks: torch.Tensor, n_colors: int) -> torch.Tensor:
@@ -33,13 +36,35 @@ def block_mode(blocks: torch.Tensor, n_colors: int) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def _draw_blocks(model, prefix: torch.Tensor, temperature, top_k, generator, chunk: int = 4096) -> torch.Tensor:
+def feasible_colours(counts: torch.Tensor, target: torch.Tensor, remaining: int) -> torch.Tensor:
+    """Which next colours still let a block end with `target` as its 4x-rule mode.
+
+    counts (n, K): colours drawn so far per block; target (n,): its low-res pixel; remaining: pixels
+    left after this one. The mode rule breaks ties to the lower index, so `target` must end with more
+    pixels than any lower index and at least as many as any higher one. A colour is feasible when
+    filling every remaining pixel with `target` would then satisfy that. -> (n, K) bool."""
+    n, K = counts.shape
+    idx = torch.arange(K, device=counts.device)
+    need = counts + (idx[None, :] < target[:, None]).long()           # what target must reach, per rival
+    rival = need.masked_fill(idx[None, :] == target[:, None], -1)     # (n, K), target itself excluded
+    best = rival.max(dim=1).values                                    # the strongest rival before this pixel
+    lo_now = counts.gather(1, target[:, None])[:, 0]
+    # choosing target: lo_now + 1 + remaining >= best; choosing rival c: its need grows by one
+    ok_target = lo_now + 1 + remaining >= best
+    ok_other = torch.maximum(best[:, None], rival + 1) <= (lo_now + remaining)[:, None]
+    return torch.where(idx[None, :] == target[:, None], ok_target[:, None], ok_other)
+
+
+def _draw_blocks(model, prefix: torch.Tensor, temperature, top_k, generator, chunk: int = 4096,
+                 constrained: bool = False) -> torch.Tensor:
     """prefix (N, W+4f) -> (N, f*f) block pixels drawn with the KV cache.
 
     Blocks with the same context and the same pixels drawn so far have the same next-pixel
     distribution, so the network runs once per distinct state and every block samples from its
     state's row: exact, and most blocks (flat regions) share a handful of states. Blocks are sorted
     by context and decoded in chunks of `chunk` blocks to bound the cache's memory.
+    constrained: colours that would make the block's 4x-rule mode differ from its low-res pixel (the
+    window's centre) are masked at every step, so every block maps back to its input exactly.
     """
     N, K = prefix.size(0), model.config.n_colors
     out = torch.empty(N, model.n_block, dtype=torch.long, device=prefix.device)
@@ -53,8 +78,15 @@ def _draw_blocks(model, prefix: torch.Tensor, temperature, top_k, generator, chu
         cache = model.new_cache(contexts.size(0))
         logits = model(contexts, prefix.new_empty(contexts.size(0), 0), cache=cache)[:, -1]   # (U, K)
         drawn = []
+        target = prefix[rows, model.n_window // 2]                  # each block's low-res pixel
+        counts = torch.zeros(len(rows), K, dtype=torch.long, device=prefix.device)
         for j in range(model.n_block):
-            nxt = sample_next(logits.index_select(0, state), temperature, top_k, None, generator)  # (n, 1)
+            rows_logits = logits.index_select(0, state)
+            if constrained:
+                ok = feasible_colours(counts, target, model.n_block - j - 1)
+                rows_logits = rows_logits.float().masked_fill(~ok, float("-inf"))
+            nxt = sample_next(rows_logits, temperature, top_k, None, generator)  # (n, 1)
+            counts.scatter_add_(1, nxt, torch.ones_like(nxt))
             drawn.append(nxt)
             if j == model.n_block - 1:
                 break
@@ -67,11 +99,12 @@ def _draw_blocks(model, prefix: torch.Tensor, temperature, top_k, generator, chu
 
 @torch.inference_mode()
 def upsample_tokens(model, lo: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
-                    generator: torch.Generator | None = None, retries: int = 3) -> torch.Tensor:
+                    generator: torch.Generator | None = None, retries: int = 3,
+                    constrained: bool = False) -> torch.Tensor:
     """lo (B, h, w) palette indices -> (B, h*f, w*f) drawn by the block upsampler in two
-    checkerboard passes (see models/upsampler.py). A block whose most frequent index disagrees with
-    its low-res pixel is redrawn up to `retries` times: that samples the model restricted to blocks
-    the 4x rule maps back to the input (ground truth always is), so consistency only improves.
+    checkerboard passes (see model.py). constrained: every block is drawn under the 4x rule (colours
+    that would break it are masked), so each maps back to its low-res pixel. Otherwise a block whose
+    most frequent index disagrees with its low-res pixel is redrawn up to `retries` times.
     """
     with eval_mode(model):
         B, h, w = lo.shape
@@ -86,8 +119,8 @@ def upsample_tokens(model, lo: torch.Tensor, temperature: float = 1.0, top_k: in
             n = prefix.size(1)
             prefix = prefix.reshape(B * n, -1)
             target = lo[:, sel].reshape(-1)
-            blocks = _draw_blocks(model, prefix, temperature, top_k, generator)
-            for _ in range(retries):
+            blocks = _draw_blocks(model, prefix, temperature, top_k, generator, constrained=constrained)
+            for _ in range(0 if constrained else retries):
                 bad = (block_mode(blocks, K) != target).nonzero().squeeze(1)
                 if bad.numel() == 0:
                     break
@@ -98,12 +131,80 @@ def upsample_tokens(model, lo: torch.Tensor, temperature: float = 1.0, top_k: in
         return canvas
 
 
+@torch.inference_mode()
+def make_consistent(hi: torch.Tensor, lo: torch.Tensor, probs: torch.Tensor, factor: int) -> torch.Tensor:
+    """Repair every block whose 4x-rule mode misses its low-res pixel: turn its pixels most likely to
+    be that colour (by probs) into it, one at a time, until the mode is right. Exact: afterwards every
+    block maps back. hi (B, H, W), lo (B, h, w), probs (B, K, H, W) -> hi (B, H, W)."""
+    f, K = factor, probs.size(1)
+    blocks = rearrange(hi, "b (h fy) (w fx) -> (b h w) (fy fx)", fy=f, fx=f).clone()
+    p_lo = rearrange(probs.gather(1, lo.repeat_interleave(f, 1).repeat_interleave(f, 2)[:, None])[:, 0],
+                     "b (h fy) (w fx) -> (b h w) (fy fx)", fy=f, fx=f).clone()   # p(pixel = its lo colour)
+    target = lo.reshape(-1)
+    for _ in range(f * f):
+        bad = (block_mode(blocks, K) != target).nonzero()[:, 0]
+        if bad.numel() == 0:
+            break
+        cand = p_lo[bad].masked_fill(blocks[bad] == target[bad, None], -1.0)   # pixels not yet lo
+        pick = cand.argmax(dim=1)
+        blocks[bad, pick] = target[bad]
+    B, h, w = lo.shape
+    return rearrange(blocks, "(b h w) (fy fx) -> b (h fy) (w fx)", b=B, h=h, w=w, fy=f, fx=f)
+
+
+@torch.inference_mode()
+def upsample_conv(model, lo: torch.Tensor, decode: str = "mee", temperature: float = 1.0,
+                  generator: torch.Generator | None = None, palette: torch.Tensor | None = None,
+                  constrained: bool = True) -> torch.Tensor:
+    """The one-pass upsampler (conv.py): lo (B, h, w) -> (B, h*f, w*f) in one forward.
+
+    decode: sample (each pixel from its distribution, at `temperature`), greedy (its most likely
+    colour: the best token accuracy), mee (the palette colour nearest the distribution's expected RGB:
+    the minimum expected squared error, hence the best PSNR; needs the palette (K, 3)). constrained:
+    then every block is repaired to map back to its low-res pixel exactly (make_consistent)."""
+    with eval_mode(model):
+        logits = model(lo).float()                                       # (B, K, H, W)
+        probs = (logits / max(temperature, 1e-6)).softmax(dim=1) if decode == "sample" else logits.softmax(dim=1)
+        if decode == "greedy":
+            hi = probs.argmax(dim=1)
+        elif decode == "mee":
+            if palette is None:
+                raise ConfigError("decode=mee needs the palette (the checkpoint's codec)")
+            pal = palette.to(probs.device, torch.float32)                # (K, 3)
+            mean = torch.einsum("bkhw,kc->bhwc", probs, pal)             # expected RGB per pixel
+            hi = torch.cdist(mean.reshape(-1, 3), pal).argmin(dim=1).view(mean.shape[:3])
+        elif decode == "sample":
+            flat = rearrange(probs, "b k h w -> (b h w) k")
+            hi = torch.multinomial(flat.cpu(), 1, generator=generator).to(lo.device).view(
+                lo.size(0), *probs.shape[2:])
+        else:
+            raise ConfigError(f"decode={decode!r}: expected sample, greedy or mee")
+        return make_consistent(hi, lo, probs, model.config.factor) if constrained else hi
+
+
+def upsample(model, lo: torch.Tensor, decode: str = "sample", temperature: float = 1.0, top_k: int | None = None,
+             generator: torch.Generator | None = None, palette=None, constrained: bool = True,
+             retries: int = 0) -> torch.Tensor:
+    """Either architecture: lo (B, h, w) -> (B, h*f, w*f). The block model decodes `sample` at
+    `temperature` (top_k) or `greedy`; the conv model also `mee`."""
+    if model.config.arch == "conv":
+        return upsample_conv(model, lo, decode, temperature, generator, palette, constrained)
+    if decode == "mee":
+        raise ConfigError("decode=mee needs the one-pass model (model.arch=conv); the block model samples or "
+                          "decodes greedily")
+    return upsample_tokens(model, lo, 0.0 if decode == "greedy" else temperature, top_k, generator, retries,
+                           constrained)
+
+
 def transform_images(model, state, lo: np.ndarray, sc, args: SampleArgs, device) -> np.ndarray:
     """(N, h, w) palette indices -> (N, h*f, w*f), seeded by sc.seed + 1 (the caption -> 32x32 ->
     128x128 pipeline draws the 32x32 images with sc.seed)."""
     gen = torch.Generator().manual_seed(sc.seed + 1)
-    hi = upsample_tokens(model, torch.from_numpy(lo).long().to(device), sc.temperature, sc.top_k, gen,
-                         args.retries)
+    settings = (state.get("config") or {}).get("upsampler", {})
+    decode = args.decode or settings.get("decode", "sample")
+    palette = torch.from_numpy(PixelCodec.from_json(state["codec"]).palette.astype(np.float32))
+    hi = upsample(model, torch.from_numpy(lo).long().to(device), decode, sc.temperature, sc.top_k, gen, palette,
+                  args.constrained, args.retries)
     return hi.cpu().numpy().astype(np.uint8)
 
 

@@ -34,6 +34,8 @@ class Upsampler(Decoder):
     class Config:
         n_colors: int = 0          # derived: palette size K
         factor: int = 4            # derived: high-res side / low-res side
+        arch: str = key("blocks", choices=("blocks", "conv"))   # blocks: the autoregressive block model (below);
+        # conv: the one-pass conv net of conv.py (n_layer residual blocks of n_embd channels; context, n_head unused)
         context: int = key(2, ge=0)    # low-res window radius r: (2r+1)^2 context tokens
         n_layer: int = key(3, ge=1)
         n_head: int = key(4, ge=1)
@@ -136,3 +138,12 @@ class Upsampler(Decoder):
         prefix, pixels = batch
         logits = self(prefix, pixels[:, :-1])
         return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), pixels.reshape(-1)), {}
+
+
+def build_upsampler(config: "Upsampler.Config"):
+    """The upsampler a config asks for: the block model, or the one-pass conv net (conv.py)."""
+    if config.arch == "conv":
+        from seqgen.families.upsampler.conv import ConvUpsampler
+
+        return ConvUpsampler(config)
+    return Upsampler(config)

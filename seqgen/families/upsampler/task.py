@@ -15,7 +15,7 @@ from seqgen.core.training import RunContext, Task
 from seqgen.data.images.codec import grid_image, upsample_nearest
 from seqgen.data.images.prepare import PreparedImages, load_prepared, prepare_images, prepared_dir
 from seqgen.families.upsampler.evaluate import compare, evaluate_upsampler
-from seqgen.families.upsampler.model import Upsampler
+from seqgen.families.upsampler.model import Upsampler, build_upsampler
 
 
 @dataclass
@@ -26,9 +26,32 @@ class Settings:
     edge_weight: float = key(8.0, gt=0)     # blocks whose low-res window is not flat are drawn this much more often
     eval_images: int = key(16, ge=0)        # images scored per evaluation, and upsampled at the end (0: skip)
     sample_images: int = key(8, ge=1)       # images in the sample grid
-    retries: int = key(3, ge=0)             # redraws of a block whose 4x reduction misses its low-res pixel
+    retries: int = key(0, ge=0)             # constrained=false: redraws of a block whose 4x reduction misses
     temperature: float = key(1.0, ge=0)
     top_k: int | None = key(None, ge=1)
+    decode: str = key("sample", choices=("sample", "greedy", "mee"))   # mee: min expected RGB error (arch=conv)
+    constrained: bool = True                # every block drawn / repaired to map back to its low-res pixel
+
+
+class PairBatches:
+    """Random whole images for the one-pass model: next() -> (lo (B, h, w), hi (B, H, W)). Seeded; exact resume."""
+
+    def __init__(self, data: PreparedImages, split: str, images: int, seed: int):
+        self.lo = torch.from_numpy(np.array(data.lo(split)))           # (N, h, w) uint8
+        self.hi = torch.from_numpy(np.array(data.hi(split)))           # (N, H, W) uint8
+        self.images = images
+        self.block_size = self.hi.shape[1] * self.hi.shape[2]          # high-res tokens per image
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def next(self):
+        ids = torch.randint(len(self.lo), (self.images,), generator=self.generator)
+        return self.lo[ids].long(), self.hi[ids].long()
+
+    def state_dict(self):
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state):
+        self.generator.set_state(state["generator"])
 
 
 class BlockBatches:
@@ -78,11 +101,15 @@ def make_task(ctx: RunContext) -> Task:
     data = ctx.main_first(lambda: prepare_images(spec.data, spec.data_root),
                           lambda: load_prepared(prepared_dir(spec.data, spec.data_root)))
     torch.manual_seed(spec.seed)
-    model = Upsampler(Upsampler.Config(**spec.model, n_colors=data.codec.size,
-                                       factor=data.meta["factor"])).to(dist.device)
+    model = build_upsampler(Upsampler.Config(**spec.model, n_colors=data.codec.size,
+                                             factor=data.meta["factor"])).to(dist.device)
     px = spec.settings
-    stream = BlockBatches(model, data, "train", spec.trainer.batch_size, px.blocks_per_image,
-                          spec.seed + 1000 * dist.rank + 1, px.edge_weight)
+    seed = spec.seed + 1000 * dist.rank + 1
+    if model.config.arch == "conv":
+        stream = PairBatches(data, "train", spec.trainer.batch_size, seed)
+    else:
+        stream = BlockBatches(model, data, "train", spec.trainer.batch_size, px.blocks_per_image, seed,
+                              px.edge_weight)
     samples_dir = run_dir / "samples"
 
     def evaluate_fn(m, final=False):
@@ -90,14 +117,15 @@ def make_task(ctx: RunContext) -> Task:
         if final and px.eval_images:
             split = "test" if data.count("test") else "valid"
             scores, _, _ = compare(m, data, split, px.eval_images, dist.device, spec.seed,
-                                   px.temperature, px.top_k, px.retries)
+                                   px.temperature, px.top_k, px.retries, decode=px.decode,
+                                   constrained=px.constrained)
             out.update({f"{split}/{k}": v for k, v in scores.items()})
             print("[seqgen] upsampling " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()), flush=True)
         return out
 
     def sample_fn(m, step):
         _, pred, lo = compare(m, data, "valid", px.sample_images, dist.device, spec.seed,
-                              px.temperature, px.top_k, px.retries)
+                              px.temperature, px.top_k, px.retries, decode=px.decode, constrained=px.constrained)
         samples_dir.mkdir(exist_ok=True)
         f = data.meta["factor"]
         image = grid_image(list(upsample_nearest(lo, f)) + list(pred), data.codec, None, scale=1,
