@@ -200,3 +200,56 @@ def test_emoji_dataset_renders_openmoji(tmp_path):
     train_pairs = {tuple(c[0].split(" left of ")) for c in data.captions("train") if " left of " in c[0]}
     test_pairs = {tuple(c[0].split(" left of ")) for c in data.captions("test")}
     assert not train_pairs & test_pairs            # held-out pairs are never seen together in training
+
+
+@pytest.mark.slow
+def test_glyph_classifier_reads_real_renders(tmp_path):
+    """The emoji glyph classifier (nearest neighbour over the dataset's own renders) names >= 95% of real
+    renders: every single glyph of train, both glyphs of every held-out scene. Needs the OpenMoji font."""
+    from seqgen.data.images.glyphs import GlyphClassifier, score
+    from seqgen.data.images.prepare import ImageDataConfig, prepare_images
+
+    data = prepare_images(ImageDataConfig(name="emoji", n_scenes=200), tmp_path, verbose=False)
+    names = {c for caps in data.captions("train") for c in caps}
+    assert {"a squirrel", "a nut", "a chipmunk", "a chestnut"} <= names
+    clf = GlyphClassifier.fit(data)
+    assert 200 < len(clf.single_chars) < 400
+    for split in ("train", "test"):
+        s = score(clf, data.lo(split), data.scenes(split))
+        assert min(s.values()) >= 0.95, (split, s)
+
+
+def test_glyph_classifier_on_synthetic_glyphs():
+    """Templates from a dataset's renders; a drawing off by a pixel is still read right."""
+    from seqgen.data.images.glyphs import GlyphClassifier, score
+
+    codec = PixelCodec([(255, 255, 255), (200, 0, 0), (0, 0, 200), (0, 150, 0)], background=0)
+    rng = np.random.default_rng(0)
+    full = {c: rng.integers(0, 4, (32, 32)).astype(np.uint8) for c in "abc"}
+    half = {c: rng.integers(0, 4, (16, 16)).astype(np.uint8) for c in "abc"}
+
+    def scene(left, right):
+        g = np.zeros((32, 32), np.uint8)
+        g[8:24, :16], g[8:24, 16:] = half[left], half[right]
+        return g
+
+    class Data:
+        def __init__(self):
+            self.codec = codec
+            self.grids = [full[c] for c in "abc"] + [scene("a", "b"), scene("c", "a")]
+            self.meta = [{"glyphs": [c]} for c in "abc"] + [{"glyphs": ["a", "b"]}, {"glyphs": ["c", "a"]}]
+
+        def count(self, split):
+            return 5 if split == "train" else 0
+
+        def lo(self, split):
+            return np.stack(self.grids)
+
+        def scenes(self, split):
+            return self.meta
+
+    clf = GlyphClassifier.fit(Data())
+    shifted = np.roll(np.stack([full["b"], scene("b", "c")]), 1, axis=2)
+    assert score(clf, shifted, [{"glyphs": ["b"]}, {"glyphs": ["b", "c"]}]) == {"single": 1.0, "pair_both": 1.0,
+                                                                              "pair_any": 1.0}
+    assert clf.pair(np.stack([scene("c", "a")])) == [("c", "a")]

@@ -20,6 +20,12 @@ SYNONYMS = {   # extra caption words for a CLDR name (the lecture's squirrel and
     "dog face": ["dog"], "rabbit face": ["rabbit"], "deciduous tree": ["tree"], "sun with face": ["sun"],
 }
 RELATIONS = ("left of", "next to", "reaching for")   # scene phrases: first glyph left, second right
+# data.emoji_set=nature_food (the default): animals, plants and food, by Unicode block ranges (270
+# glyphs with CLDR names, the chipmunk and the chestnut among them), few enough for a CPU hour
+SETS = {"nature_food": ((0x1F330, 0x1F37F), (0x1F400, 0x1F43F), (0x1F950, 0x1F96F), (0x1F980, 0x1F9AE),
+                        (0x1F9C0, 0x1F9CB), (0x1FAB0, 0x1FABF), (0x1FAD0, 0x1FADF), (0x1F490, 0x1F490),
+                        (0x1F577, 0x1F578), (0x1F54A, 0x1F54A)),
+        "all": ((0, 0x10FFFF),)}
 FONT_SIZE_128 = 100                                    # OpenMoji fills ~100 of 128 pixels at this size
 
 
@@ -73,17 +79,20 @@ def render_glyph(font, ch: str, size: int) -> np.ndarray | None:
     return arr
 
 
-def build(font_path, n_scenes: int, seed: int, max_glyphs: int | None = None) -> dict:
-    """Render the dataset: {split: {"rgba": (N, 128, 128, 4) uint8, "captions": [[str]]}}.
+def build(font_path, n_scenes: int, seed: int, max_glyphs: int | None = None, subset: str = "nature_food") -> dict:
+    """Render the dataset: {split: {"rgba": (N, 128, 128, 4) uint8, "captions": [[str]], "scenes":
+    [{"glyphs": [ch] or [left, right]}]}}.
 
-    train: every glyph alone + scenes of unheld pairs; valid / test: scenes of held-out pairs
-    (n_scenes // 20 each). Deterministic under seed.
+    train: every glyph alone (repeated so that single glyphs are about a third of the images) +
+    scenes of unheld pairs; valid / test: scenes of held-out pairs (n_scenes // 20 each).
+    Deterministic under seed.
     """
     from PIL import ImageFont
 
     rng = np.random.default_rng(seed)
     names = emoji_names()
-    chars = sorted(names)
+    ranges = SETS[subset]
+    chars = sorted(c for c in names if any(a <= ord(c[0]) <= b for a, b in ranges))
     if max_glyphs is not None and max_glyphs < len(chars):
         chars = sorted(rng.choice(chars, max_glyphs, replace=False).tolist())
     big = ImageFont.truetype(str(font_path), FONT_SIZE_128)
@@ -108,12 +117,14 @@ def build(font_path, n_scenes: int, seed: int, max_glyphs: int | None = None) ->
                    "test": [pairs[i] for i in order[n_hold:2 * n_hold]],
                    "train": [pairs[i] for i in order[2 * n_hold:]]}
     out = {}
+    repeats = max(1, n_scenes // (2 * len(chars)))
     for split, ps in split_pairs.items():
-        rgba, caps = [], []
+        rgba, caps, scenes = [], [], []
         if split == "train":
             for ch in chars:
-                rgba.append(glyphs[ch])
-                caps.append([with_article(n) for n in names[ch]])
+                rgba += [glyphs[ch]] * repeats
+                caps += [[with_article(n) for n in names[ch]]] * repeats
+                scenes += [{"glyphs": [ch]}] * repeats
         for left, right in ps:
             canvas = np.zeros((128, 128, 4), dtype=np.uint8)
             canvas[32:96, :64] = halves[left]
@@ -122,5 +133,6 @@ def build(font_path, n_scenes: int, seed: int, max_glyphs: int | None = None) ->
             na, nb = names[left], names[right]
             caps.append([f"{with_article(na[j % len(na)])} {rel} {with_article(nb[j % len(nb)])}"
                          for rel in RELATIONS for j in range(max(len(na), len(nb)))][:8])
-        out[split] = {"rgba": np.stack(rgba), "captions": caps}
+            scenes.append({"glyphs": [left, right]})
+        out[split] = {"rgba": np.stack(rgba), "captions": caps, "scenes": scenes}
     return out

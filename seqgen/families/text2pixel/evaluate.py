@@ -58,6 +58,28 @@ def fidelity(model, data: PreparedImages, n: int, guidance, device, seed: int, t
     return score_many(grids, texts)
 
 
+def emoji_fidelity(model, data: PreparedImages, n: int, guidance, device, seed: int, temperature=1.0,
+                   top_k=None, split: str = "test", progress: bool = False, tokenizer=None) -> dict:
+    """Emoji: n single-glyph captions (distinct glyphs, from train: every glyph is there alone) and n
+    held-out two-glyph scenes of `split`, drawn and read by the nearest-neighbour glyph classifier
+    (seqgen/data/images/glyphs.py) -> {single, pair_both, pair_any}."""
+    from seqgen.data.images.glyphs import GlyphClassifier, score
+
+    clf = GlyphClassifier.fit(data)
+    firsts = {}
+    for caps, scene in zip(data.captions("train"), data.scenes("train")):
+        if len(scene["glyphs"]) == 1:
+            firsts.setdefault(scene["glyphs"][0], (caps[0], scene))
+    singles = [firsts[c] for c in sorted(firsts)]
+    singles = [singles[i] for i in spread(len(singles), n)]
+    caps, scenes = data.captions(split), data.scenes(split)
+    pairs = [(caps[i][0], scenes[i]) for i in spread(len(caps), n)]
+    texts = [t for t, _ in singles + pairs]
+    grids = draw(model, tokenizer or data.tokenizer, texts, data.caption_len, device, guidance, temperature, top_k,
+                 seed=seed, strict=False, progress=progress)
+    return score(clf, grids, [s for _, s in singles + pairs])
+
+
 def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
     """evaluate.py for text2pixel: bits per pixel-token, the pixel n-gram's beside it, and (shapes)
     caption fidelity with and without guidance, on the checkpoint's own dataset."""
@@ -80,6 +102,11 @@ def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
             t0 = time.perf_counter()
             scores = fidelity(model, data, args.fidelity_images, g, device, ec.seed, split=split, tokenizer=tokenizer)
             out[name] = scores["mean"]
-            out[f"{name}_all"] = scores["all"]
+            out.update({f"{name}_{k}": v for k, v in scores.items() if k != "mean"})
             out[f"{name}_seconds"] = time.perf_counter() - t0
+    if dc.name == "emoji" and args.fidelity_images:
+        for name, g in (("glyphs", args.guidance), ("glyphs_noguide", None)):
+            scores = emoji_fidelity(model, data, args.fidelity_images, g, device, ec.seed, split=split,
+                                    tokenizer=tokenizer)
+            out.update({f"{name}_{k}": v for k, v in scores.items()})
     return out

@@ -16,7 +16,7 @@ from seqgen.data.images.codec import digit_view, grid_image
 from seqgen.data.images.patches import coverage, fit_vocab
 from seqgen.data.images.prepare import ImageBatches, load_prepared, prepare_images, prepared_dir, spread
 from seqgen.families.text2pixel.baseline import PixelNGram
-from seqgen.families.text2pixel.evaluate import evaluate_pixels, fidelity
+from seqgen.families.text2pixel.evaluate import emoji_fidelity, evaluate_pixels, fidelity
 from seqgen.families.text2pixel.generate import draw
 from seqgen.families.text2pixel.model import Text2Pixel
 
@@ -66,7 +66,7 @@ def make_task(ctx: RunContext) -> Task:
                 baseline[f"{split}/baseline_bits_per_pixel"] = ngram.bits_per_pixel(lo[spread(len(lo), px.eval_images)])
         print(f"[seqgen] pixel n-gram baseline ({time.perf_counter() - t0:.1f} s): "
               + ", ".join(f"{k} {v:.4f}" for k, v in baseline.items()), flush=True)
-    is_shapes = spec.data.name == "shapes"
+    is_shapes, is_emoji = spec.data.name == "shapes", spec.data.name == "emoji"
     n_fidelity = min(px.fidelity_images, max(8, tc.max_steps))
 
     def evaluate_fn(m, final=False):
@@ -74,6 +74,13 @@ def make_task(ctx: RunContext) -> Task:
         for split in ("valid", "test"):
             if data.count(split):
                 out.update(evaluate_pixels(m, data, split, tc.batch_size, dist.device, px.eval_images))
+        if is_emoji and n_fidelity and final:
+            for name, g in (("glyphs", px.guidance), ("glyphs_noguide", None)):
+                scores = emoji_fidelity(m, data, n_fidelity, g, dist.device, spec.seed, px.temperature, px.top_k,
+                                        progress=True)
+                out.update({f"test/{name}_{k}": v for k, v in scores.items()})
+                print(f"[seqgen] glyph fidelity (guidance {g}): "
+                      + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()), flush=True)
         if is_shapes and n_fidelity and final:
             for name, g in (("fidelity", px.guidance), ("fidelity_noguide", None)):
                 t0 = time.perf_counter()
