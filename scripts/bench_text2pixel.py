@@ -4,59 +4,86 @@ python scripts/bench_text2pixel.py --quick                     # about a minute:
 python scripts/bench_text2pixel.py                             # full: + no-cache over the whole image
 python scripts/bench_text2pixel.py --ckpt outputs/text2pixel_shapes/checkpoints/last.pt
                                    # + quality of a trained model: bits per pixel-token vs the pixel
-                                   #   n-gram, caption fidelity with and without guidance (shapes)
+                                   #   n-gram, fidelity (shapes) or glyph fidelity (emoji), a guidance sweep
+python scripts/bench_text2pixel.py --run outputs/text2pixel_shapes --minutes 15,30,60
+                                   # the same at the checkpoints nearest 15 / 30 / 60 training minutes
 python scripts/bench_text2pixel.py --cuda                      # GPU sampling / training (bf16)
-The anchor is a Hugging Face GPT-2 of 4 layers x 256 wide on 1,056-token sequences, timed in the same
-process when `transformers` is installed. Ends with one JSON line: {"bench": "text2pixel", ...}.
+Speed is measured for one pixel per step (patch 1, the previous release) and 2x2 patch tokens
+(patch 2), in fp32 and, on a CPU with bf16 matrix instructions, bf16. The anchor is a Hugging Face
+GPT-2 of 4 layers x 256 wide on 1,056-token sequences, timed in the same process when `transformers`
+is installed. Ends with one JSON line: {"bench": "text2pixel", ...}.
 """
 
 import argparse
 import json
 import statistics
 import time
+from pathlib import Path
 
+import numpy as np
 import torch
 
 from seqgen.core.optim import OptimConfig, build_optimizer
-from seqgen.core.precision import autocast, resolve_precision
-from seqgen.families import build_model
+from seqgen.core.precision import autocast, cpu_bf16, machine, resolve_precision
 from seqgen.families.text2pixel.generate import generate_pixels
+from seqgen.families.text2pixel.model import Text2Pixel
 
-DEFAULT = dict(n_layer=4, n_head=4, n_embd=128)          # configs/model/text2pixel.yaml
-DATA = dict(text_vocab_size=40, n_colors=16, caption_len=16, height=32, width=32)
+DATA = dict(text_vocab_size=40, n_colors=11, caption_len=16, height=32, width=32)
+SHAPES = {"p1_4x128": dict(patch=1, n_layer=4, n_head=4, n_embd=128),     # the previous release's recipe
+          "p2_4x128": dict(patch=2, n_layer=4, n_head=4, n_embd=128),
+          "p2_6x192": dict(patch=2, n_layer=6, n_head=6, n_embd=192)}     # experiment=text2pixel_shapes
 HF_IMAGES_S = 2.3                                         # the issue's figure for HF GPT-2 4x256 here
 
 
-def _median_step(step, iters, warmup):
+def _median(fn, iters, warmup):
     times = []
     for i in range(warmup + iters):
         t = time.perf_counter()
-        step()
+        fn()
         if i >= warmup:
             times.append(time.perf_counter() - t)
     return statistics.median(times)
 
 
-def train_speed(shape, batch, iters, warmup, device="cpu", precision="fp32"):
-    """Images per second of one AdamW step of seqgen's model (real training_loss)."""
+def _grids(n, seed=0):
+    """Shapes-like grids (flat regions, a few objects) so that patch tokens see realistic patches."""
+    from seqgen.data.images import shapes as S
+
+    return S.generate(n, seed, held_out=False)["lo"]
+
+
+def build(shape, device, train_grids):
     torch.manual_seed(0)
-    dev = torch.device(device)
-    m = build_model("text2pixel", {**shape, "caption_dropout": 0.1}, **DATA).to(dev)
-    opt = build_optimizer(m, OptimConfig(), dev)
-    dtype = resolve_precision(precision, dev)
-    text = torch.randint(0, DATA["text_vocab_size"], (batch, DATA["caption_len"]), device=dev)
-    pix = torch.randint(0, DATA["n_colors"], (batch, 1024), device=dev)
+    cfg = dict(DATA, **shape)
+    vocab = None
+    if shape["patch"] > 1:
+        from seqgen.data.images.patches import fit_vocab
+
+        vocab = fit_vocab(train_grids, shape["patch"], 4096)
+        cfg["n_tokens"] = len(vocab)
+    m = Text2Pixel(Text2Pixel.Config(**cfg))
+    if vocab is not None:
+        m.set_vocab(vocab)
+    return m.to(device)
+
+
+def train_speed(model, grids, batch, iters, warmup, device, precision="fp32"):
+    """Images per second of one AdamW step of the real training_loss."""
+    opt = build_optimizer(model, OptimConfig(), device)
+    dtype = resolve_precision(precision, device)
+    text = torch.randint(0, DATA["text_vocab_size"], (batch, DATA["caption_len"]), device=device)
+    pix = torch.from_numpy(np.ascontiguousarray(grids[:batch])).reshape(batch, -1).long().to(device)
 
     def step():
-        with autocast(dev, dtype):
-            loss, _ = m.training_loss((text, pix))
+        with autocast(device, dtype):
+            loss, _ = model.training_loss((text, pix))
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-        if dev.type == "cuda":
+        if device.type == "cuda":
             torch.cuda.synchronize()
 
-    return batch / _median_step(step, iters, warmup)
+    return batch / _median(step, iters, warmup)
 
 
 def hf_train_speed(batch, iters, warmup):
@@ -76,61 +103,72 @@ def hf_train_speed(batch, iters, warmup):
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    return batch / _median_step(step, iters, warmup)
+    return batch / _median(step, iters, warmup)
 
 
-def sample_speed(model, batch, pixels, guidance, use_cache, device, reps=1):
-    """Median seconds to draw the first `pixels` pixels of `batch` images (1,024: whole images)."""
+def sample_seconds(model, batch, guidance, use_cache, device, tokens=None, reps=1):
+    """Median seconds to draw `batch` images (or their first `tokens` image tokens)."""
     text = torch.randint(0, DATA["text_vocab_size"], (batch, DATA["caption_len"]), device=device)
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
+
+    def draw():
         generate_pixels(model, text, guidance, generator=torch.Generator().manual_seed(0), use_cache=use_cache,
-                        num_tokens=pixels)
+                        num_tokens=tokens)
         if device.type == "cuda":
             torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+
+    return _median(draw, reps, 0)
 
 
-def quality(ckpt, images, device):
-    """Held-out bits per pixel-token vs the pixel n-gram, and fidelity with / without guidance."""
+def quality(ckpt, images, device, scales=(1.0, 2.0, 3.0, 5.0)):
+    """Held-out bits per pixel-token vs the pixel n-gram, fidelity with / without guidance and a sweep."""
     from seqgen.app.load import load_model
-    from seqgen.data.images.prepare import ImageDataConfig, prepare_images
+    from seqgen.data.images.prepare import ImageDataConfig, prepare_images, spread
     from seqgen.families.text2pixel.baseline import PixelNGram
-    from seqgen.families.text2pixel.evaluate import evaluate_pixels, fidelity
+    from seqgen.families.text2pixel.evaluate import emoji_fidelity, evaluate_pixels, fidelity
 
-    model, _, state = load_model(ckpt, device)
+    model, tok, state = load_model(ckpt, device)
     cfg = state["config"]
-    data = prepare_images(ImageDataConfig(**cfg["data"]), cfg["data_root"])
+    data = prepare_images(ImageDataConfig(**cfg["data"]), cfg["data_root"], verbose=False)
     ngram = PixelNGram(data.codec.size).fit(data.lo("train"))
-    out = {"dataset": data.meta["dataset"], "step": state["step"]}
+    out = {"dataset": data.meta["dataset"], "step": state["step"], "train_minutes": state.get("train_seconds", 0) / 60,
+           "patch": state["model_config"].get("patch", 1)}
     for split in ("valid", "test"):
         if data.count(split):
-            ours = evaluate_pixels(model, data, split, 16, device, images)[f"{split}/bits_per_pixel"]
+            ours = evaluate_pixels(model, data, split, 16, device, images, tokenizer=tok)[f"{split}/bits_per_pixel"]
             lo = data.lo(split)
-            base = ngram.bits_per_pixel(lo[:images] if images else lo)
+            base = ngram.bits_per_pixel(lo[spread(len(lo), images)])
             out.update({f"{split}_bits_per_pixel": ours, f"{split}_baseline_bits_per_pixel": base,
                         f"{split}_bits_vs_baseline": ours / base - 1})
             print(f"{split}: {ours:.4f} bits per pixel-token, pixel n-gram {base:.4f} "
                   f"({100 * (ours / base - 1):+.1f}%)", flush=True)
-    if data.meta["dataset"] == "shapes":
-        g = cfg.get("pixels", {}).get("guidance", 3.0)
-        for name, scale in (("guided", g), ("unguided", None)):
-            t = time.perf_counter()
-            s = fidelity(model, data, images or 200, scale, device, seed=0)
-            out.update({f"fidelity_{name}_mean": s["mean"], f"fidelity_{name}_all": s["all"],
-                        f"fidelity_{name}_scale": scale})
-            print(f"fidelity ({name}, scale {scale}): mean {s['mean']:.3f} all {s['all']:.3f} "
-                  + " ".join(f"{k} {s[k]:.3f}" for k in ("shape", "colour", "size", "position"))
-                  + f" ({time.perf_counter() - t:.0f} s)", flush=True)
+    score = fidelity if data.meta["dataset"] == "shapes" else emoji_fidelity
+    for scale in (None, *scales):
+        t = time.perf_counter()
+        s = score(model, data, images or 200, scale, device, seed=0, tokenizer=tok)
+        name = "noguide" if scale is None else f"g{scale:g}"
+        out.update({f"{name}_{k}": v for k, v in s.items()})
+        print(f"guidance {scale}: " + " ".join(f"{k} {v:.3f}" for k, v in s.items())
+              + f" ({time.perf_counter() - t:.0f} s)", flush=True)
+    key = "mean" if data.meta["dataset"] == "shapes" else "single"
+    best = max(scales, key=lambda g: out[f"g{g:g}_{key}"])
+    out.update(best_guidance=best, guidance_gain=out[f"g{best:g}_{key}"] - out[f"noguide_{key}"])
     return out
+
+
+def at_minutes(run_dir: Path, minutes: list[float]) -> list[Path]:
+    """The checkpoints of a run nearest each number of training minutes (train_seconds in each)."""
+    from seqgen.core import checkpoint as ckpt
+
+    steps = [(p, ckpt.load(p).get("train_seconds", 0) / 60) for p in ckpt.list_steps(run_dir / "checkpoints")]
+    return [min(steps, key=lambda s: abs(s[1] - m))[0] for m in minutes]
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--ckpt", help="a text2pixel checkpoint: also measure quality")
+    ap.add_argument("--run", help="a run folder: quality at the checkpoints nearest --minutes")
+    ap.add_argument("--minutes", default="15,30,60")
     ap.add_argument("--images", type=int, default=200, help="held-out images for quality")
     ap.add_argument("--cuda", action="store_true")
     ap.add_argument("--threads", type=int, default=None)
@@ -138,35 +176,43 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device("cuda" if args.cuda else "cpu")
-    res = {"bench": "text2pixel", "device": torch.cuda.get_device_name() if args.cuda else "cpu",
-           "threads": torch.get_num_threads(), "quick": args.quick}
+    res = {"bench": "text2pixel", **machine(probe_bf16=not args.cuda), "quick": args.quick,
+           "device": torch.cuda.get_device_name() if args.cuda else "cpu"}
+    print(f"machine: {res['cpu']}, capability {res['cpu_capability']}, {res['threads']} threads", flush=True)
+    if args.run:
+        rows, minutes = [], [float(x) for x in args.minutes.split(",")]
+        for m, path in zip(minutes, at_minutes(Path(args.run), minutes)):
+            print(f"--- {path} (nearest {m} training minutes)", flush=True)
+            rows.append(quality(path, args.images, device))
+        res["minutes"] = rows
+        print(json.dumps(res))
+        return
+    grids = _grids(300)
     iters, warmup = (3, 1) if args.quick else (8, 2)
-    prec = "bf16" if args.cuda else "fp32"
-    ours = train_speed(DEFAULT, 16 if not args.cuda else 64, iters, warmup, device.type, prec)
-    res["train_images_s_default"] = ours
-    print(f"train, default 4x128, batch {16 if not args.cuda else 64}: {ours:.2f} images/s", flush=True)
-    if not args.cuda:
-        wide = train_speed(dict(n_layer=4, n_head=4, n_embd=256), 8, iters, warmup)
-        hf = hf_train_speed(8, iters, warmup) if not args.quick else None
-        res.update(train_images_s_4x256=wide, hf_gpt2_4x256_images_s=hf, hf_anchor_images_s=HF_IMAGES_S,
-                   ratio_4x256_vs_hf=(wide / hf) if hf else wide / HF_IMAGES_S)
-        print(f"train, 4x256 batch 8: {wide:.2f} images/s; HF GPT-2 4x256 here: "
-              f"{hf if hf is None else round(hf, 2)} (issue anchor {HF_IMAGES_S})", flush=True)
-
-    torch.manual_seed(0)
-    model = build_model("text2pixel", DEFAULT, **DATA).to(device).eval()
-    B = 16
-    sec = sample_speed(model, B, 1024, 3.0, True, device, reps=1 if args.quick else 3)
-    res["sample_images_s_guided_cached"] = B / sec
-    print(f"sample, batch {B}, guidance 3, KV cache: {B / sec:.2f} images/s ({sec:.1f} s per batch)", flush=True)
-    # without the cache the cost of step j grows with j: quick times a 128-pixel prefix of both
-    # (a lower bound on the full-image ratio), full times the whole image
-    prefix = 128 if args.quick else 1024
-    t_cache = sample_speed(model, B, prefix, 3.0, True, device)
-    t_nocache = sample_speed(model, B, prefix, 3.0, False, device)
-    res.update(nocache_pixels=prefix, cache_speedup=t_nocache / t_cache)
-    print(f"sample, first {prefix} pixels: cache {t_cache:.2f} s, no cache {t_nocache:.2f} s -> "
-          f"{t_nocache / t_cache:.1f}x", flush=True)
+    precisions = ["bf16"] if args.cuda else ["fp32"] + (["bf16"] if cpu_bf16().supported else [])
+    for name, shape in SHAPES.items():
+        model = build(shape, device, grids)
+        batch = 16 if shape["patch"] == 1 else 32
+        for prec in precisions:
+            ips = train_speed(model, grids, batch, iters, warmup, device, prec)
+            res[f"train_images_s_{name}_{prec}"] = ips
+            print(f"train {name}, batch {batch}, {prec}: {ips:.2f} images/s", flush=True)
+        model.eval()
+        sec = sample_seconds(model, 16, 3.0, True, device, reps=1 if args.quick else 3)
+        res[f"sample_images_s_{name}"] = 16 / sec
+        print(f"sample {name}, batch 16, guidance 3, KV cache: {16 / sec:.2f} images/s ({sec:.1f} s)", flush=True)
+        # without the cache the cost of step j grows with j: quick times a prefix of both (a lower
+        # bound on the full-image ratio), full the whole image
+        prefix = model.num_tokens if not args.quick else model.num_tokens // 8
+        cached = sample_seconds(model, 16, 3.0, True, device, prefix)
+        uncached = sample_seconds(model, 16, 3.0, False, device, prefix)
+        res[f"cache_speedup_{name}"] = uncached / cached
+        print(f"sample {name}, first {prefix} tokens: cache {cached:.2f} s, no cache {uncached:.2f} s -> "
+              f"{uncached / cached:.1f}x", flush=True)
+    if not args.cuda and not args.quick:
+        hf = hf_train_speed(8, iters, warmup)
+        res.update(hf_gpt2_4x256_images_s=hf, hf_anchor_images_s=HF_IMAGES_S)
+        print(f"HF GPT-2 4x256 batch 8: {hf if hf is None else round(hf, 2)} images/s (issue anchor {HF_IMAGES_S})")
     if args.ckpt:
         res.update(quality(args.ckpt, args.images, device))
     print(json.dumps(res))
