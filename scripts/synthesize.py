@@ -1,6 +1,6 @@
 """Efros-Leung synthesis: python scripts/synthesize.py image=skimage:brick size=128 window=11
 
-mode=texture|fill|extrapolate|text; see configs/synthesize.yaml for every key.
+mode=texture|fill|extrapolate|text|analogy; see configs/synthesize.yaml for every key.
 """
 
 import hydra

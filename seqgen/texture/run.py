@@ -1,4 +1,4 @@
-"""synthesize(cfg): the entry point behind scripts/synthesize.py (texture, fill, extrapolate, text)."""
+"""synthesize(cfg): the entry point behind scripts/synthesize.py (texture, fill, extrapolate, text, analogy)."""
 
 from __future__ import annotations
 
@@ -9,30 +9,44 @@ from pathlib import Path
 
 import numpy as np
 
+from seqgen.core.schema import key
 from seqgen.texture.efros_leung import EfrosLeungConfig, TextureError, extrapolate, fill_holes, synthesize
+from seqgen.texture.filters import FILTERS
 from seqgen.texture.images import load_image, save_png, side_by_side, texture_distance
 
 
 @dataclass
 class SynthConfig:
-    mode: str = "texture"            # texture | fill | extrapolate | text
+    mode: str = key("texture", choices=("texture", "fill", "extrapolate", "text", "analogy"))
     image: str = "skimage:brick"     # a file path or skimage:NAME
-    resize: int | None = 128         # scale the input to this width first (null: as is)
-    crop: int | None = 64            # then take a centred square sample of this side (null: all)
-    size: int = 128                  # texture: output side
-    window: int = 11
+    resize: int | None = key(128, ge=1)   # scale the input to this width first (null: as is)
+    crop: int | None = key(64, ge=1)      # then take a centred square sample of this side (null: all)
+    size: int = key(128, ge=1)       # texture: output side
+    window: int = key(11, ge=3, odd=True)
     windows: list | None = None      # texture / text: several windows side by side, e.g. [5,11,21]
-    epsilon: float = 0.1
+    epsilon: float = key(0.1, ge=0)   # candidates: SSD <= best * (1 + epsilon)
     seed: int = 0
     device: str = "cpu"              # cpu | cuda
-    dtype: str = "float64"           # float64 keeps exact ties exact; float32 for GPUs with slow float64
-    hole: int = 24                   # fill: side of a centred square hole ...
+    # float64 keeps exact ties exact; float32 for GPUs with slow float64
+    dtype: str = key("float64", choices=("float64", "float32"))
+    hole: int = key(24, ge=1)        # fill: side of a centred square hole ...
     mask: str | None = None          # ... or a mask image (white = fill)
-    border: int = 16                 # extrapolate: pixels added on each side
+    border: int = key(16, ge=1)      # extrapolate: pixels added on each side
     text: str | None = None          # text: source text file
-    unit: str = "char"               # text: char | word (the symbols matched and copied)
-    length: int = 1000               # text: symbols to write
+    unit: str = key("char", choices=("char", "word"))   # text: char | word (the symbols matched and copied)
+    length: int = key(1000, ge=1)    # text: symbols to write
     out: str | None = None           # PNG / text path; default outputs/texture/<mode>_w<window>_s<seed>.*
+    a: str | None = None             # analogy: A, the example before filtering (file or skimage:NAME)
+    a_prime: str | None = None       # analogy: A′, A filtered (a file of A's size) ...
+    filter: str | None = key(None, choices=(None, *FILTERS))   # ... or made from A (seqgen/texture/filters.py)
+    b: str | None = None             # analogy: B, the image to filter as A -> A′ (filter=labels: b=random draws one)
+    side: int | None = key(256, ge=1)   # analogy: scale A, A′, B so the longer side has this many pixels (null: as is)
+    levels: int | None = key(None, ge=1)   # analogy: pyramid levels; null here and below: the filter's choice,
+    kappa: float | None = key(None, ge=0)  #   else AnalogyConfig's default (seqgen/texture/analogy.py); coherence bias
+    color: str | None = key(None, choices=(None, "b", "a_prime", "colorize"))   # analogy: b: A′ luma, B chroma;
+    #   a_prime: A′ RGB; colorize: B luma, A′ chroma
+    features: str | None = key(None, choices=(None, "luminance", "rgb"))   # analogy
+    search: str | None = key(None, choices=(None, "auto", "exact", "patchmatch"))   # analogy
 
 
 def _mask(cfg: SynthConfig, shape) -> np.ndarray:
@@ -51,6 +65,10 @@ def _mask(cfg: SynthConfig, shape) -> np.ndarray:
 
 
 def run(cfg: SynthConfig) -> dict:
+    if cfg.mode == "analogy":
+        from seqgen.texture.analogy_run import run_analogy
+
+        return run_analogy(cfg)
     windows = list(cfg.windows or [cfg.window])
     stem = f"{cfg.mode}_w{'-'.join(map(str, windows))}_s{cfg.seed}"
     if cfg.mode == "text":
@@ -67,7 +85,7 @@ def run(cfg: SynthConfig) -> dict:
         elif cfg.mode == "extrapolate":
             out = extrapolate(sample, cfg.border, el, cfg.seed, cfg.device)
         else:
-            raise TextureError(f"mode must be texture, fill, extrapolate or text; got {cfg.mode!r}")
+            raise TextureError(f"mode must be texture, fill, extrapolate, text or analogy; got {cfg.mode!r}")
         report[f"w{w}"] = {"seconds": round(time.perf_counter() - t, 3), **texture_distance(sample, out)}
         outs.append(out)
     path = Path(cfg.out or f"outputs/texture/{stem}.png")

@@ -143,7 +143,7 @@ def test_sigterm_saves_the_current_step_and_the_same_command_resumes(tmp_path, c
     assert state["step"] == step >= 3
     res = run_script(args[:1] + tiny_overrides(tmp_path, corpus, f"trainer.max_steps={step + 2}",
                                                "trainer.ckpt_every=0", "trainer.eval_every=0"))
-    assert f"resuming from" in res.stdout and f"(step {step})" in res.stdout
+    assert "resuming from" in res.stdout and f"(step {step})" in res.stdout
 
 
 def test_kill_9_then_resume_keeps_one_metrics_row_per_step(tmp_path, corpus):
