@@ -71,7 +71,7 @@ def _locked(spec: RunSpec, fam, dist: D.DistInfo) -> dict:
 def _fit(spec: RunSpec, fam, dist: D.DistInfo, run_dir: Path) -> dict:
     if not dist.is_main:  # one process's job; other ranks have nothing to do
         return {"run_dir": run_dir, "checkpoint": None, "step": 0, "metrics": {}, "model": None}
-    check_refit(spec, run_dir / "checkpoints")
+    check_refit(spec, run_dir / "checkpoints", fam)
     ckpt.check_writable(run_dir / "checkpoints")
     write_config(run_dir, spec.plain)
     tracker = Tracker(run_dir, spec.logger, spec.plain, spec.run_name)

@@ -181,13 +181,19 @@ def pack(spec, model_config: dict, model_state, step: int, **extra) -> dict:
             "step": step, "config": spec.plain, **extra}
 
 
-def check_same_model(spec, state: dict, path):
-    """A run folder holds one model: refuse a different one rather than overwrite its checkpoints."""
+def check_same_model(spec, state: dict, path, family=None):
+    """A run folder holds one model: refuse a different one rather than overwrite its checkpoints.
+    A key the checkpoint predates (added by a later release) counts as having had the default of
+    the family's Config (`family.Model.Config`), when the family is given."""
     if state["model_name"] != spec.model_name:
         raise ConfigError(f"checkpoint {path} holds a '{state['model_name']}' model, the config asks for "
                           f"'{spec.model_name}'")
-    wanted = {**state["model_config"], **spec.model}
-    changed = {k: (state["model_config"][k], v) for k, v in wanted.items() if state["model_config"].get(k) != v}
+    old = dict(state["model_config"])
+    config_cls = getattr(getattr(family, "Model", None), "Config", None)
+    for k in spec.model:
+        if k not in old and config_cls is not None and hasattr(config_cls, k):
+            old[k] = getattr(config_cls, k)
+    changed = {k: (old.get(k), v) for k, v in spec.model.items() if old.get(k) != v}
     if changed:
         raise ConfigError(f"checkpoint {path} was made with a different model: "
                           + ", ".join(f"model.{k}: {a!r} there, {b!r} now" for k, (a, b) in changed.items())

@@ -102,10 +102,8 @@ def resume_state(spec, ckpt_dir: Path, family=None) -> dict | None:
             return None
     else:
         path, state = Path(mode), ckpt.load(mode)
-    for description, patch in getattr(family, "patches", ()):   # checkpoints of older releases
-        if patch(state):
-            print(f"[seqgen] {path}: {description}", flush=True)
-    ckpt.check_same_model(spec, state, path)
+    _patch(family, state, path)
+    ckpt.check_same_model(spec, state, path, family)
     changes = _data_changes(spec, family, state) if family is not None else []
     if changes:
         raise ConfigError(f"checkpoint {path} was trained on other data: " + ", ".join(changes)
@@ -142,7 +140,13 @@ def check_schedule(spec, state: dict) -> None:
           f"Pass optim.decay_steps={planned} to keep the planned schedule.", flush=True)
 
 
-def check_refit(spec, ckpt_dir: Path) -> None:
+def _patch(family, state: dict, path) -> None:
+    for description, patch in getattr(family, "patches", ()):   # checkpoints of older releases
+        if patch(state):
+            print(f"[seqgen] {path}: {description}", flush=True)
+
+
+def check_refit(spec, ckpt_dir: Path, family=None) -> None:
     """Fitted models (counted, own loop, non-parametric) refit from scratch: harmless for the same
     model, refused for another one (it would overwrite that one's checkpoint) or under resume=never."""
     existing = ckpt.latest(ckpt_dir)
@@ -151,7 +155,9 @@ def check_refit(spec, ckpt_dir: Path) -> None:
     if spec.trainer.resume == "never":
         raise ConfigError(f"{existing.parent} already holds a checkpoint and trainer.resume=never: pick "
                           f"another run_name or delete that folder")
-    ckpt.check_same_model(spec, ckpt.load(existing), existing)
+    state = ckpt.load(existing)
+    _patch(family, state, existing)
+    ckpt.check_same_model(spec, state, existing, family)
 
 
 def write_config(run_dir: Path, plain: dict) -> None:

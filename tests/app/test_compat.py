@@ -110,3 +110,18 @@ def test_same_seed_same_losses_as_before(name, work):
         assert losses == want
     else:
         np.testing.assert_allclose(losses, want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["word2vec", "ngram"])
+def test_a_run_folder_of_the_previous_release_is_refitted(name, work):
+    """Keys added since (word2vec's hs / backend) count as their defaults: the same model refits over
+    the old folder's checkpoint instead of being refused (or crashing on the missing key)."""
+    from seqgen.app.train import train
+
+    overrides = _overrides(name, work)
+    run = work / "out" / name
+    shutil.rmtree(run, ignore_errors=True)
+    (run / "checkpoints").mkdir(parents=True)
+    shutil.copyfile(FIXTURES / f"{name}.pt", run / "checkpoints" / "step_0000006.pt")
+    result = train(compose(overrides))
+    assert result["checkpoint"].is_file()
