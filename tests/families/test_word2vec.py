@@ -1,10 +1,12 @@
-"""word2vec: noise table, subsampling, pair generation, planted structure, export, queries, scripts."""
+"""word2vec: noise table, subsampling, pair generation, planted structure (both trainers), export,
+queries, scripts. The compiled trainer against the torch reference: test_word2vec_kernels.py."""
 
 import numpy as np
 import pytest
 import torch
 
-from seqgen.families.word2vec.model import _TABLE, Word2Vec, _pairs
+from seqgen.families.word2vec.model import _TABLE, Word2Vec
+from seqgen.families.word2vec.torch_sgd import pairs as _pairs
 from seqgen.families.word2vec.vectors import VocabularyError, evaluate_analogies, nearest
 from tests.conftest import run_script
 
@@ -47,9 +49,19 @@ def planted_corpus(seed=0):
     return [[str(w) for w in rng.choice(topics[i % 2], 12)] for i in range(600)]
 
 
-def test_planted_structure_is_recovered_and_deterministic():
+@pytest.fixture
+def one_torch_thread():
+    """Tiny tensors on the torch path: a second intra-op thread only waits for a busy core."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_planted_structure_is_recovered_and_deterministic(backend, one_torch_thread):
     cfg = Word2Vec.Config(min_count=1, vector_size=16, window=3, epochs=10, sample=0, workers=1, alpha=0.05,
-                          batch_pairs=128)
+                          batch_pairs=128, backend=backend)
     m = Word2Vec(cfg).fit(planted_corpus())
     for w in ("fruit3", "tool7"):
         top = [x for x, _ in nearest(m.vocab, m.vectors, [w], k=5)]

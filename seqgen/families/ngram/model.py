@@ -1,11 +1,13 @@
 """Count-based n-gram language model: interpolated modified Kneser-Ney (KenLM's lmplz estimate) and
 interpolated Witten-Bell, with ARPA-style backoff storage.
 
-Counting is vectorised over integer arrays: the n-grams of order n are keyed as
-`id(prefix (n-1)-gram) * V + last word`, so every order is one np.unique over int64 keys, and
-memory grows with the number of distinct n-grams. Probabilities are stored as ARPA does
-(log10 p(w | h) for every seen n-gram, log10 backoff for every context), so scoring, the full
-next-token distribution, sampling and ARPA export all read the same tables.
+Counting is vectorised over integer arrays, one order at a time: the n-grams of order n are keyed
+as `id(prefix (n-1)-gram) * V + last word`, packed with their position into one int64 and sorted in
+place, so memory grows with the text and the number of distinct n-grams, not with the order.
+Probabilities are stored as ARPA does (log10 p(w | h) for every seen n-gram, log10 backoff for
+every context), so scoring, the full next-token distribution, sampling and ARPA export all read the
+same tables. Scoring and next-token distributions run compiled (`kernels.py`, backend="numba") or as
+the numpy reference below (backend="numpy"), with identical results.
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from seqgen.core.errors import DataError
+from seqgen.core.errors import ConfigError, DataError
 from seqgen.core.schema import key
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 DEFAULT_DISCOUNTS = (0.5, 1.0, 1.5)  # used when count-of-counts leave a discount undefined
+_PACK_BITS = 63                      # key and position share one int64 while they fit in this many bits
 
 
 class NGram:
@@ -63,9 +65,11 @@ class NGram:
         counts = (self.adjusted_counts if adjusted else self.raw_counts)[order - 1]
         return {tuple(self.vocab[i] for i in row): float(c) for row, c in zip(table, counts) if c > 0}
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        """The neural models' protocol: idx (B, T) -> logits (B, T, V), natural-log probabilities of the
-        next token after each prefix. Each row is read as the start of a line (after <s>)."""
+    def forward(self, idx):
+        """The neural models' protocol: idx (B, T) tensor -> logits (B, T, V), natural-log probabilities
+        of the next token after each prefix. Each row is read as the start of a line (after <s>)."""
+        import torch  # here, not at the top: counting and scoring need no torch (a lighter process)
+
         bos = self._specials()[0]
         rows = idx.tolist()
         ctx = [[bos] + row[: t + 1] for row in rows for t in range(len(row))]
@@ -79,66 +83,111 @@ class NGram:
         """lines: token-id arrays over `vocab` (which contains <s>, </s>, <unk>), one per sentence."""
         self.vocab = list(vocab)
         bos, eos, unk = self._specials()
-        N, V = self.config.order, self.V
         if not lines or sum(len(x) for x in lines) == 0:
             raise DataError("cannot fit an n-gram model on an empty corpus")
+        return self._estimate(*self._count(lines, bos, eos), bos)
+
+    def _count(self, lines, bos: int, eos: int):
+        """Every order's distinct n-grams, one order at a time, in compact arrays.
+
+        Position i of the padded text gets gid[i], the row of the current order's n-gram starting
+        there (-1 if it would cross a line end). Order n's keys gid[i] * V + word[i + n - 1] are
+        packed with their position into one int64 (key << pbits | i) and sorted in place: equal keys
+        become runs, and each run's first entry gives a position of that n-gram (its suffix and first
+        word). Returns per order (index n): counts (int32), suffix rows (int32), <s>-initial (bool).
+        """
+        N, V = self.config.order, self.V
         seq, line_of = _pad_lines(lines, bos, eos)
-        # gid[i]: id of the current order's n-gram starting at position i (-1: crosses a line end)
-        gid = seq.copy()
+        P = len(seq)
+        last = np.zeros(P, bool)                            # the </s> that ends each line
+        last[:-1] = line_of[1:] != line_of[:-1]
+        last[-1] = True
+        del line_of
+        seq = seq.astype(np.int32)
+        gid = seq.copy()                                    # order 1: the word itself
         self.keys = [np.arange(V, dtype=np.int64)]
-        raw, prefix, suffix, first = [None, np.bincount(seq, minlength=V)], [None, None], [None, None], [None, None]
+        raw, suffix, first = [None, np.bincount(seq, minlength=V).astype(np.int32)], [None, None], [None, None]
+        pbits = max(1, int(P).bit_length())
         for n in range(2, N + 1):
-            pos = np.nonzero(line_of[: len(seq) - n + 1] == line_of[n - 1:])[0]
+            # the n-gram at i fits in a line iff the (n-1)-gram at i does and does not end the line
+            pos = np.flatnonzero((gid[: P - n + 1] >= 0) & ~last[n - 2: P - 1]).astype(np.int32)
             if len(pos) == 0:
                 raise DataError(f"no {n}-gram fits in any line (with <s> and </s>, every line is shorter "
                                  f"than {n} tokens): lower model.order")
-            key = gid[pos] * V + seq[pos + n - 1]
-            uniq, idx0, inv, cnt = np.unique(key, return_index=True, return_inverse=True, return_counts=True)
-            start = pos[idx0]                           # one occurrence of each distinct n-gram
-            suffix.append(gid[start + 1])               # its (n-1)-gram suffix (starts one later)
-            nxt = np.full(len(seq), -1, np.int64)
-            nxt[pos] = inv
-            gid = nxt
-            self.keys.append(uniq)
-            raw.append(cnt)
-            prefix.append(uniq // V)
-            first.append(seq[start])                    # <s>-initial n-grams keep raw counts (KenLM)
-        return self._estimate(raw, prefix, suffix, first, bos, eos, unk)
+            packed = gid[pos].astype(np.int64)
+            packed *= V
+            packed += seq[pos + n - 1]
+            if int(len(self.keys[-1]) * V).bit_length() + pbits <= _PACK_BITS:
+                packed <<= pbits
+                packed |= pos
+                packed.sort()
+                pos = (packed & ((1 << pbits) - 1)).astype(np.int32)
+                packed >>= pbits                            # now the sorted keys
+            else:  # too many bits to pack: sort positions by key instead (more memory, same result)
+                order = np.argsort(packed, kind="stable")
+                packed, pos = packed[order], pos[order]
+                del order
+            new = np.empty(len(packed), bool)               # the first entry of each key's run
+            new[0] = True
+            np.not_equal(packed[1:], packed[:-1], out=new[1:])
+            runs = np.flatnonzero(new)
+            self.keys.append(packed[runs])
+            del packed
+            raw.append(np.diff(np.append(runs, len(new))).astype(np.int32))
+            start = pos[runs]                               # one occurrence of each distinct n-gram
+            suffix.append(gid[start + 1])                   # its (n-1)-gram suffix (starts one later)
+            first.append(seq[start] == bos)                 # <s>-initial n-grams keep raw counts (KenLM)
+            group = np.cumsum(new, dtype=np.int32)
+            group -= 1
+            del new, runs, start
+            gid = np.full(P, -1, np.int32)
+            gid[pos] = group
+            del pos, group
+        return raw, suffix, first
 
-    def _estimate(self, raw, prefix, suffix, first, bos, eos, unk):
+    def _estimate(self, raw, suffix, first, bos):
+        """Probabilities and backoffs per order, from the counts of `_count` (freed order by order)."""
         N, V = self.config.order, self.V
-        counts = [None] * (N + 1)
-        counts[N] = raw[N].astype(np.float64)
+        counts = [None] * (N + 1)                           # int32: raw, or Kneser-Ney adjusted
+        counts[N] = raw[N]
         for n in range(N - 1, 0, -1):
             if self.config.smoothing == "wb":
-                counts[n] = raw[n].astype(np.float64)
+                counts[n] = raw[n]
                 continue
             # Kneser-Ney adjusted counts: distinct left extensions, except <s>-initial n-grams
-            cont = np.bincount(suffix[n + 1], minlength=len(raw[n])).astype(np.float64)
-            counts[n] = cont if n == 1 else np.where(first[n] == bos, raw[n], cont)
-        counts[1][bos] = 0.0  # <s> is never predicted
+            cont = np.bincount(suffix[n + 1], minlength=len(raw[n])).astype(np.int32)
+            counts[n] = cont if n == 1 else np.where(first[n], raw[n], cont)
+        counts[1] = counts[1].copy()
+        counts[1][bos] = 0  # <s> is never predicted
         self.raw_counts, self.adjusted_counts = raw[1:], counts[1:]  # kept for inspection, not saved
         probs_lower = None
         self.logp, self.bow, self.discounts = [], [], []
         for n in range(1, N + 1):
-            a = counts[n]
-            ctx = np.zeros(len(a), np.int64) if n == 1 else prefix[n]
+            a = counts[n].astype(np.float64)
+            ctx = np.zeros(len(a), np.int64) if n == 1 else self.keys[n - 1] // V   # each n-gram's prefix row
             n_ctx = 1 if n == 1 else len(counts[n - 1])
             total = np.bincount(ctx, weights=a, minlength=n_ctx)
             if self.config.smoothing == "mkn":
                 D = self._discounts(a, n)
                 self.discounts.append(D)
-                disc = np.select([a == 0, a == 1, a == 2], [0.0, D[0], D[1]], D[2])
-                mass = np.bincount(ctx, weights=np.where(a > 0, disc, 0.0), minlength=n_ctx)
+                disc = np.array([0.0, D[0], D[1], D[2]])[np.minimum(counts[n], 3)]   # D1, D2, D3+ (0: unseen)
+                mass = np.bincount(ctx, weights=disc, minlength=n_ctx)
             else:  # Witten-Bell: gamma = N1+(h .) / (c(h) + N1+(h .))
                 disc = np.zeros_like(a)
                 types = np.bincount(ctx, weights=(a > 0).astype(np.float64), minlength=n_ctx)
                 total, mass = total + types, types
             safe = np.where(total > 0, total, 1.0)
-            u = np.where(a > 0, (a - disc) / safe[ctx], 0.0)
+            u = a - disc                                    # u = (c - D) / c(h) where c > 0, else 0
+            u /= safe[ctx]
+            u[a <= 0] = 0.0
+            del disc
             gamma = np.where(total > 0, mass / safe, 1.0)
             lower = np.full(len(a), 1.0 / (V - 1)) if n == 1 else probs_lower[suffix[n]]
-            p = u + gamma[ctx] * lower
+            del a, safe, total, mass
+            lower *= gamma[ctx]
+            p = u
+            p += lower                                      # p = u + gamma(h) * p_lower(suffix)
+            del lower, ctx
             if n == 1:
                 p[bos] = 0.0
             self.logp.append(np.log10(np.maximum(p, 1e-99)).astype(np.float32))
@@ -147,6 +196,7 @@ class NGram:
             if n > 1:
                 self.bow.append(np.log10(np.maximum(gamma, 1e-99)).astype(np.float32))
             probs_lower = p
+            suffix[n] = None                                # this order's counting is done
         if N == 1:
             self.bow = []
         # a context that never continues keeps backoff 0 (log10 1), as in ARPA
@@ -219,9 +269,15 @@ def _ngram_ids(model: "NGram", seq: np.ndarray, line_of: np.ndarray) -> list[np.
     return ids
 
 
-def score_lines(model: "NGram", lines: list[np.ndarray], return_targets: bool = False):
-    """log10 p of every scored token (each word and one </s> per line), KenLM's backoff rule."""
+def score_lines(model: "NGram", lines: list[np.ndarray], return_targets: bool = False, backend: str = "auto"):
+    """log10 p of every scored token (each word and one </s> per line), KenLM's backoff rule.
+    backend: numba (compiled, kernels.score), numpy (the reference), auto (numba when installed)."""
     bos, eos, unk = model._specials()
+    if _backend(backend) == "numba":
+        from seqgen.families.ngram import kernels
+
+        logp, tokens = kernels.score_lines(model, lines, bos, eos)
+        return (logp, tokens) if return_targets else logp
     seq, line_of = _pad_lines(lines, bos, eos)
     ids = _ngram_ids(model, seq, line_of)
     N = model.config.order
@@ -250,10 +306,10 @@ def score_lines(model: "NGram", lines: list[np.ndarray], return_targets: bool = 
     return (logp, seq[t]) if return_targets else logp
 
 
-def perplexity(model: "NGram", lines: list[np.ndarray]) -> dict:
+def perplexity(model: "NGram", lines: list[np.ndarray], backend: str = "auto") -> dict:
     """KenLM's `query` conventions: words plus one </s> per line; OOVs scored as <unk>."""
     bos, eos, unk = model._specials()
-    lp, targets = score_lines(model, lines, return_targets=True)
+    lp, targets = score_lines(model, lines, return_targets=True, backend=backend)
     oov = targets == unk
     n = len(lp)
     out = {"tokens": n, "oov": int(oov.sum()), "log10_sum": float(lp.sum()),
@@ -263,14 +319,21 @@ def perplexity(model: "NGram", lines: list[np.ndarray]) -> dict:
     return out
 
 
-def next_log10probs(model: "NGram", contexts) -> np.ndarray:
+def next_log10probs(model: "NGram", contexts, backend: str = "auto") -> np.ndarray:
     """Full next-token distributions, log10 p(w | context) for every w: (B, V) for B contexts.
 
     A context is a list of token ids; it is read as the end of a line that began with <s> when it
     starts with <s> (or is empty), otherwise as the last order-1 tokens of a longer history.
+    backend as in score_lines.
     """
     bos, eos, unk = model._specials()
     N, V = model.config.order, model.V
+    if _backend(backend) == "numba":
+        from seqgen.families.ngram import kernels
+
+        out = kernels.next_log10probs(model, [list(c)[-(N - 1):] if N > 1 else [] for c in contexts])
+        out[:, bos] = -np.inf                                # <s> is never predicted
+        return out
     out = np.empty((len(contexts), V), dtype=np.float64)
     for b, ctx in enumerate(contexts):
         ctx = list(ctx)[-(N - 1):] if N > 1 else []
@@ -290,3 +353,17 @@ def next_log10probs(model: "NGram", contexts) -> np.ndarray:
         out[b] = dist
     out[:, bos] = -np.inf                                # <s> is never predicted
     return out
+
+
+def _backend(backend: str) -> str:
+    if backend not in ("auto", "numba", "numpy"):
+        raise ConfigError(f"backend={backend!r}: expected one of ['auto', 'numba', 'numpy']")
+    if backend == "numpy":
+        return "numpy"
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        if backend == "numba":
+            raise ConfigError("backend=numba needs the numba package: pip install numba") from None
+        return "numpy"
+    return "numba"

@@ -32,6 +32,9 @@ def fit(ctx: RunContext) -> dict:
         print(f"[seqgen] epoch {rec['epoch']}: loss {rec['loss']:.4f}, {rec['words_per_s']:,.0f} effective "
               f"words/s, {rec['pairs']:,} examples", flush=True)
 
+    backend, dev = model.resolve_backend()
+    print(f"[seqgen] word2vec: {'skip-gram' if model.config.sg else 'CBOW'}, {backend} trainer on {dev.type}, "
+          f"{model.config.workers if dev.type == 'cpu' else 1} worker(s)", flush=True)
     t0 = time.perf_counter()
     model.fit(lines, log=log, log_step=log_step)
     metrics = {"fit_seconds": time.perf_counter() - t0, "vocab": len(model.vocab)}

@@ -1,18 +1,26 @@
-"""word2vec (Mikolov et al. 2013): skip-gram and CBOW with negative sampling, trained as gensim does.
+"""word2vec (Mikolov et al. 2013): skip-gram and CBOW with negative sampling and / or hierarchical
+softmax, trained as gensim does.
 
-gensim's recipe, vectorised: frequent-word subsampling with keep probability
+gensim's recipe: frequent-word subsampling with keep probability
 (sqrt(f / (sample * total)) + 1) * sample * total / f; a dynamic window (each centre draws a window
-in 1..window); negatives from the unigram^0.75 table; plain SGD with a learning rate decaying
-linearly from alpha to min_alpha over all words; CBOW averages the context (cbow_mean) and adds the
-error to every context vector, like gensim. Instead of one pair at a time, pairs are generated for a
-whole chunk of the corpus with array operations and updated in mini-batches with index_add_ (which
-sums the updates of repeated words within a batch, as Hogwild threads would interleave them).
+in 1..window); negatives from the unigram^0.75 table; hierarchical softmax over a Huffman tree of the
+counts (hs=1); plain SGD with a learning rate decaying linearly from alpha to min_alpha over all
+words; CBOW averages the context (cbow_mean) and adds the error to every context vector, like gensim.
+
+Two trainers share this module's vocabulary, tables, initialisation and schedule (`model.backend`):
+- numba (the CPU default): `kernels.train_job`, gensim's per-pair SGD compiled without the GIL, on
+  ~10k-word jobs that `workers` Python threads take in turn (Hogwild, as gensim's threads do);
+- torch (CUDA, and the reference in tests): `torch_sgd`, the examples of ~1M words drawn with array
+  operations and updated in mini-batches with index_add_.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
+import threading
 import time
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 
@@ -20,10 +28,13 @@ import numpy as np
 import torch
 
 from seqgen.core.distributed import resolve_device
-from seqgen.core.errors import DataError
+from seqgen.core.errors import ConfigError, DataError
 from seqgen.core.schema import key
+from seqgen.families.word2vec import torch_sgd
 
 _TABLE = 10_000_000  # unigram-table entries (word2vec.c uses 1e8; 1e7 resolves p >= 1e-7)
+_CHUNK = 1 << 20     # words per logged step (and per batch of examples on the torch path)
+_JOB = 10_000        # words per compiled job (gensim's batch_words)
 
 
 class Word2Vec:
@@ -33,7 +44,8 @@ class Word2Vec:
         sg: int = key(1, choices=(0, 1))   # 1: skip-gram, 0: CBOW (gensim's names throughout)
         vector_size: int = key(100, ge=1)
         window: int = key(5, ge=1)
-        negative: int = key(5, ge=1)
+        hs: int = key(0, choices=(0, 1))   # 1: hierarchical softmax over a Huffman tree (alone with negative=0)
+        negative: int = key(5, ge=0)       # noise words per example; 0 needs hs=1
         min_count: int = key(5, ge=1)
         max_vocab: int | None = key(None, ge=1)
         sample: float = key(1e-3, ge=0)
@@ -42,22 +54,27 @@ class Word2Vec:
         min_alpha: float = key(1e-4, ge=0)
         ns_exponent: float = 0.75
         cbow_mean: int = key(1, choices=(0, 1))
-        batch_pairs: int | None = key(None, ge=1)  # examples per SGD mini-batch; None: 1024 skip-gram, 768 CBOW
-                                                   # (small enough that frequent words' summed updates stay stable)
+        batch_pairs: int | None = key(None, ge=1)  # torch path: examples per mini-batch; None: 1024 skip-gram,
+                                                   # 768 CBOW (frequent words' summed updates stay stable)
         workers: int = key(2, ge=1)   # Hogwild threads sharing the vectors (gensim's name); 1 is deterministic
         seed: int = 1
         eval_sets: bool = True     # after training: Google analogies, WordSim-353, SimLex-999
         device: str = "auto"       # auto (CUDA when present) | cpu | cuda
+        backend: str = key("auto", choices=("auto", "numba", "torch"))  # auto: numba on the CPU, torch on CUDA
         vocab_size: int = 0        # derived from the corpus (min_count / max_vocab)
 
     def __init__(self, config: "Word2Vec.Config", vocab: list[str] | None = None):
         if config.sg not in (0, 1):
             raise ValueError(f"model.sg must be 1 (skip-gram) or 0 (CBOW), got {config.sg}")
+        if not config.hs and not config.negative:
+            raise ConfigError("model.negative=0 leaves no output layer: set model.hs=1 (hierarchical softmax) "
+                              "or model.negative >= 1")
         self.config = config
         self.vocab = list(vocab or [])
         self.counts = np.zeros(len(self.vocab), np.int64)
-        self.vectors = self.syn1neg = None
+        self.vectors = self.syn1neg = self.syn1 = None
         self.history: list[dict] = []
+        self._huffman = self._huffman_padded = None
 
     # ---- vocabulary -------------------------------------------------------------------------
     def build_vocab(self, lines: list[list[str]]):
@@ -70,6 +87,7 @@ class Word2Vec:
             raise DataError(f"no word occurs min_count={c.min_count} times: lower model.min_count")
         self.vocab = words
         self.counts = np.array([counts[w] for w in words], np.int64)
+        self._huffman = self._huffman_padded = None    # trees of the previous counts
         self.config.vocab_size = len(words)
         self.index = {w: i for i, w in enumerate(words)}
         return self
@@ -91,6 +109,31 @@ class Word2Vec:
         p = self.counts.astype(np.float64) ** self.config.ns_exponent
         return p / p.sum()
 
+    def noise_table(self) -> np.ndarray:
+        """word2vec.c's unigram table (_TABLE,): drawing an entry uniformly samples unigram^0.75."""
+        edges = (np.arange(_TABLE) + 0.5) / _TABLE
+        return np.minimum(np.searchsorted(np.cumsum(self.noise_distribution()), edges), len(self.counts) - 1)
+
+    def huffman(self):
+        """The Huffman tree of the counts (hierarchical softmax, as word2vec.c and gensim build it):
+        (ptr (V + 1,) int64, points (P,) int32, labels (P,) int8). Word w's path from the root runs
+        over the inner nodes points[ptr[w]:ptr[w + 1]] (rows of syn1, 0..V-2), labels = 1 - code."""
+        if self._huffman is None:
+            self._huffman = huffman_tree(self.counts)
+        return self._huffman
+
+    def huffman_padded(self):
+        """The paths as (V, L) tensors for the torch path: points (long), labels and mask (float)."""
+        if self._huffman_padded is None:
+            ptr, points, labels = self.huffman()
+            depth = np.diff(ptr)
+            V, L = len(depth), max(1, int(depth.max(initial=0)))
+            mask = np.arange(L)[None, :] < depth[:, None]                   # (V, L)
+            P, Y = np.zeros((V, L), np.int64), np.zeros((V, L), np.float32)
+            P[mask], Y[mask] = points, labels
+            self._huffman_padded = torch.from_numpy(P), torch.from_numpy(Y), torch.from_numpy(mask.astype(np.float32))
+        return self._huffman_padded
+
     # ---- training ---------------------------------------------------------------------------
     def fit(self, lines: list[list[str]], log=None, log_step=None) -> "Word2Vec":
         """Build the vocabulary from tokenised lines and train for config.epochs epochs.
@@ -100,187 +143,195 @@ class Word2Vec:
         c = self.config
         self.build_vocab(lines)
         ids = self.encode(lines)
-        lengths = np.array([len(x) for x in ids])
+        lengths = np.array([len(x) for x in ids], np.int64)
         seq = np.concatenate(ids) if len(ids) else np.zeros(0, np.int64)
-        line_of = np.repeat(np.arange(len(ids)), lengths)
         V, D = len(self.vocab), c.vector_size
+        backend, dev = self.resolve_backend()
         g = torch.Generator().manual_seed(c.seed)
-        # gensim's initialisation: input vectors uniform in +-0.5/D, output vectors zero
-        dev = resolve_device(c.device, "model.device")
+        # gensim's initialisation: input vectors uniform in +-0.5/D, output vectors zero;
         # random draws stay on the CPU generator (same seed, same examples on any device)
         self.vectors = ((torch.rand(V, D, generator=g) - 0.5) / D).to(dev)
-        self.syn1neg = torch.zeros(V, D, device=dev)
-        keep = torch.from_numpy(self.keep_probs())
-        # word2vec.c's unigram table: drawing an index into it samples unigram^0.75 in O(1)
-        noise_table = torch.from_numpy(np.minimum(np.searchsorted(
-            np.cumsum(self.noise_distribution()), (np.arange(_TABLE) + 0.5) / _TABLE), V - 1))
+        self.syn1neg = torch.zeros(V, D, device=dev) if c.negative else None
+        self.syn1 = torch.zeros(max(0, V - 1), D, device=dev) if c.hs else None
+        if backend == "numba":
+            train = self._numba_trainer(seq, lengths)
+        else:
+            train = self._torch_trainer(seq, lengths, g)
         alpha = c.alpha or (0.025 if c.sg else 0.05)
         total_words, done = c.epochs * len(seq), 0
         for epoch in range(c.epochs):
-            t0, loss_sum, n_pairs, n_words = time.perf_counter(), 0.0, 0, 0
-            # one chunk of ~1M words at a time keeps the pair arrays small
-            for lo in range(0, len(seq), 1 << 20):
-                chunk, lines_c = torch.from_numpy(seq[lo:lo + (1 << 20)]), torch.from_numpy(line_of[lo:lo + (1 << 20)])
-                kept = torch.rand(len(chunk), generator=g) < keep[chunk]
-                words, wl = chunk[kept], lines_c[kept]
-                centers, contexts = _pairs(wl, c.window, g, cbow=not c.sg)
-                n_words += len(words)
+            t0, c0, loss_sum, n_pairs, n_words = time.perf_counter(), time.process_time(), 0.0, 0, 0
+            for lo, hi in train.chunks:          # ~1M words each: one logged step
                 lr_hi = alpha - (alpha - c.min_alpha) * done / total_words
-                done += len(chunk)
+                done += hi - lo
                 lr_lo = alpha - (alpha - c.min_alpha) * done / total_words
-                ls, npairs = self._train_chunk(words, centers, contexts, noise_table, g, lr_hi, lr_lo)
+                ls, npairs, kept = train(epoch, lo, hi, lr_hi, lr_lo)
                 loss_sum += ls
                 n_pairs += npairs
+                n_words += kept
                 if log_step:
                     log_step({"loss": ls / max(1, npairs), "lr": lr_lo, "progress": done / total_words})
             dt = time.perf_counter() - t0
             rec = {"epoch": epoch + 1, "loss": loss_sum / max(1, n_pairs), "words_per_s": n_words / dt,
-                   "pairs": n_pairs, "seconds": dt}
+                   "pairs": n_pairs, "seconds": dt, "cpu_seconds": time.process_time() - c0}
             if not math.isfinite(rec["loss"]):
+                hint = f"model.batch_pairs (now {self.batch_size}) or " if backend == "torch" else ""
                 raise FloatingPointError(f"word2vec diverged in epoch {epoch + 1} (loss {rec['loss']}): lower "
-                                         f"model.batch_pairs (now {self.batch_size}) or model.alpha")
+                                         f"{hint}model.alpha")
             self.history.append(rec)
             if log:
                 log(rec)
         return self
 
-    def _train_chunk(self, words, centers, contexts, noise_table, g, lr_hi, lr_lo):
-        """SGD over the chunk's examples in mini-batches; returns (summed loss, examples).
+    @property
+    def batch_size(self) -> int:
+        """The torch path's examples per mini-batch."""
+        return self.config.batch_pairs or (1024 if self.config.sg else 768)
 
-        Everything that does not depend on the vectors (targets, negatives, inputs) is drawn for the
-        whole chunk first, so the mini-batch loop is gathers, two small bmm and two index_add_.
-        Small batches (1024 pairs) keep a frequent word's summed updates close to sequential SGD.
-        """
+    def resolve_backend(self):
+        """(numba | torch, device): auto is numba on the CPU and torch on CUDA."""
         c = self.config
-        n, K = len(centers), c.negative
-        B = self.batch_size
-        negs = noise_table[torch.randint(0, len(noise_table), (n, K), generator=g)]
-        tgt = words[centers]
-        out_all = torch.cat([tgt[:, None], negs], 1)                         # (n, 1+K): target, negatives
-        # a negative that happens to be the target is skipped (gensim does the same)
-        keep_all = torch.cat([torch.ones(n, 1), (negs != tgt[:, None]).float()], 1)
-        if c.sg:
-            in_all = words[contexts]                                         # (n,) input words
-        else:
-            # CBOW contexts as flat (example, word) rows, only the real ones (~60% of the 2W slots):
-            # example e's rows are ctx_rows[offsets[e]:offsets[e+1]]
-            valid = contexts >= 0                                            # (n, 2W)
-            ex, slot = valid.nonzero(as_tuple=True)
-            counts = valid.sum(1)
-            offsets = torch.zeros(n + 1, dtype=torch.long)
-            offsets[1:] = counts.cumsum(0)
-            mask_all = (ex, words[contexts[ex, slot]], offsets, counts.float().clamp(min=1))
-            in_all = None
-        label = torch.zeros(1, K + 1)
-        label[0, 0] = 1.0
-        sign = 2 * label - 1                                                 # +1 target, -1 negatives
-        dev = self.vectors.device
-        if dev.type != "cpu":  # one transfer per chunk; the mini-batch loop then runs on the GPU
-            out_all, keep_all, label, sign = (t.to(dev) for t in (out_all, keep_all, label, sign))
-            if c.sg:
-                in_all = in_all.to(dev)
-            else:
-                mask_all = tuple(t.to(dev) for t in mask_all)
-        # Hogwild: threads take interleaved stretches; torch ops release the GIL
-        if c.workers > 1 and dev.type == "cpu":
-            import threading
+        if c.backend == "numba":
+            if c.device not in ("auto", "cpu"):
+                raise ConfigError(f"model.backend=numba trains on the CPU, not model.device={c.device}: use "
+                                  f"model.backend=torch (or auto) for a GPU")
+            _require_numba()
+            return "numba", torch.device("cpu")
+        dev = resolve_device(c.device, "model.device")
+        if c.backend == "torch" or dev.type != "cpu":
+            return "torch", dev
+        try:
+            _require_numba()
+        except ConfigError as e:
+            warnings.warn(f"{e}; training with the slower torch path (model.backend=torch)", stacklevel=3)
+            return "torch", dev
+        return "numba", dev
 
-            losses = [0.0] * c.workers
-            threads_before = torch.get_num_threads()
-            torch.set_num_threads(1)
+    def _torch_trainer(self, seq, lengths, g):
+        """The torch path per chunk: subsample, draw the examples, mini-batch SGD."""
+        c = self.config
+        line_of = np.repeat(np.arange(len(lengths)), lengths)
+        keep = torch.from_numpy(self.keep_probs())
+        noise_table = torch.from_numpy(self.noise_table())
 
-            def work(w):
-                losses[w] = self._sgd(out_all, keep_all, in_all, None if c.sg else mask_all, label, sign, lr_hi, lr_lo,
-                                      range(w * B, n, c.workers * B))
+        def train(epoch, lo, hi, lr_hi, lr_lo):
+            chunk, lines_c = torch.from_numpy(seq[lo:hi]), torch.from_numpy(line_of[lo:hi])
+            kept = torch.rand(len(chunk), generator=g) < keep[chunk]
+            words, wl = chunk[kept], lines_c[kept]
+            centers, contexts = torch_sgd.pairs(wl, c.window, g, cbow=not c.sg)
+            ls, n = torch_sgd.train_chunk(self, words, centers, contexts, noise_table, g, lr_hi, lr_lo)
+            return ls, n, len(words)
 
-            pool = [threading.Thread(target=work, args=(w,)) for w in range(c.workers)]
+        train.chunks = [(lo, min(lo + _CHUNK, len(seq))) for lo in range(0, len(seq), _CHUNK)]
+        return train
+
+    def _numba_trainer(self, seq, lengths):
+        """The compiled path per chunk: `workers` threads take its ~10k-word jobs in turn and run
+        kernels.train_job on each (the GIL is released inside, so the threads run in parallel)."""
+        from seqgen.families.word2vec import kernels
+
+        c, D = self.config, self.config.vector_size
+        seq32 = seq.astype(np.int32)
+        starts = np.zeros(len(lengths) + 1, np.int64)
+        np.cumsum(lengths, out=starts[1:])
+        jobs = job_bounds(starts, _JOB)
+        edges = np.unique(np.searchsorted(jobs, np.append(np.arange(0, len(seq), _CHUNK), len(seq))))
+        keep = self.keep_probs().astype(np.float64)
+        thr, alias = kernels.alias_table(self.noise_table().astype(np.int32), len(self.vocab)) if c.negative else (
+            np.zeros(1, np.int32), np.zeros(1, np.int32))
+        hs_ptr, hs_points, hs_labels = self.huffman() if c.hs else (
+            np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int8))
+        empty = np.zeros((0, D), np.float32)
+        syn0 = self.vectors.numpy()                      # views: the kernel updates the tensors in place
+        syn1neg = self.syn1neg.numpy() if c.negative else empty
+        syn1 = self.syn1.numpy() if c.hs else empty
+
+        def train(epoch, lo, hi, lr_hi, lr_lo):
+            j0, j1 = (int(np.searchsorted(jobs, x)) for x in (lo, hi))
+            stats = np.zeros((j1 - j0, 3))              # per job: loss, examples, kept words
+            todo, lock = iter(range(j0, j1)), threading.Lock()
+
+            def work():
+                while True:
+                    with lock:
+                        j = next(todo, None)
+                    if j is None:
+                        return
+                    seed = (c.seed * 1_000_003 + epoch) * 1_000_003 + j     # a job's draws: (seed, epoch, job)
+                    kernels.train_job(syn0, syn1neg, syn1, seq32, starts, jobs[j], jobs[j + 1], keep, thr, alias,
+                                      _TABLE, hs_ptr, hs_points, hs_labels, c.sg, c.cbow_mean, c.window,
+                                      c.negative, lr_hi, lr_lo, lo, max(1, hi - lo), seed % (1 << 63), stats[j - j0])
+
+            pool = [threading.Thread(target=work) for _ in range(min(c.workers, j1 - j0))]
             for t in pool:
                 t.start()
             for t in pool:
                 t.join()
-            torch.set_num_threads(threads_before)
-            return sum(losses), n
-        return self._sgd(out_all, keep_all, in_all, None if c.sg else mask_all, label, sign, lr_hi, lr_lo,
-                         range(0, n, B)), n
+            loss, n, kept = stats.sum(0)
+            return float(loss), int(n), int(kept)
 
-    @property
-    def batch_size(self) -> int:
-        return self.config.batch_pairs or (1024 if self.config.sg else 768)
-
-    def _sgd(self, out_all, keep_all, in_all, mask_all, label, sign, lr_hi, lr_lo, starts) -> float:
-        c, B, D, n = self.config, self.batch_size, self.config.vector_size, len(out_all)
-        loss = torch.zeros((), dtype=torch.float64, device=self.vectors.device)
-        for s in starts:
-            lr = lr_hi + (lr_lo - lr_hi) * s / max(1, n)
-            out_ids = out_all[s:s + B]
-            if c.sg:
-                in_ids = in_all[s:s + B]
-                h = self.vectors[in_ids]                                     # (b, D)
-            else:
-                ex_all, rows_all, offsets, cnt_all = mask_all
-                lo, hi = int(offsets[s]), int(offsets[min(s + B, n)])
-                ex, rows, cnt = ex_all[lo:hi] - s, rows_all[lo:hi], cnt_all[s:s + B, None]
-                h = torch.zeros(len(out_ids), D, device=out_ids.device).index_add_(0, ex, self.vectors[rows])
-                if c.cbow_mean:
-                    h = h / cnt
-            out = self.syn1neg[out_ids]                                      # (b, 1+K, D)
-            score = torch.bmm(out, h[:, :, None]).squeeze(2)                 # (b, 1+K)
-            # -log s(pos) - sum log s(-neg), accumulated in float64 so it never saturates
-            keep = keep_all[s:s + B]
-            loss -= (torch.nn.functional.logsigmoid(score * sign) * keep).sum().double()
-            gscale = (label - torch.sigmoid(score)) * keep * lr              # (b, 1+K)
-            grad_h = torch.bmm(gscale[:, None, :], out).squeeze(1)           # (b, D)
-            self.syn1neg.index_add_(0, out_ids.reshape(-1), (gscale[..., None] * h[:, None, :]).reshape(-1, D))
-            if c.sg:
-                self.vectors.index_add_(0, in_ids, grad_h)
-            else:  # gensim adds the whole error to every context word when averaging
-                if not c.cbow_mean:
-                    grad_h = grad_h / cnt
-                self.vectors.index_add_(0, rows, grad_h[ex])
-        return float(loss)
+        train.chunks = [(int(jobs[a]), int(jobs[b])) for a, b in zip(edges[:-1], edges[1:])]
+        return train
 
     # ---- persistence ------------------------------------------------------------------------
     def state(self) -> dict:
-        return {"vocab": list(self.vocab), "counts": torch.from_numpy(self.counts),
-                "vectors": self.vectors.cpu(), "syn1neg": self.syn1neg.cpu()}
+        out = {"vocab": list(self.vocab), "counts": torch.from_numpy(self.counts), "vectors": self.vectors.cpu()}
+        if self.syn1neg is not None:
+            out["syn1neg"] = self.syn1neg.cpu()
+        if self.syn1 is not None:
+            out["syn1"] = self.syn1.cpu()
+        return out
 
     @classmethod
     def from_state(cls, config: "Word2Vec.Config", state: dict) -> "Word2Vec":
         model = cls(config, state["vocab"])
         model.counts = state["counts"].numpy()
-        model.vectors, model.syn1neg = state["vectors"], state["syn1neg"]
+        model.vectors, model.syn1neg, model.syn1 = state["vectors"], state.get("syn1neg"), state.get("syn1")
         model.index = {w: i for i, w in enumerate(model.vocab)}
         return model
 
 
-def _pairs(line_ids: torch.Tensor, window: int, g: torch.Generator, cbow: bool):
-    """Training examples over the kept words of a chunk (positions into it).
+def huffman_tree(counts: np.ndarray):
+    """Huffman codes of V words from their counts -> (ptr, points, labels), see Word2Vec.huffman.
+    Inner node k (0..V-2) merges the two lightest nodes left (ties: the earlier node); the root is
+    V-2. A word's code bit is 1 where its path takes the heavier child."""
+    V = len(counts)
+    heap = [(int(n), i) for i, n in enumerate(counts)]     # node ids: words 0..V-1, inner V..2V-2
+    heapq.heapify(heap)
+    parent, bit = np.zeros(max(0, 2 * V - 2), np.int64), np.zeros(max(0, 2 * V - 2), np.int8)
+    for k in range(V - 1):
+        (na, a), (nb, b) = heapq.heappop(heap), heapq.heappop(heap)
+        parent[a] = parent[b] = V + k
+        bit[b] = 1
+        heapq.heappush(heap, (na + nb, V + k))
+    paths, codes = [], []
+    for w in range(V):                                     # walk up, then read root -> word
+        node, p, b = w, [], []
+        while node < 2 * V - 2:
+            p.append(parent[node] - V)
+            b.append(bit[node])
+            node = parent[node]
+        paths.append(p[::-1])
+        codes.append(b[::-1])
+    ptr = np.zeros(V + 1, np.int64)
+    ptr[1:] = np.cumsum([len(p) for p in paths])
+    points = np.array([x for p in paths for x in p], np.int32)
+    labels = 1 - np.array([x for b in codes for x in b], np.int8)
+    return ptr, points, labels
 
-    Skip-gram: (centre, context) position pairs within each centre's dynamic window, same line only.
-    CBOW: centres and a (n, 2*window) matrix of context positions (-1 = none).
-    """
-    n = len(line_ids)
-    eff = window - torch.randint(0, window, (n,), generator=g)  # each centre's window in 1..window
-    pos = torch.arange(n)
-    if cbow:
-        cols = []
-        for d in list(range(-window, 0)) + list(range(1, window + 1)):
-            j = pos + d
-            ok = (j >= 0) & (j < n) & (abs(d) <= eff)
-            ok[ok.clone()] &= line_ids[j[ok]] == line_ids[pos[ok]]
-            cols.append(torch.where(ok, j, torch.full_like(j, -1)))
-        ctx = torch.stack(cols, 1)
-        has = (ctx >= 0).any(1)
-        return pos[has], ctx[has]
-    cs, xs = [], []
-    for d in range(1, window + 1):
-        for sign in (1, -1):
-            j = pos + sign * d
-            ok = (j >= 0) & (j < n) & (d <= eff)
-            ok[ok.clone()] &= line_ids[j[ok]] == line_ids[pos[ok]]
-            cs.append(pos[ok])
-            xs.append(j[ok])
-    centers, contexts = torch.cat(cs), torch.cat(xs)
-    # order by centre so the learning-rate decay and updates follow the text, as in gensim
-    order = torch.argsort(centers, stable=True)
-    return centers[order], contexts[order]
+
+def job_bounds(starts: np.ndarray, size: int) -> np.ndarray:
+    """Job edges over the corpus (n_jobs + 1,): about `size` words each, cut at line starts, except
+    that a line longer than a job is cut into jobs of its own (gensim splits long texts likewise)."""
+    n = int(starts[-1])
+    targets = np.arange(0, n, size)
+    snapped = starts[np.minimum(np.searchsorted(starts, targets), len(starts) - 1)]
+    cut = np.where(snapped - targets < size, snapped, targets)
+    return np.unique(np.append(np.clip(cut, 0, n), [0, n]))
+
+
+def _require_numba():
+    try:
+        import numba  # noqa: F401
+    except ImportError as e:
+        raise ConfigError(f"model.backend=numba needs the numba package ({e}): pip install numba") from None
