@@ -32,9 +32,10 @@ from einops import rearrange
 from seqgen.core.schema import key
 from seqgen.nn.decoder import Decoder
 from seqgen.nn.layers import KVCache
+from seqgen.nn.patches import PatchVocab
 
 
-class Text2Pixel(Decoder):
+class Text2Pixel(Decoder, PatchVocab):
 
     @dataclass
     class Config:
@@ -66,8 +67,6 @@ class Text2Pixel(Decoder):
             c.n_tokens = c.n_colors
         elif c.n_tokens <= 0:
             raise ValueError("Text2Pixel.Config.n_tokens must be set for patch > 1 (the fitted patch vocabulary)")
-        if p > 1 and c.n_colors ** (p * p) >= 2 ** 63:
-            raise ValueError(f"model.patch={p} with {c.n_colors} colours: a patch does not fit a 64-bit key")
         self.pad_id = c.text_vocab_size
         # token ids: 0..n_tokens-1 patches (patch 1: palette indices), then <esc> (patch > 1), then <img>
         self.esc_id = c.n_tokens if p > 1 else None
@@ -84,10 +83,7 @@ class Text2Pixel(Decoder):
             # drawn by a head of p*p independent colour distributions given the hidden state
             self.raw_emb = nn.Embedding(p * p * c.n_colors, c.n_embd)
             self.pixel_head = nn.Linear(c.n_embd, p * p * c.n_colors, bias=False)
-            self.register_buffer("patch_vocab", torch.zeros(c.n_tokens, p * p, dtype=torch.long))
-            self.register_buffer("patch_keys", torch.zeros(c.n_tokens, dtype=torch.long))   # sorted
-            self.register_buffer("patch_ids", torch.zeros(c.n_tokens, dtype=torch.long))    # id of each key
-            self.register_buffer("key_base", c.n_colors ** torch.arange(p * p, dtype=torch.long), persistent=False)
+            self.register_patch_vocab(c.n_tokens, p, c.n_colors)
             self.register_buffer("raw_offset", torch.arange(p * p) * c.n_colors, persistent=False)
         self.init_weights()
         w = c.width // p
@@ -110,17 +106,6 @@ class Text2Pixel(Decoder):
         return self.config.caption_len + self.num_tokens
 
     # ---- pixels <-> tokens ---------------------------------------------------------------------------
-    def set_vocab(self, vocab) -> None:
-        """Install the fitted patch vocabulary (V, p*p) (seqgen.data.images.patches.fit_vocab)."""
-        v = torch.as_tensor(vocab, dtype=torch.long, device=self.patch_vocab.device)
-        if v.shape != self.patch_vocab.shape:
-            raise ValueError(f"vocabulary of shape {tuple(v.shape)}, the model expects {tuple(self.patch_vocab.shape)}")
-        keys = (v * self.key_base).sum(-1)
-        order = keys.argsort()
-        self.patch_vocab.copy_(v)
-        self.patch_keys.copy_(keys[order])
-        self.patch_ids.copy_(order)
-
     def encode(self, pixels: torch.Tensor):
         """pixels (B, H*W) raster -> tokens (B, L) and raw (B, L, p*p), each patch's own pixels (what an
         <esc> token stands for). patch 1: the pixels themselves, raw None."""
@@ -128,18 +113,14 @@ class Text2Pixel(Decoder):
         if p == 1:
             return pixels, None
         raw = rearrange(pixels, "b (h py w px) -> b (h w) (py px)", py=p, px=p, w=self.config.width // p)
-        k = (raw * self.key_base).sum(-1)                                          # (B, L) base-K key
-        at = torch.searchsorted(self.patch_keys, k).clamp(max=len(self.patch_keys) - 1)
-        known = self.patch_keys[at] == k
-        return torch.where(known, self.patch_ids[at], torch.full_like(k, self.esc_id)), raw
+        return self.patch_tokens(raw, self.esc_id), raw
 
     def decode(self, tokens: torch.Tensor, raw: torch.Tensor | None) -> torch.Tensor:
         """Inverse of encode: tokens (B, L) (+ raw for escapes) -> pixels (B, H*W)."""
         p = self.config.patch
         if p == 1:
             return tokens
-        patches = self.patch_vocab[tokens.clamp(max=self.config.n_tokens - 1)]     # (B, L, p*p)
-        patches = torch.where((tokens == self.esc_id)[..., None], raw, patches)
+        patches = self.patch_pixels(tokens, raw, self.esc_id)                      # (B, L, p*p)
         return rearrange(patches, "b (h w) (py px) -> b (h py w px)", py=p, px=p, w=self.config.width // p)
 
     # ---- the network ---------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from seqgen.core.errors import ConfigError
 from seqgen.core.schema import key
 from seqgen.nn.decoder import Decoder
 from seqgen.nn.layers import KVCache
+from seqgen.nn.patches import PatchVocab
 
 FORMS = ("sentence", "canvas")
 
@@ -86,7 +87,7 @@ def build_plan(form: str, n: int, L: int, w: int) -> Plan:
     return Plan(inp, src, dst, tgt)
 
 
-class VisualPrompt(Decoder):
+class VisualPrompt(Decoder, PatchVocab):
 
     @dataclass
     class Config:
@@ -129,10 +130,7 @@ class VisualPrompt(Decoder):
         self.head = nn.Linear(c.n_embd, V + 1, bias=False)
         self.pixel_head = nn.Linear(c.n_embd, p * p * c.n_colors, bias=False)  # an escaped patch's pixels
         self.init_weights()
-        self.register_buffer("patch_vocab", torch.zeros(V, p * p, dtype=torch.long))
-        self.register_buffer("patch_keys", torch.zeros(V, dtype=torch.long))   # sorted base-K keys
-        self.register_buffer("patch_ids", torch.zeros(V, dtype=torch.long))    # token id of each key
-        self.register_buffer("key_base", c.n_colors ** torch.arange(p * p, dtype=torch.long), persistent=False)
+        self.register_patch_vocab(V, p, c.n_colors)
         self.register_buffer("raw_offset", torch.arange(p * p) * c.n_colors, persistent=False)
         j = torch.arange(L + 1).repeat(c.n_images)                               # code -> (k, row, col)
         self.register_buffer("code_img", torch.arange(c.n_images).repeat_interleave(L + 1), persistent=False)
@@ -159,30 +157,15 @@ class VisualPrompt(Decoder):
         return self._plans[k]
 
     # ---- pixels <-> tokens ---------------------------------------------------------------------------
-    def set_vocab(self, vocab) -> None:
-        """Install the fitted patch vocabulary (V, p*p) (seqgen.data.images.patches.fit_vocab)."""
-        v = torch.as_tensor(vocab, dtype=torch.long, device=self.patch_vocab.device)
-        if v.shape != self.patch_vocab.shape:
-            raise ValueError(f"vocabulary of shape {tuple(v.shape)}, the model expects {tuple(self.patch_vocab.shape)}")
-        keys = (v * self.key_base).sum(-1)
-        order = keys.argsort()
-        self.patch_vocab.copy_(v)
-        self.patch_keys.copy_(keys[order])
-        self.patch_ids.copy_(order)
-
     def encode(self, pixels: torch.Tensor):
         """pixels (B, n, S*S) raster images -> tokens (B, n*L) and raw (B, n*L, p*p), each patch's pixels."""
         p = self.config.patch
         raw = rearrange(pixels, "b n (h py w px) -> b (n h w) (py px)", py=p, px=p, w=self.w)
-        k = (raw * self.key_base).sum(-1)
-        at = torch.searchsorted(self.patch_keys, k).clamp(max=len(self.patch_keys) - 1)
-        known = self.patch_keys[at] == k
-        return torch.where(known, self.patch_ids[at], torch.full_like(k, self.esc_id)), raw
+        return self.patch_tokens(raw, self.esc_id), raw
 
     def decode(self, tokens: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
         """tokens (B, L) of one image (+ raw (B, L, p*p) for escapes) -> pixels (B, S*S)."""
-        patches = self.patch_vocab[tokens.clamp(max=self.config.n_tokens - 1)]
-        patches = torch.where((tokens == self.esc_id)[..., None], raw, patches)
+        patches = self.patch_pixels(tokens, raw, self.esc_id)
         p = self.config.patch
         return rearrange(patches, "b (h w) (py px) -> b (h py w px)", py=p, px=p, w=self.w)
 
