@@ -6,6 +6,10 @@ python scripts/bench_upsampler.py --ckpt outputs/upsampler_shapes/checkpoints/la
     [--decode sample|greedy|mee] [--temperature T] [--unconstrained --retries N]
                                                              # + the trained model on its dataset's test split
 python scripts/bench_upsampler.py --ckpt PATH --all-decodes  # every decoding rule of that checkpoint
+python scripts/bench_upsampler.py --ckpt PATH --text2pixel T2P_CKPT
+                                                             # + the whole pipeline: T2P draws the test captions at
+                                                             #   32x32, the upsampler takes them to 128x128; their edge
+                                                             #   roughness beside the true scenes' (within 10%)
 python scripts/bench_upsampler.py --cuda                     # GPU speed
 Ends with one JSON line: {"bench": "upsampler", ...}.
 """
@@ -58,6 +62,8 @@ def main():
     ap.add_argument("--retries", type=int, default=0)
     ap.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
     ap.add_argument("--top-k", type=int, default=None)
+    ap.add_argument("--text2pixel", metavar="CKPT", help="a text2pixel checkpoint of the same dataset: "
+                    "roughness of caption -> 32x32 -> 128x128 samples beside the ground truth's")
     ap.add_argument("--cuda", action="store_true")
     ap.add_argument("--data-root", default="data")
     args = ap.parse_args()
@@ -115,7 +121,39 @@ def main():
         print(f"{name:13s} accuracy {m['token_accuracy']:.4f}  PSNR {m['psnr']:.2f} dB  SSIM {m['ssim']:.4f}  "
               f"consistency {m['consistency']:.4f}  roughness x{m['roughness_ratio']:.2f}  ({n} {split} images)",
               flush=True)
+    if args.ckpt and args.text2pixel:
+        res.update(pipeline_roughness(args.text2pixel, model, data, split, pick, truth, decode, palette, args, device))
     print(json.dumps(res))
+
+
+def pipeline_roughness(t2p_ckpt, model, data, split, pick, truth, decode, palette, args, device) -> dict:
+    """Caption -> 32x32 (text2pixel, its guidance, seed 0) -> 128x128 (this upsampler) for the first
+    caption of each scored test scene: edge roughness (boundary pixels per region pixel) of the
+    results over the true 128x128 scenes' (1.00 = as smooth as the truth), nearest 4x beside it."""
+    from seqgen.app.load import load_model
+    from seqgen.families.text2pixel.generate import draw
+    from seqgen.families.upsampler.evaluate import roughness
+
+    t2p, tok, t2p_state = load_model(t2p_ckpt, device)
+    if t2p_state["config"]["data"]["name"] != data.meta["dataset"]:
+        raise SystemExit(f"--text2pixel {t2p_ckpt} was trained on {t2p_state['config']['data']['name']!r}, "
+                         f"the upsampler on {data.meta['dataset']!r}: use checkpoints of the same dataset")
+    caps = data.captions(split)
+    texts = [caps[i][0] for i in pick]
+    guidance = (t2p_state["config"].get("text2pixel") or {}).get("guidance", 3.0)
+    t = time.perf_counter()
+    drawn = draw(t2p, tok, texts, data.caption_len, device, guidance, seed=0, strict=False)   # (N, 32, 32)
+    hi = run(model, drawn, args, decode, palette, device)                                      # (N, 128, 128)
+    secs = time.perf_counter() - t
+    bg, f = data.codec.background, data.meta["factor"]
+    true_r = roughness(truth, bg)
+    out = {"pipeline_images": len(texts), "pipeline_guidance": guidance, "pipeline_seconds": secs,
+           "pipeline_roughness_ratio": roughness(hi, bg) / true_r,
+           "pipeline_nearest_roughness_ratio": roughness(upsample_nearest(drawn, f), bg) / true_r}
+    print(f"caption -> 32x32 -> 128x128 ({len(texts)} {split} captions, guidance {guidance}, {secs:.1f} s): "
+          f"roughness x{out['pipeline_roughness_ratio']:.3f} of the true scenes' (nearest 4x of the same "
+          f"drafts x{out['pipeline_nearest_roughness_ratio']:.3f}; target within 10%)", flush=True)
+    return out
 
 
 if __name__ == "__main__":

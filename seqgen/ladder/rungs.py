@@ -78,10 +78,10 @@ def rungs(quick: bool) -> list[Rung]:
             Rung(f"{pre}words_gpt", f"GPT 4x{w2v_dim}", "words", words_gpt),
             Rung(f"{pre}words_gpt_w2v", f"GPT 4x{w2v_dim}, word2vec-initialised embeddings", "words", words_gpt,
                  init_from=f"{pre}words_word2vec"),
-            Rung("text2pixel_shapes", "text2pixel 4x128", "pixels",
+            Rung("text2pixel_shapes", "text2pixel 5x160, 2x2 patches", "pixels",
                  ["experiment=text2pixel_shapes", "trainer.max_steps=2000"],
                  evaluate={"images": 500, "fidelity_images": 200}),
-            Rung("upsampler_shapes", "upsampler 3x128", "pixels", ["experiment=upsampler_shapes"],
+            Rung("upsampler_shapes", "upsampler conv 6x64", "pixels", ["experiment=upsampler_shapes"],
                  evaluate={"images": 32})]
     return out
 
