@@ -7,6 +7,9 @@ python scripts/bench_text2pixel.py --ckpt outputs/text2pixel_shapes/checkpoints/
                                    #   n-gram, fidelity (shapes) or glyph fidelity (emoji), a guidance sweep
 python scripts/bench_text2pixel.py --run outputs/text2pixel_shapes --minutes 15,30,60
                                    # the same at the checkpoints nearest 15 / 30 / 60 training minutes
+python scripts/bench_text2pixel.py --ckpt PATH --figure docs/text2pixel_shapes.png
+                                   # + a picture: held-out captions, truth and 4 samples each (shapes), or
+                                   #   8 draws of "a squirrel reaching for a nut", read by the glyph classifier (emoji)
 python scripts/bench_text2pixel.py --cuda                      # GPU sampling / training (bf16)
 Speed is measured for one pixel per step (patch 1, the previous release) and 2x2 patch tokens
 (patch 2), in fp32 and, on a CPU with bf16 matrix instructions, bf16. The anchor is a Hugging Face
@@ -31,7 +34,7 @@ from seqgen.families.text2pixel.model import Text2Pixel
 DATA = dict(text_vocab_size=40, n_colors=11, caption_len=16, height=32, width=32)
 SHAPES = {"p1_4x128": dict(patch=1, n_layer=4, n_head=4, n_embd=128),     # the previous release's recipe
           "p2_4x128": dict(patch=2, n_layer=4, n_head=4, n_embd=128),
-          "p2_6x192": dict(patch=2, n_layer=6, n_head=6, n_embd=192)}     # experiment=text2pixel_shapes
+          "p2_5x160": dict(patch=2, n_layer=5, n_head=5, n_embd=160)}     # experiment=text2pixel_shapes
 HF_IMAGES_S = 2.3                                         # the issue's figure for HF GPT-2 4x256 here
 
 
@@ -155,6 +158,66 @@ def quality(ckpt, images, device, scales=(1.0, 2.0, 3.0, 5.0)):
     return out
 
 
+SQUIRREL = ("a squirrel reaching for a nut", {"glyphs": ["\U0001F43F", "\U0001F330"]})   # chipmunk, chestnut
+
+
+def figure(ckpt, path, device, rows=8, samples=4, guidance=None) -> dict:
+    """shapes: `rows` held-out test captions, each with its true image and `samples` draws; emoji:
+    8 draws of the lecture's "a squirrel reaching for a nut" (the chipmunk left of the chestnut),
+    with how many the glyph classifier reads as exactly that. guidance: None = the run's. -> figures."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from seqgen.app.load import load_model
+    from seqgen.data.images.prepare import ImageDataConfig, prepare_images, spread
+    from seqgen.families.text2pixel.generate import draw
+
+    model, tok, state = load_model(ckpt, device)
+    cfg = state["config"]
+    data = prepare_images(ImageDataConfig(**cfg["data"]), cfg["data_root"], verbose=False)
+    if guidance is None:
+        guidance = (cfg.get("text2pixel") or {}).get("guidance", 3.0)
+    out = {"figure_guidance": guidance}
+    if data.meta["dataset"] == "shapes":
+        caps, lo = data.captions("test"), data.lo("test")
+        pick = spread(len(caps), rows)
+        texts = [caps[i][0] for i in pick]
+        grids = draw(model, tok, [t for t in texts for _ in range(samples)], data.caption_len, device, guidance,
+                     seed=0, strict=False).reshape(rows, samples, *lo.shape[1:])
+        cells = [[lo[i], *grids[r]] for r, i in enumerate(pick)]
+        tag = f" (guidance {guidance:g})" if guidance else ""
+        heads = ["truth", *[f"sample {k + 1}{tag}" for k in range(samples)]]
+        titles = texts
+    else:
+        from seqgen.data.images.glyphs import GlyphClassifier
+
+        text, scene = SQUIRREL
+        grids = draw(model, tok, [text] * 8, data.caption_len, device, guidance, seed=0)
+        read = GlyphClassifier.fit(data).pair(grids)
+        hits = sum(r == tuple(scene["glyphs"]) for r in read)
+        out.update(squirrel_nut_both_right=hits, squirrel_nut_samples=len(grids))
+        print(f"{text!r}: the glyph classifier reads chipmunk left, chestnut right in {hits} of {len(grids)}",
+              flush=True)
+        cells, heads, titles = [list(grids[:4]), list(grids[4:])], [""] * 4, [f"{text!r} (guidance {guidance})", ""]
+    fig, axes = plt.subplots(len(cells), len(cells[0]), figsize=(1.6 * len(cells[0]) + 2.6, 1.6 * len(cells)),
+                             squeeze=False)
+    for r, row in enumerate(cells):
+        for c, g in enumerate(row):
+            ax = axes[r][c]
+            ax.imshow(data.codec.dequantize(np.asarray(g)), interpolation="nearest")
+            ax.set_xticks([]), ax.set_yticks([])
+            if r == 0 and heads[c]:
+                ax.set_title(heads[c], fontsize=8)
+        axes[r][0].set_ylabel(titles[r], fontsize=7, rotation=0, ha="right", va="center", wrap=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    print(f"figure: {path}", flush=True)
+    return out
+
+
 def at_minutes(run_dir: Path, minutes: list[float]) -> list[Path]:
     """The checkpoints of a run nearest each number of training minutes (train_seconds in each)."""
     from seqgen.core import checkpoint as ckpt
@@ -169,13 +232,17 @@ def main():
     ap.add_argument("--ckpt", help="a text2pixel checkpoint: also measure quality")
     ap.add_argument("--run", help="a run folder: quality at the checkpoints nearest --minutes")
     ap.add_argument("--minutes", default="15,30,60")
+    ap.add_argument("--scales", default="1,2,3,5", help="guidance scales of the sweep (beside no guidance)")
     ap.add_argument("--images", type=int, default=200, help="held-out images for quality")
+    ap.add_argument("--figure", metavar="PNG", help="with --ckpt: write a picture of samples (see above)")
+    ap.add_argument("--guidance", type=float, default=None, help="the figure's guidance (default: the run's)")
     ap.add_argument("--cuda", action="store_true")
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device("cuda" if args.cuda else "cpu")
+    scales = tuple(float(x) for x in args.scales.split(","))
     res = {"bench": "text2pixel", **machine(probe_bf16=not args.cuda), "quick": args.quick,
            "device": torch.cuda.get_device_name() if args.cuda else "cpu"}
     print(f"machine: {res['cpu']}, capability {res['cpu_capability']}, {res['threads']} threads", flush=True)
@@ -183,7 +250,7 @@ def main():
         rows, minutes = [], [float(x) for x in args.minutes.split(",")]
         for m, path in zip(minutes, at_minutes(Path(args.run), minutes)):
             print(f"--- {path} (nearest {m} training minutes)", flush=True)
-            rows.append(quality(path, args.images, device))
+            rows.append(quality(path, args.images, device, scales))
         res["minutes"] = rows
         print(json.dumps(res))
         return
@@ -214,7 +281,9 @@ def main():
         res.update(hf_gpt2_4x256_images_s=hf, hf_anchor_images_s=HF_IMAGES_S)
         print(f"HF GPT-2 4x256 batch 8: {hf if hf is None else round(hf, 2)} images/s (issue anchor {HF_IMAGES_S})")
     if args.ckpt:
-        res.update(quality(args.ckpt, args.images, device))
+        res.update(quality(args.ckpt, args.images, device, scales))
+        if args.figure:
+            res.update(figure(args.ckpt, args.figure, device, guidance=args.guidance))
     print(json.dumps(res))
 
 

@@ -64,6 +64,10 @@ def main():
     ap.add_argument("--top-k", type=int, default=None)
     ap.add_argument("--text2pixel", metavar="CKPT", help="a text2pixel checkpoint of the same dataset: "
                     "roughness of caption -> 32x32 -> 128x128 samples beside the ground truth's")
+    ap.add_argument("--guidance", type=float, default=None, help="with --text2pixel: its guidance scale "
+                    "(default: the text2pixel run's text2pixel.guidance)")
+    ap.add_argument("--figure", metavar="PNG", help="with --ckpt: a grid of 4 held-out images, columns "
+                    "input (32x32, at 2x) | nearest | bicubic | ours | truth")
     ap.add_argument("--cuda", action="store_true")
     ap.add_argument("--data-root", default="data")
     args = ap.parse_args()
@@ -121,9 +125,31 @@ def main():
         print(f"{name:13s} accuracy {m['token_accuracy']:.4f}  PSNR {m['psnr']:.2f} dB  SSIM {m['ssim']:.4f}  "
               f"consistency {m['consistency']:.4f}  roughness x{m['roughness_ratio']:.2f}  ({n} {split} images)",
               flush=True)
+    if args.ckpt and args.figure:
+        write_figure(args.figure, lo_np[:4], rows["nearest"][:4], rows["bicubic"][:4], rows["model"][:4],
+                     truth[:4], data.codec)
     if args.ckpt and args.text2pixel:
         res.update(pipeline_roughness(args.text2pixel, model, data, split, pick, truth, decode, palette, args, device))
     print(json.dumps(res))
+
+
+def write_figure(path, lo, nearest, bicubic, ours, truth, codec):
+    """Rows of input | nearest | bicubic | ours | truth, each cell 128x128 (the 32x32 input shown
+    at 2x in the middle of a cell of its background colour)."""
+    from seqgen.data.images.codec import grid_image
+
+    H, W = truth.shape[1:]
+    small = upsample_nearest(lo, 2)                                   # (N, 64, 64): visible, still coarse
+    cells, labels = [], []
+    for i in range(len(lo)):
+        pad = np.full((H, W), 0, dtype=lo.dtype)
+        pad[:] = np.bincount(lo[i].ravel()).argmax()                  # the image's own background
+        y, x = (H - small.shape[1]) // 2, (W - small.shape[2]) // 2
+        pad[y:y + small.shape[1], x:x + small.shape[2]] = small[i]
+        cells += [pad, nearest[i], bicubic[i], ours[i], truth[i]]
+        labels += ["input (2x)", "nearest 4x", "bicubic", "upsampler", "truth"] if i == 0 else [""] * 5
+    grid_image(cells, codec, labels, scale=1, ncols=5).save(path)
+    print(f"figure: {path}", flush=True)
 
 
 def pipeline_roughness(t2p_ckpt, model, data, split, pick, truth, decode, palette, args, device) -> dict:
@@ -140,7 +166,8 @@ def pipeline_roughness(t2p_ckpt, model, data, split, pick, truth, decode, palett
                          f"the upsampler on {data.meta['dataset']!r}: use checkpoints of the same dataset")
     caps = data.captions(split)
     texts = [caps[i][0] for i in pick]
-    guidance = (t2p_state["config"].get("text2pixel") or {}).get("guidance", 3.0)
+    guidance = args.guidance if args.guidance is not None else \
+        (t2p_state["config"].get("text2pixel") or {}).get("guidance", 3.0)
     t = time.perf_counter()
     drawn = draw(t2p, tok, texts, data.caption_len, device, guidance, seed=0, strict=False)   # (N, 32, 32)
     hi = run(model, drawn, args, decode, palette, device)                                      # (N, 128, 128)

@@ -23,13 +23,14 @@ def main(argv=None):
                    "(default: docs/ for the full run, <out-root>/ladder_quick for --quick)")
     p.add_argument("--out-root", default="outputs", help="where the rungs' run directories live")
     p.add_argument("--data-root", default=os.environ.get("SEQGEN_DATA_ROOT", "data"))
-    p.add_argument("--only", default=None, help="comma-separated corpora: chars,words,pixels")
+    p.add_argument("--only", default=None, help="comma-separated corpora: chars,words,pixels "
+                   "(the other corpora's rows are kept from the previous results.json)")
     p.add_argument("--text-files", default=None, metavar="TRAIN,VALID,TEST",
                    help="use these local text files for both text corpora instead of the Shakespeare ones")
     args = p.parse_args(argv)
 
     from seqgen.core.errors import SeqgenError
-    from seqgen.ladder.report import ordering, write
+    from seqgen.ladder.report import ordering, with_previous_rows, write
     from seqgen.ladder.rungs import CHAR_DATA, WORD_DATA, run_ladder
 
     data = {"chars": CHAR_DATA, "words": WORD_DATA}
@@ -48,6 +49,8 @@ def main(argv=None):
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     wall = time.perf_counter() - t0
+    if args.only:
+        rows = with_previous_rows(out_dir, rows, args.only.split(","))
     path = write(rows, args.out_root, out_dir, wall, args.quick)
     print("\n".join(ordering(rows)))
     print(f"[ladder] {len(rows)} rungs in {wall / 60:.1f} min; table: {path}")

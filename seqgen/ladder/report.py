@@ -68,23 +68,27 @@ def markdown(rows: list[dict], wall_seconds: float, quick: bool) -> str:
     pix = [r for r in rows if r["corpus"] == "pixels"]
     if pix:
         lines += ["## Pixels (shapes, held-out shape–colour pairs)", "",
-                  "| rung | bits / pixel-token | caption fidelity (all right) | token accuracy | PSNR dB | "
-                  "consistency | s / image | train time |", "|---|---|---|---|---|---|---|---|"]
+                  "| rung | bits / pixel-token | caption fidelity: mean, shape, all right, relation | token accuracy "
+                  "| PSNR dB | SSIM | consistency | s / image | train time |", "|---|---|---|---|---|---|---|---|---|"]
         for r in pix:
             t = _minutes(r["train_seconds"])
             if "ngram_bits_per_pixel" in r:   # a drawing rung, beside its count baseline
                 lines.append(f"| pixel n-gram (W, NW, N, NE; counts) | {_fmt(r['ngram_bits_per_pixel'], 4)} "
-                             "| — | — | — | — | — | — |")
-                for name, lab in (("fidelity", "guidance 3"), ("fidelity_noguide", "no guidance")):
-                    fid = f"{_fmt(r.get(name))} ({_fmt(r.get(name + '_all'))})" if name in r else "—"
+                             "| — | — | — | — | — | — | — |")
+                g = r.get("guidance", 3.0)
+                for name, lab in (("fidelity", f"guidance {g:g}" if g else "no guidance"),
+                                  ("fidelity_noguide", "no guidance")):
+                    fid = ", ".join(_fmt(r.get(k)) for k in (name, f"{name}_shape", f"{name}_all", f"{name}_relation")
+                                    ) if name in r else "—"
                     lines.append(f"| {r['label']}, {lab} | {_fmt(r['bits_per_pixel'], 4)} | {fid} "
-                                 f"| — | — | — | — | {t} |")
+                                 f"| — | — | — | — | — | {t} |")
             else:
                 for who, lab in (("model", r["label"]), ("nearest", "nearest 4×"), ("bicubic", "bicubic + requantize")):
                     bits = _fmt(r["bits_per_token"], 4) if who == "model" else "—"
                     sec = _fmt(r["seconds_per_image"], 2) if who == "model" else "—"
                     lines.append(f"| {lab} | {bits} | — | {_fmt(r[f'{who}_token_accuracy'], 4)} | "
-                                 f"{_fmt(r[f'{who}_psnr'], 2)} | {_fmt(r[f'{who}_consistency'], 4)} | {sec} | "
+                                 f"{_fmt(r[f'{who}_psnr'], 2)} | {_fmt(r.get(f'{who}_ssim'), 4)} | "
+                                 f"{_fmt(r[f'{who}_consistency'], 4)} | {sec} | "
                                  f"{t if who == 'model' else '—'} |")
         lines.append("")
     checks = ordering(rows)
@@ -138,6 +142,19 @@ def plots(rows: list[dict], out_root: Path, out_dir: Path) -> list[Path]:
     return written
 
 
+def with_previous_rows(out_dir, rows: list[dict], only: list[str]) -> list[dict]:
+    """`--only` reran some corpora: keep the other corpora's rows of the previous results.json in
+    out_dir (in their order, before the new ones), so the table stays whole."""
+    path = Path(out_dir) / "results.json"
+    if not path.is_file():
+        return rows
+    old = json.loads(path.read_text(encoding="utf-8")).get("rows", [])
+    return [r for r in old if r.get("corpus") not in only] + rows
+
+
+KEEP_MARKER = "<!-- below: not written by the ladder; kept when it rewrites this file -->"
+
+
 def write(rows: list[dict], out_root, out_dir, wall_seconds: float, quick: bool) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -148,6 +165,10 @@ def write(rows: list[dict], out_root, out_dir, wall_seconds: float, quick: bool)
     if any(p.name.startswith("ladder_upsampler") for p in written):
         md += "\n![upsampler: 32x32 inputs (top), 128x128 outputs (bottom)](ladder_upsampler.png)\n"
     path = out_dir / "results.md"
+    if path.is_file():   # results written by other benches (below the marker) survive a ladder rerun
+        old = path.read_text(encoding="utf-8")
+        if KEEP_MARKER in old:
+            md += "\n" + old[old.index(KEEP_MARKER):]
     path.write_text(md, encoding="utf-8")
     (out_dir / "results.json").write_text(json.dumps({"wall_seconds": wall_seconds, "quick": quick, "rows": rows},
                                                      indent=1, default=str))

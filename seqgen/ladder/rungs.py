@@ -79,8 +79,8 @@ def rungs(quick: bool) -> list[Rung]:
             Rung(f"{pre}words_gpt_w2v", f"GPT 4x{w2v_dim}, word2vec-initialised embeddings", "words", words_gpt,
                  init_from=f"{pre}words_word2vec"),
             Rung("text2pixel_shapes", "text2pixel 5x160, 2x2 patches", "pixels",
-                 ["experiment=text2pixel_shapes", "trainer.max_steps=2000"],
-                 evaluate={"images": 500, "fidelity_images": 200}),
+                 ["experiment=text2pixel_shapes"],
+                 evaluate={"images": 500, "fidelity_images": 200, "guidance": 2.0}),
             Rung("upsampler_shapes", "upsampler conv 6x64", "pixels", ["experiment=upsampler_shapes"],
                  evaluate={"images": 32})]
     return out

@@ -223,3 +223,15 @@ def test_cuda_kv_cache_bf16():
 
 
 assert ROOT.is_dir()
+
+
+def test_guidance_run_reads_the_checkpoints_own_scale():
+    from seqgen.core.errors import ConfigError
+    from seqgen.families.text2pixel.generate import run_guidance
+
+    assert run_guidance("run", {"config": {"text2pixel": {"guidance": 2.0}}}) == 2.0
+    assert run_guidance("run", {"config": {}}) == 3.0          # runs from before the key: the old default
+    assert run_guidance(None, {"config": {"text2pixel": {"guidance": 2.0}}}) is None
+    assert run_guidance(1.5, {}) == 1.5
+    with pytest.raises(ConfigError, match="guidance='auto'"):
+        run_guidance("auto", {})

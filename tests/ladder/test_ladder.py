@@ -33,10 +33,19 @@ def test_ladder_quick_has_every_rung_with_finite_numbers(tmp_path, corpus):
     assert "5-gram Kneser-Ney" in md and "bicubic" in md and "What the lecture predicts" in md
     assert (out / "ladder_bpc.png").stat().st_size > 1000 and (out / "ladder_curves.png").is_file()
     assert '"ladder": "quick"' in res.stdout.strip().splitlines()[-1]
-    # a second run reuses every finished rung instead of retraining
+    # a second run reuses every finished rung instead of retraining, and keeps what other benches
+    # wrote below the marker
+    from seqgen.ladder.report import KEEP_MARKER
+
+    (out / "results.md").write_text(md + f"\n{KEEP_MARKER}\n## Visual prompting\nkept table\n")
     again = run_script(["scripts/ladder.py", "--quick", "--text-files", files, "--out-root", str(tmp_path / "runs"),
                         "--data-root", str(tmp_path / "data"), "--out", str(out), "--only", "chars"])
     assert "training" not in again.stdout and again.stdout.count("finished checkpoint found") == 6
+    rerun = (out / "results.md").read_text()
+    # --only chars re-evaluated the chars rungs and kept the other corpora's rows
+    assert [r["key"] for r in json.loads((out / "results.json").read_text())["rows"]] == \
+        [r["key"] for r in rows if r["corpus"] != "chars"] + [r["key"] for r in rows if r["corpus"] == "chars"]
+    assert rerun.count(KEEP_MARKER) == 1 and rerun.endswith("kept table\n") and "5-gram Kneser-Ney" in rerun
 
 
 def test_evaluate_script_units_and_errors(tmp_path, corpus):

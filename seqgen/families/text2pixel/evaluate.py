@@ -14,7 +14,7 @@ from seqgen.core.schema import key
 from seqgen.data.images.fidelity import score_many
 from seqgen.data.images.prepare import PreparedImages, check_same_images, encode_caption, spread
 from seqgen.families.text2pixel.baseline import PixelNGram
-from seqgen.families.text2pixel.generate import draw
+from seqgen.families.text2pixel.generate import draw, run_guidance
 from seqgen.nn.sampling import eval_mode
 
 
@@ -22,7 +22,8 @@ from seqgen.nn.sampling import eval_mode
 class EvalArgs:
     images: int | None = key(500, ge=1)   # images scored for bits per pixel-token (null: all)
     fidelity_images: int = key(200, ge=0)   # shapes: captions drawn per fidelity score (0: skip)
-    guidance: float | None = 3.0     # the guided fidelity's scale (unguided is reported too)
+    guidance: float | str | None = "run"   # the guided fidelity's scale (unguided is reported too); "run":
+    #                                        the checkpoint's text2pixel.guidance
 
 
 @torch.no_grad()
@@ -97,15 +98,16 @@ def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
     lo = data.lo(split)
     out["ngram_bits_per_pixel"] = PixelNGram(data.codec.size).fit(data.lo("train")).bits_per_pixel(
         lo[spread(len(lo), args.images)])
+    guidance = out["guidance"] = run_guidance(args.guidance, state)
     if dc.name == "shapes" and args.fidelity_images:
-        for name, g in (("fidelity", args.guidance), ("fidelity_noguide", None)):
+        for name, g in (("fidelity", guidance), ("fidelity_noguide", None)):
             t0 = time.perf_counter()
             scores = fidelity(model, data, args.fidelity_images, g, device, ec.seed, split=split, tokenizer=tokenizer)
             out[name] = scores["mean"]
             out.update({f"{name}_{k}": v for k, v in scores.items() if k != "mean"})
             out[f"{name}_seconds"] = time.perf_counter() - t0
     if dc.name == "emoji" and args.fidelity_images:
-        for name, g in (("glyphs", args.guidance), ("glyphs_noguide", None)):
+        for name, g in (("glyphs", guidance), ("glyphs_noguide", None)):
             scores = emoji_fidelity(model, data, args.fidelity_images, g, device, ec.seed, split=split,
                                     tokenizer=tokenizer)
             out.update({f"{name}_{k}": v for k, v in scores.items()})

@@ -19,9 +19,21 @@ from seqgen.nn.sampling import eval_mode, sample_next
 
 @dataclass
 class SampleArgs:
-    guidance: float | None = 3.0   # classifier-free guidance scale (null: plain conditional sampling)
+    guidance: float | str | None = "run"   # classifier-free guidance scale (null: plain conditional sampling;
+    #                                          "run": the scale the checkpoint's run used, text2pixel.guidance)
     digits: bool = False           # also write the digit-grid text view (<out>.txt) and print the first
     scale: int = key(4, ge=1)      # PNG pixels per token
+
+
+def run_guidance(value, state) -> float | None:
+    """A guidance key's value, with "run" read as the checkpoint's own text2pixel.guidance (the scale
+    its recipe chose; 3.0 for runs that predate the key)."""
+    if not isinstance(value, str):
+        return value
+    if value != "run":
+        raise ConfigError(f"guidance={value!r}: expected a number, null (no guidance) or run (the checkpoint's "
+                          "text2pixel.guidance)")
+    return ((state.get("config") or {}).get("text2pixel") or {}).get("guidance", 3.0)
 
 
 @torch.inference_mode()
@@ -118,13 +130,14 @@ def sample(model, tokenizer, state, sc, args: SampleArgs, device) -> dict:
         print(f"[seqgen] warning: not in the caption vocabulary (read as <unk>): {', '.join(unknown)}", flush=True)
     out = samples_path(sc.ckpt, sc.out, sc.seed, ".png")
     t0 = time.perf_counter()
-    lo = draw(model, tokenizer, [sc.prompt] * sc.num_samples, model.config.caption_len, device, args.guidance,
+    guidance = run_guidance(args.guidance, state)
+    lo = draw(model, tokenizer, [sc.prompt] * sc.num_samples, model.config.caption_len, device, guidance,
               sc.temperature, sc.top_k, sc.top_p, seed=sc.seed, use_cache=sc.use_cache)
     seconds = time.perf_counter() - t0
     grid_image(lo, codec, None, scale=args.scale, ncols=min(len(lo), 4)).save(out)
     if args.digits:
         out.with_suffix(".txt").write_text("\n\n".join(digit_view(g) for g in lo) + "\n", encoding="utf-8")
         print(digit_view(lo[0]))
-    print(f"[seqgen] {len(lo)} image(s) for {sc.prompt!r} (guidance {args.guidance}) in {seconds:.1f} s "
+    print(f"[seqgen] {len(lo)} image(s) for {sc.prompt!r} (guidance {guidance}) in {seconds:.1f} s "
           f"from {sc.ckpt} (step {state['step']}) written to {out}", flush=True)
     return {"images": lo, "codec": codec, "out": out}
