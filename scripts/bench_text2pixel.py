@@ -196,7 +196,10 @@ def figure(ckpt, path, device, rows=8, samples=4, guidance=None) -> dict:
         text, scene = SQUIRREL
         grids = draw(model, tok, [text] * 8, data.caption_len, device, guidance, seed=0)
         read = GlyphClassifier.fit(data).pair(grids)
-        hits = sum(r == tuple(scene["glyphs"]) for r in read)
+        def plain(chars):   # the dataset names the chipmunk with its emoji variation selector (U+FE0F)
+            return tuple(c.replace("\ufe0f", "") for c in chars)
+
+        hits = sum(plain(r) == plain(scene["glyphs"]) for r in read)
         out.update(squirrel_nut_both_right=hits, squirrel_nut_samples=len(grids))
         print(f"{text!r}: the glyph classifier reads chipmunk left, chestnut right in {hits} of {len(grids)}",
               flush=True)
