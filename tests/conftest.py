@@ -51,3 +51,17 @@ def run_script(args, cwd=None, env=None, timeout=300, check=True):
     if check and res.returncode != 0:
         raise AssertionError(f"{args} failed ({res.returncode}):\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
     return res
+
+
+def overfit(model, batch, steps: int, lr: float = 3e-3) -> float:
+    """AdamW on one batch of model.training_loss for `steps` steps -> the last loss (the "overfit one
+    batch" check every trainable family passes)."""
+    import torch
+
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    for _ in range(steps):
+        loss, _ = model.training_loss(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return loss.item()

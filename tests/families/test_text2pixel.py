@@ -9,7 +9,7 @@ import torch
 from seqgen.data.images.prepare import encode_caption
 from seqgen.families.text2pixel.generate import generate_pixels
 from seqgen.families.text2pixel.model import Text2Pixel
-from tests.conftest import ROOT, run_script
+from tests.conftest import ROOT, overfit, run_script
 
 
 def tiny(**kw):
@@ -66,14 +66,7 @@ def test_kv_cache_matches_full_forward():
 
 def test_overfit_one_batch():
     m = tiny(n_embd=64)
-    text, pixels = batch(B=2, m=m)
-    opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
-    for _ in range(150):
-        loss, _ = m.training_loss((text, pixels))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert loss.item() < 0.05
+    assert overfit(m, batch(B=2, m=m), 150) < 0.05
 
 
 def test_caption_dropout_uses_the_null_caption():

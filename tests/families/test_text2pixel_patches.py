@@ -10,6 +10,7 @@ import torch
 from seqgen.data.images.patches import coverage, fit_vocab, from_patches, to_patches
 from seqgen.families.text2pixel.generate import generate_pixels
 from seqgen.families.text2pixel.model import Text2Pixel
+from tests.conftest import overfit
 
 K, H = 5, 8
 
@@ -115,14 +116,7 @@ def test_sampling_seeded_guidance_one_and_cache():
 
 def test_overfit_one_batch_with_patches():
     m = tiny(n_embd=64)
-    text, pixels = batch(B=2)
-    opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
-    for _ in range(150):
-        loss, _ = m.training_loss((text, pixels))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert loss.item() < 0.02
+    assert overfit(m, batch(B=2), 150) < 0.02
 
 
 def test_the_vocabulary_travels_in_the_state_dict():

@@ -11,6 +11,7 @@ from seqgen.data.images.codec import reduce_blocks, upsample_nearest
 from seqgen.families.upsampler.evaluate import roughness, upsample_metrics
 from seqgen.families.upsampler.generate import block_mode, feasible_colours, make_consistent, upsample, upsample_tokens
 from seqgen.families.upsampler.model import Upsampler, build_upsampler
+from tests.conftest import overfit
 
 K = 5
 
@@ -90,13 +91,7 @@ def test_conv_contracts_and_the_nearest_neighbour_start():
 def test_conv_overfits_one_batch_and_greedy_beats_nearest_on_its_training_data():
     m = conv(n_layer=3, n_embd=32)
     lo, hi = pair(B=2)
-    opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
-    for _ in range(200):
-        loss, _ = m.training_loss((lo, hi))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert loss.item() < 0.1
+    assert overfit(m, (lo, hi), 200) < 0.1
     out = upsample(m.eval(), lo, "greedy")
     near = torch.from_numpy(upsample_nearest(lo.numpy(), 4))
     assert (out == hi).float().mean() >= (near == hi).float().mean()
