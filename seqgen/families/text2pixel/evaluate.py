@@ -100,15 +100,22 @@ def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
         lo[spread(len(lo), args.images)])
     guidance = out["guidance"] = run_guidance(args.guidance, state)
     if dc.name == "shapes" and args.fidelity_images:
+        drawn = {}   # guidance null: both rows are the same draws, made once
         for name, g in (("fidelity", guidance), ("fidelity_noguide", None)):
             t0 = time.perf_counter()
-            scores = fidelity(model, data, args.fidelity_images, g, device, ec.seed, split=split, tokenizer=tokenizer)
+            if g not in drawn:
+                drawn[g] = fidelity(model, data, args.fidelity_images, g, device, ec.seed, split=split,
+                                    tokenizer=tokenizer)
+            scores = drawn[g]
             out[name] = scores["mean"]
             out.update({f"{name}_{k}": v for k, v in scores.items() if k != "mean"})
             out[f"{name}_seconds"] = time.perf_counter() - t0
     if dc.name == "emoji" and args.fidelity_images:
+        drawn = {}
         for name, g in (("glyphs", guidance), ("glyphs_noguide", None)):
-            scores = emoji_fidelity(model, data, args.fidelity_images, g, device, ec.seed, split=split,
-                                    tokenizer=tokenizer)
+            if g not in drawn:
+                drawn[g] = emoji_fidelity(model, data, args.fidelity_images, g, device, ec.seed, split=split,
+                                          tokenizer=tokenizer)
+            scores = drawn[g]
             out.update({f"{name}_{k}": v for k, v in scores.items()})
     return out

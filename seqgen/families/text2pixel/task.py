@@ -75,19 +75,25 @@ def make_task(ctx: RunContext) -> Task:
             if data.count(split):
                 out.update(evaluate_pixels(m, data, split, tc.batch_size, dist.device, px.eval_images))
         if is_emoji and n_fidelity and final:
+            drawn = {}   # guidance null: the guided and unguided scores are the same draws, made once
             for name, g in (("glyphs", px.guidance), ("glyphs_noguide", None)):
-                scores = emoji_fidelity(m, data, n_fidelity, g, dist.device, spec.seed, px.temperature, px.top_k,
-                                        progress=True)
+                if g not in drawn:
+                    drawn[g] = emoji_fidelity(m, data, n_fidelity, g, dist.device, spec.seed, px.temperature,
+                                              px.top_k, progress=True)
+                scores = drawn[g]
                 out.update({f"test/{name}_{k}": v for k, v in scores.items()})
                 print(f"[seqgen] glyph fidelity (guidance {g}): "
                       + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()), flush=True)
         if is_shapes and n_fidelity and final:
+            drawn = {}
             for name, g in (("fidelity", px.guidance), ("fidelity_noguide", None)):
                 t0 = time.perf_counter()
-                print(f"[seqgen] drawing {n_fidelity} held-out captions (guidance {g}) for caption fidelity",
-                      flush=True)
-                scores = fidelity(m, data, n_fidelity, g, dist.device, spec.seed, px.temperature, px.top_k,
-                                  progress=True)
+                if g not in drawn:
+                    print(f"[seqgen] drawing {n_fidelity} held-out captions (guidance {g}) for caption fidelity",
+                          flush=True)
+                    drawn[g] = fidelity(m, data, n_fidelity, g, dist.device, spec.seed, px.temperature, px.top_k,
+                                        progress=True)
+                scores = drawn[g]
                 out.update({f"test/{name}_{k}": v for k, v in scores.items()})
                 print(f"[seqgen] caption fidelity on held-out combinations (guidance {g}): mean "
                       f"{scores['mean']:.3f}, all attributes right {scores['all']:.3f} "
