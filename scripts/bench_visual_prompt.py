@@ -2,7 +2,7 @@
 
 python scripts/bench_visual_prompt.py --train            # experiment=visual_prompt_shapes (~1 h on 2 CPU
                                                          # cores), then everything below on its checkpoint
-python scripts/bench_visual_prompt.py --train --experiment visual_prompt_shapes_answers   # loss on answers
+python scripts/bench_visual_prompt.py --train --experiment visual_prompt_shapes_all   # loss on every image
 python scripts/bench_visual_prompt.py --ckpt outputs/visual_prompt_shapes/checkpoints/last.pt \
     [--sentences 50] [--figure docs/visual_prompt_grid.png] [--out results.json]
 
@@ -41,6 +41,16 @@ def table(figures: dict) -> str:
         lines.append(f"{t:<22}" + "".join(f"{'-' if v is None else f'{v:.3f}' if v < 10 else f'{v:.1f}':>8}"
                                           for v in row))
     return "\n".join(lines)
+
+
+def markdown(figures: dict) -> str:
+    """The same table as table(), as Markdown rows for docs/results.md."""
+    rows = table(figures).splitlines()
+    head = ["task"] + [name for _, name in COLUMNS]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for line in rows[2:]:
+        out.append("| " + " | ".join(line.split()) + " |")
+    return "\n".join(out)
 
 
 def sampling_speed(model, ckpt_state, prompts: int, threads) -> dict:
@@ -85,6 +95,7 @@ def main():
     ap.add_argument("--speed-prompts", type=int, default=20)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", help="also write the JSON line here")
+    ap.add_argument("--markdown", action="store_true", help="also print the table as Markdown (docs/results.md)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -107,6 +118,9 @@ def main():
     print()
     print(table(figures))
     print()
+    if args.markdown:
+        print(markdown(figures))
+        print()
     for k, v in figures.items():
         if k.startswith("target"):
             print(f"{k:<24} {'met' if v else 'NOT met'}")

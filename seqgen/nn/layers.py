@@ -104,6 +104,14 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     return out.type_as(x)
 
 
+def rotate(q: torch.Tensor, k: torch.Tensor, rope: tuple):
+    """Rotary positions on queries and keys (B, nh, T, hs). rope = (cos, sin), one table for both, or
+    (cos_q, sin_q, cos_k, sin_k): a query placed where its slot predicts and a key where its slot
+    reads (visual_prompt's 2-D rows and columns), each (T, hs/2)."""
+    cq, sq, ck, sk = rope if len(rope) == 4 else (*rope, *rope)
+    return apply_rope(q, cq, sq), apply_rope(k, ck, sk)
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, n_embd: int, n_head: int, dropout: float, bias: bool):
         super().__init__()
@@ -120,7 +128,7 @@ class CausalSelfAttention(nn.Module):
         T, hs = x.size(0) // B, x.size(1) // self.n_head
         q, k, _ = rearrange(self.qkv(x), "(b t) (three nh hs) -> three b nh t hs", b=B, three=3, nh=self.n_head)
         if rope is not None:
-            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+            q, k = rotate(q, k, rope)
         att = (q @ k.transpose(-2, -1)) / math.sqrt(hs)
         causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
         return att.masked_fill(~causal, float("-inf")).softmax(dim=-1)
@@ -132,8 +140,7 @@ class CausalSelfAttention(nn.Module):
         # (B*T, 3C) -> 3 x (B, nh, T, hs)
         q, k, v = self.qkv(x).view(B, T, 3, self.n_head, hs).permute(2, 0, 3, 1, 4).unbind(0)
         if rope is not None:
-            cos, sin = rope
-            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+            q, k = rotate(q, k, rope)
         mask, is_causal = None, True
         if cache is not None:
             past = cache.length

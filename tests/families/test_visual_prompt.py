@@ -103,6 +103,45 @@ def test_overfit_one_batch():
     assert torch.equal(complete(m, x, "sentence", 0.0), x[:, -1])   # the memorised answer
 
 
+@pytest.mark.parametrize("form, rope", [("sentence", False), ("canvas", False), ("sentence", True), ("canvas", True)])
+def test_pixel_head_loss_cache_seeded_answers_and_overfit(sentences, form, rope):
+    """head=pixels with 4x4 patches (and 2-D rotary positions): uniform colours at init, causal,
+    cache == recompute, seeded draws; one batch memorised."""
+    torch.manual_seed(0)
+    m, _ = build_model(dict(n_layer=2, n_head=2, n_embd=32, patch=4, head="pixels", rope=rope), CFG, "cpu")
+    m.eval()
+    assert m.head is None and m.seq_len == 6 * 17 - 1
+    x = sentences[:2] if form == "sentence" else sentences[:2, [0, 1, 4, 5]]
+    nats = m.nll(x, form, [-1])                    # (2,) the answer's pixels
+    assert torch.allclose(nats / 256, torch.full((2,), math.log(m.config.n_colors)), atol=0.1)
+    tok, raw = m.encode(x)
+    plan = m.plan(form, x.size(1))
+    changed = raw.clone()
+    f = int(plan.inp[40])
+    changed[:, f] = (changed[:, f] + 1) % m.config.n_colors   # pixels alone change what the model reads
+    full, out = m.features(tok, raw, plan, 0, 60), m.features(tok, changed, plan, 0, 60)
+    assert torch.allclose(out[:, :40], full[:, :40], atol=1e-6) and not torch.allclose(out[:, 40:], full[:, 40:])
+
+    def draw(seed, **kw):
+        return complete(m, x, form, 1.0, generator=torch.Generator().manual_seed(seed), **kw)
+
+    a = draw(1)
+    assert a.shape == (2, 256) and torch.equal(draw(1, use_cache=False), a) and not torch.equal(draw(2), a)
+    if rope:   # the cache holds keys turned by what their slots read: chunked == one pass
+        cache = m.new_cache(x.size(0))
+        T = len(plan.inp)
+        parts = [m.features(tok, raw, plan, 0, 30, cache)] + [m.features(tok, raw, plan, s, s + 1, cache)
+                                                             for s in range(30, T)]
+        assert torch.allclose(torch.cat(parts, 1), m.features(tok, raw, plan, 0, T), atol=1e-5)
+    if form == "sentence":
+        fit, _ = build_model(dict(n_layer=2, n_head=2, n_embd=64, patch=4, head="pixels", canvas=0.0, rope=rope,
+                                  loss="answers"), CFG, "cpu")
+        pair = x[:, -2:]
+        assert overfit(fit, (pair, None), 150) < 0.01
+        fit.eval()
+        assert torch.equal(complete(fit, pair, "sentence", 0.0), pair[:, -1])
+
+
 def test_loss_on_answers_scores_half_the_images_and_the_canvas_trains():
     torch.manual_seed(0)
     m, _ = build_model(dict(n_layer=1, n_head=2, n_embd=32, loss="answers", canvas=1.0), CFG, "cpu")
@@ -159,6 +198,8 @@ def test_too_many_shots_is_a_config_error(model):
         prompt_of(np.zeros((1, 6, 16, 16), np.uint8), 3)
     with pytest.raises(ConfigError, match="one example pair"):
         VisualPrompt(VisualPrompt.Config(n_colors=11, n_tokens=10, n_images=2, canvas=0.5))
+    with pytest.raises(ConfigError, match="multiple of 4"):
+        VisualPrompt(VisualPrompt.Config(n_colors=11, n_tokens=10, n_embd=36, n_head=6, rope=True))
 
 
 def test_train_sample_and_evaluate_end_to_end(tmp_path):

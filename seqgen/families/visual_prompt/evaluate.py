@@ -6,7 +6,8 @@
     cb_iou      colour-blind IoU: the same with any colour
     shape       the drawn object's shape (best-IoU template of the renderer) is the true one
     exact       every pixel right
-    ppl         perplexity of the true B' per patch token given the prompt (exp of nats / token)
+    ppl         perplexity of the true B' per pixel given the prompt (exp of nats / pixel: the same
+                unit whatever the patch size and head)
 
 beside two baselines answering the same A : A' :: B : ?: `unchanged` (B' = B) and `analogy`, the
 non-parametric image analogy (seqgen.texture.analogy, one level, RGB features, A' colours) on the
@@ -74,8 +75,9 @@ def answer_nats(model, prompts: np.ndarray, form: str = "sentence", batch_size: 
 
 
 def perplexity(model, prompts, form="sentence") -> float:
-    """exp(mean nats per patch token) of the true answers."""
-    return math.exp(float(answer_nats(model, prompts, form).mean()) / model.L)
+    """exp(mean nats per pixel) of the true answers (per pixel, not per token: models with other
+    patch sizes compare)."""
+    return math.exp(float(answer_nats(model, prompts, form).mean()) / model.num_pixels)
 
 
 def analogy_answers(prompts: np.ndarray, codec: PixelCodec, kappa: float = 0.1, seed: int = 0) -> np.ndarray:

@@ -41,7 +41,8 @@ def complete(model, images: torch.Tensor, form: str = "sentence", temperature: f
     before), so it is fed in one chunk and only that slot's token is drawn: a sentence is one prefill
     then one slot per token; the canvas feeds each row of B between the rows of B' it draws. An
     <esc> token draws its pixels from the pixel head. use_cache=False re-runs the whole prefix at
-    every draw (tests: the cache must give the same tokens)."""
+    every draw (tests: the cache must give the same tokens). head=pixels draws each slot's p*p
+    colours at once from the pixel head."""
     B, n = images.shape[:2]
     L = model.L
     with eval_mode(model):
@@ -57,8 +58,14 @@ def complete(model, images: torch.Tensor, form: str = "sentence", temperature: f
             else:
                 h = model.features(tok, raw, plan, 0, s + 1)[:, -1]
             fed = s + 1
-            t = sample_next(model.head(h), temperature, top_k, top_p, generator)[:, 0]     # (B,)
             at = int(plan.tgt[s])
+            if model.config.head == "pixels":                                              # p*p colours
+                px = model.pixel_logits(h)                                                 # (B, p*p, K)
+                pixels = sample_next(px.reshape(-1, px.size(-1)), temperature, top_k, top_p, generator)
+                pixels = pixels.view(B, -1)
+                tok[:, at], raw[:, at] = model.patch_tokens(pixels, model.esc_id), pixels
+                continue
+            t = sample_next(model.head(h), temperature, top_k, top_p, generator)[:, 0]     # (B,)
             pixels = model.patch_vocab[t.clamp(max=model.config.n_tokens - 1)]            # (B, p*p)
             esc = (t == model.esc_id).nonzero()[:, 0]
             if esc.numel():

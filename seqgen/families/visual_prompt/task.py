@@ -112,7 +112,7 @@ def make_task(ctx: RunContext) -> Task:
             out["valid/loss"] = nats / (len(x) * len(m.scored_images(x.size(1))) * m.num_pixels)
             for shots in range(dc.shots + 1):
                 prompts = prompt_of(test_eval.images, shots)
-                out[f"test/{shots}shot_nats_per_token"] = float(answer_nats(m, prompts).mean()) / m.L
+                out[f"test/{shots}shot_nats_per_pixel"] = float(answer_nats(m, prompts).mean()) / m.num_pixels
         if final and st.score_sentences:
             t1 = time.perf_counter()
             held = test.subset(np.concatenate([idx[:st.score_sentences] for idx in test.by_task().values()]))
