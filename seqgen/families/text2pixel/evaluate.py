@@ -81,6 +81,16 @@ def emoji_fidelity(model, data: PreparedImages, n: int, guidance, device, seed: 
     return score(clf, grids, [s for _, s in singles + pairs])
 
 
+def guided_and_unguided(names: tuple, guidance, score):
+    """Yield (name, guidance, score(guidance)) for the guided row names[0] and the unguided names[1];
+    with guidance null both rows are the same seeded draws, so they are drawn once."""
+    drawn = {}
+    for name, g in zip(names, (guidance, None)):
+        if g not in drawn:
+            drawn[g] = score(g)
+        yield name, g, drawn[g]
+
+
 def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
     """evaluate.py for text2pixel: bits per pixel-token, the pixel n-gram's beside it, and (shapes)
     caption fidelity with and without guidance, on the checkpoint's own dataset."""
@@ -100,22 +110,15 @@ def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
         lo[spread(len(lo), args.images)])
     guidance = out["guidance"] = run_guidance(args.guidance, state)
     if dc.name == "shapes" and args.fidelity_images:
-        drawn = {}   # guidance null: both rows are the same draws, made once
-        for name, g in (("fidelity", guidance), ("fidelity_noguide", None)):
-            t0 = time.perf_counter()
-            if g not in drawn:
-                drawn[g] = fidelity(model, data, args.fidelity_images, g, device, ec.seed, split=split,
-                                    tokenizer=tokenizer)
-            scores = drawn[g]
+        t0 = time.perf_counter()
+        for name, g, scores in guided_and_unguided(("fidelity", "fidelity_noguide"), guidance, lambda g: fidelity(
+                model, data, args.fidelity_images, g, device, ec.seed, split=split, tokenizer=tokenizer)):
             out[name] = scores["mean"]
             out.update({f"{name}_{k}": v for k, v in scores.items() if k != "mean"})
             out[f"{name}_seconds"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
     if dc.name == "emoji" and args.fidelity_images:
-        drawn = {}
-        for name, g in (("glyphs", guidance), ("glyphs_noguide", None)):
-            if g not in drawn:
-                drawn[g] = emoji_fidelity(model, data, args.fidelity_images, g, device, ec.seed, split=split,
-                                          tokenizer=tokenizer)
-            scores = drawn[g]
+        for name, g, scores in guided_and_unguided(("glyphs", "glyphs_noguide"), guidance, lambda g: emoji_fidelity(
+                model, data, args.fidelity_images, g, device, ec.seed, split=split, tokenizer=tokenizer)):
             out.update({f"{name}_{k}": v for k, v in scores.items()})
     return out

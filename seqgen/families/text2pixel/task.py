@@ -16,7 +16,7 @@ from seqgen.data.images.codec import digit_view, grid_image
 from seqgen.data.images.patches import coverage, fit_vocab
 from seqgen.data.images.prepare import ImageBatches, load_prepared, prepare_images, prepared_dir, spread
 from seqgen.families.text2pixel.baseline import PixelNGram
-from seqgen.families.text2pixel.evaluate import emoji_fidelity, evaluate_pixels, fidelity
+from seqgen.families.text2pixel.evaluate import emoji_fidelity, evaluate_pixels, fidelity, guided_and_unguided
 from seqgen.families.text2pixel.generate import draw
 from seqgen.families.text2pixel.model import Text2Pixel
 
@@ -75,29 +75,27 @@ def make_task(ctx: RunContext) -> Task:
             if data.count(split):
                 out.update(evaluate_pixels(m, data, split, tc.batch_size, dist.device, px.eval_images))
         if is_emoji and n_fidelity and final:
-            drawn = {}   # guidance null: the guided and unguided scores are the same draws, made once
-            for name, g in (("glyphs", px.guidance), ("glyphs_noguide", None)):
-                if g not in drawn:
-                    drawn[g] = emoji_fidelity(m, data, n_fidelity, g, dist.device, spec.seed, px.temperature,
-                                              px.top_k, progress=True)
-                scores = drawn[g]
+            def draw_glyphs(g):
+                return emoji_fidelity(m, data, n_fidelity, g, dist.device, spec.seed, px.temperature, px.top_k,
+                                      progress=True)
+
+            for name, g, scores in guided_and_unguided(("glyphs", "glyphs_noguide"), px.guidance, draw_glyphs):
                 out.update({f"test/{name}_{k}": v for k, v in scores.items()})
                 print(f"[seqgen] glyph fidelity (guidance {g}): "
                       + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()), flush=True)
         if is_shapes and n_fidelity and final:
-            drawn = {}
-            for name, g in (("fidelity", px.guidance), ("fidelity_noguide", None)):
-                t0 = time.perf_counter()
-                if g not in drawn:
-                    print(f"[seqgen] drawing {n_fidelity} held-out captions (guidance {g}) for caption fidelity",
-                          flush=True)
-                    drawn[g] = fidelity(m, data, n_fidelity, g, dist.device, spec.seed, px.temperature, px.top_k,
-                                        progress=True)
-                scores = drawn[g]
+            def draw_fidelity(g):
+                print(f"[seqgen] drawing {n_fidelity} held-out captions (guidance {g}) for caption fidelity",
+                      flush=True)
+                return fidelity(m, data, n_fidelity, g, dist.device, spec.seed, px.temperature, px.top_k, progress=True)
+
+            t0 = time.perf_counter()
+            for name, g, scores in guided_and_unguided(("fidelity", "fidelity_noguide"), px.guidance, draw_fidelity):
                 out.update({f"test/{name}_{k}": v for k, v in scores.items()})
                 print(f"[seqgen] caption fidelity on held-out combinations (guidance {g}): mean "
                       f"{scores['mean']:.3f}, all attributes right {scores['all']:.3f} "
                       f"({time.perf_counter() - t0:.0f} s)", flush=True)
+                t0 = time.perf_counter()
         return out
 
     samples_dir = run_dir / "samples"

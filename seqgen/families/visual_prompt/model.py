@@ -223,7 +223,7 @@ class VisualPrompt(Decoder, PatchVocab):
         return self.ln_f(self.run_blocks(x, rope, cache).view(B, T, -1))
 
     def pixel_logits(self, h: torch.Tensor) -> torch.Tensor:
-        """h (..., C) -> (..., p*p, K): the colours of an escaped patch's pixels."""
+        """h (..., C) -> (..., p*p, K): the colours of the next patch's pixels (head=vocab: of an escape)."""
         return self.pixel_head(h).unflatten(-1, (self.config.patch ** 2, self.config.n_colors))
 
     def nll(self, images: torch.Tensor, form: str = "sentence", scored=None) -> torch.Tensor:
