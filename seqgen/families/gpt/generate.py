@@ -14,37 +14,42 @@ from seqgen.core.rundir import samples_path, write_texts
 from seqgen.nn.sampling import eval_mode, sample_next
 
 
-@torch.inference_mode()
-def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
-             top_k: int | None = None, top_p: float | None = None,
-             generator: torch.Generator | None = None, use_cache: bool = True) -> torch.Tensor:
-    """Extend idx (B, T0) by max_new_tokens sampled tokens -> (B, T0 + max_new_tokens).
+def stream(model, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
+           top_k: int | None = None, top_p: float | None = None,
+           generator: torch.Generator | None = None, use_cache: bool = True):
+    """Yield max_new_tokens sampled tokens (B, 1), one at a time, as they are drawn after idx (B, T0).
 
     With the KV cache each step feeds one token. When the context fills block_size, the oldest half
     is dropped and the rest re-encoded (amortised O(1) per token); without the cache every step
     re-runs the last block_size tokens (nanoGPT's way). Both give identical tokens while the whole
-    sequence fits in block_size.
+    sequence fits in block_size. Inference mode is entered per step, never across a yield: a consumer
+    may resume the generator from another thread (a web app's worker pool), and grad modes are per thread.
     """
     block = model.config.block_size
+    cache = model.new_cache(idx.size(0)) if use_cache else None
     with eval_mode(model):
-        if not use_cache:
-            for _ in range(max_new_tokens):
-                logits = model(idx[:, -block:])[:, -1, :]
-                idx = torch.cat([idx, sample_next(logits, temperature, top_k, top_p, generator)], dim=1)
-            return idx
-        cache = model.new_cache(idx.size(0))
-        logits = model(idx[:, -block:], cache=cache)[:, -1, :]
         for i in range(max_new_tokens):
-            nxt = sample_next(logits, temperature, top_k, top_p, generator)
-            idx = torch.cat([idx, nxt], dim=1)
-            if i == max_new_tokens - 1:
-                break
-            if cache.length >= block:  # context full: keep the newest half, re-encode it
-                cache.reset()
-                logits = model(idx[:, -(block // 2):], cache=cache)[:, -1, :]
-            else:
-                logits = model(nxt, cache=cache)[:, -1, :]
-        return idx
+            with torch.inference_mode():
+                if not use_cache:                       # nanoGPT's way: re-run the last block_size tokens
+                    logits = model(idx[:, -block:])[:, -1, :]
+                elif i == 0:                            # prefill the cache with the prompt
+                    logits = model(idx[:, -block:], cache=cache)[:, -1, :]
+                elif cache.length >= block:             # context full: keep the newest half, re-encode it
+                    cache.reset()
+                    logits = model(idx[:, -(block // 2):], cache=cache)[:, -1, :]
+                else:                                   # one new token through the cache
+                    logits = model(idx[:, -1:], cache=cache)[:, -1, :]
+                nxt = sample_next(logits, temperature, top_k, top_p, generator)
+                idx = torch.cat([idx, nxt], dim=1)
+            yield nxt
+
+
+def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
+             top_k: int | None = None, top_p: float | None = None,
+             generator: torch.Generator | None = None, use_cache: bool = True) -> torch.Tensor:
+    """Extend idx (B, T0) by max_new_tokens sampled tokens -> (B, T0 + max_new_tokens) (see stream)."""
+    drawn = list(stream(model, idx, max_new_tokens, temperature, top_k, top_p, generator, use_cache))
+    return torch.cat([idx, *drawn], dim=1) if drawn else idx
 
 
 def sample_text(model, tokenizer, prompt: str, max_new_tokens: int, seed: int, device,

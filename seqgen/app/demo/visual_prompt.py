@@ -1,0 +1,92 @@
+"""Tab 9, visual prompting: pick a task and a prompt (0-2 example pairs A : A′ and a query B from the
+held-out visual sentences), and the answer B′ comes from a visual_prompt checkpoint, or, without one,
+from the non-parametric image-analogy baseline (no training)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from seqgen.app.demo.common import expect_family, find_checkpoints, guarded, load_cached
+from seqgen.core.errors import ConfigError
+
+FAMILY = "visual_prompt"
+MAKE = "python scripts/train.py experiment=visual_prompt_shapes (about 50 minutes on 2 CPU cores)"
+BASELINE = "image-analogy baseline (no model)"
+
+
+def prompt(task: str, index: int, shots: int, size: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """(prompt (2 shots + 2, S, S) with the true answer last, the truth (S, S)): held-out sentence
+    `index` of `task` (seqgen.data.images.visual: the test split, whose combinations no training saw)."""
+    from seqgen.data.images.visual import TASKS, VisualConfig, draw
+
+    if task not in TASKS:
+        raise ConfigError(f"task={task!r}: expected one of {list(TASKS)}")
+    shots = int(shots)
+    if not 0 <= shots <= 2:
+        raise ConfigError(f"examples={shots}: expected 0, 1 or 2 pairs")
+    cfg = VisualConfig(size=size, tasks=[task], shots=2)
+    images = draw(cfg, "test", int(index))["images"]                       # (6, S, S): 2 pairs, the query pair
+    keep = list(range(2 * shots)) + [len(images) - 2, len(images) - 1]
+    return images[keep], images[-1]
+
+
+def answer(ctx, ckpt: str, task: str, index: int, shots: int, seed: int = 0):
+    """(the prompt strip: examples | query | answer | truth, status)."""
+    from seqgen.data.images.visual import codec as shapes_codec
+    from seqgen.families.visual_prompt.evaluate import analogy_answers
+    from seqgen.families.visual_prompt.generate import answers, strip
+
+    t0 = time.perf_counter()
+    if ckpt and ckpt != BASELINE:
+        model, _, state, fam = load_cached(ckpt, ctx.device)
+        expect_family((model, None, state, fam), FAMILY, ckpt, MAKE)
+        from seqgen.data.images.codec import PixelCodec
+
+        codec = PixelCodec.from_json(state["codec"])
+        p, truth = prompt(task, index, shots, model.config.size)
+        drawn = answers(model, p[None], "sentence", 0.0, seed=int(seed))[0]
+        who = f"the model ({ckpt}), greedy"
+    else:
+        codec = shapes_codec()
+        p, truth = prompt(task, index, shots)
+        if int(shots) == 0:
+            raise ConfigError("the image-analogy baseline needs at least one example pair; pick 1 or 2 examples "
+                              f"(or a visual_prompt model: {MAKE})")
+        drawn = analogy_answers(p[None], codec, seed=int(seed))[0]
+        who = "the image-analogy baseline"
+    n = len(p)
+    picture = strip([list(p[:-1]) + [drawn, truth]], codec, 8, gap_after=(n - 2, n - 1))
+    exact = bool((drawn == truth).all())
+    status = (f"{task}, held-out prompt {int(index)}, {int(shots)} example pair(s): answered by {who} in "
+              f"{time.perf_counter() - t0:.2f} s; {'exactly right' if exact else 'pixels right: '}"
+              f"{'' if exact else f'{(drawn == truth).mean():.1%}'} (the last picture is the truth)")
+    return np.asarray(picture), status
+
+
+def tab(ctx) -> None:
+    import gradio as gr
+
+    from seqgen.data.images.visual import TASKS
+
+    found = find_checkpoints(ctx.outputs, FAMILY)
+    gr.Markdown("A : A′ :: B : ? — the task is given only by examples. A decoder over 'visual sentences' reads the "
+                "example pairs and the query and draws the answer pixel by pixel; the image-analogy baseline "
+                "copies pixels by neighbourhood matching instead. Rows: examples | query | answer | truth."
+                + ("" if found else f"\n\nNo visual_prompt model under `{ctx.outputs}/`: `{MAKE}` makes one; "
+                                    "until then the baseline answers."))
+    with gr.Row():
+        with gr.Column():
+            ckpt = gr.Dropdown(found + [BASELINE], value=(found or [BASELINE])[0], allow_custom_value=True,
+                               label="answered by")
+            task = gr.Dropdown(list(TASKS), value="recolour", label="task")
+            with gr.Row():
+                index = gr.Number(value=0, precision=0, label="prompt number")
+                shots = gr.Radio([0, 1, 2], value=2, label="example pairs")
+            go = gr.Button("Answer", variant="primary")
+        with gr.Column():
+            out = gr.Image(label="examples | query | answer | truth", type="numpy", format="png")
+            status = gr.Markdown()
+    go.click(guarded(lambda c, t, i, s: answer(ctx, c, t, i, s)), [ckpt, task, index, shots], [out, status],
+             api_name="visual_prompt")
