@@ -18,9 +18,11 @@ def main(argv=None) -> int:
     p.add_argument("--outputs", default="outputs", help="where to look for checkpoints (default: outputs)")
     p.add_argument("--data-root", default="data", help="where corpora are cached (default: data)")
     p.add_argument("--max-mb", type=float, default=20, help="largest upload in MiB (default: 20)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per request (default 1: two requests "
+                                                          "run at once, one per core of a 2-core machine)")
     args = p.parse_args(argv)
     ctx = DemoContext(outputs=Path(args.outputs), data_root=Path(args.data_root),
-                      limits=Limits(max_bytes=int(args.max_mb * 2 ** 20)))
+                      limits=Limits(max_bytes=int(args.max_mb * 2 ** 20)), threads=args.threads)
     try:
         _, url = launch(ctx, port=args.port, share=args.share, host=args.host, prevent_thread_lock=True)
     except SeqgenError as e:

@@ -33,4 +33,16 @@ if [ -z "${SEQGEN_SKIP_TORCH:-}" ] && ! .venv/bin/python -c "import torch" 2>/de
 fi
 # torch is already there, so resolving seqgen's "torch>=2.4" installs no other build
 "${PIP[@]}" -e ".[dev]"
+# the demo's browser test drives the distribution's chromium (Playwright's own browser download is not
+# used): installed here when running as root with apt-get (CI containers); elsewhere the test skips and
+# says why. SEQGEN_NO_CHROMIUM=1 leaves the system alone.
+if [ -z "${SEQGEN_NO_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[setup] installing chromium (apt-get) for the demo's browser test"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+      || echo "[setup] warning: apt-get could not install chromium; the browser test will skip"
+  else
+    echo "[setup] note: no chromium; the demo's browser test will skip (sudo apt-get install chromium)"
+  fi
+fi
 .venv/bin/python -c "import torch, seqgen; print(f'[setup] ok: seqgen {seqgen.__version__}, torch {torch.__version__}, cuda {torch.cuda.is_available()}')"

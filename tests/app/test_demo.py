@@ -120,7 +120,8 @@ def test_shannon_fits_once_and_samples_seeded(demo):
     assert words.startswith("All:") and set(re.findall(r"\w+", words)) <= set(re.findall(r"\w+", TINY_TEXT))
     assert "upload a UTF-8" in call_fails(client, "uploaded text", None, "chars", "3", "", 10, 0, 1.0,
                                           api_name="/shannon")
-    assert "9 is not in the list" in call_fails(client, "uploaded text", f, "chars", "9", "", 10, 0, 1.0, api_name="/shannon")
+    assert "9 is not in the list" in call_fails(client, "uploaded text", f, "chars", "9", "", 10, 0, 1.0,
+                                                api_name="/shannon")
 
 
 def test_word2vec_neighbours_and_analogy(demo):

@@ -26,7 +26,9 @@ TABS = (
     ("8 · Image analogies", "analogy"),
     ("9 · Visual prompting", "visual_prompt"),
 )
-CSS = ".mono textarea { font-family: ui-monospace, monospace; font-size: 11px; line-height: 1.1; }"
+CSS = (".mono textarea { font-family: ui-monospace, monospace; font-size: 11px; line-height: 1.1; }\n"
+       # small pictures (16-128 px) fill their box with square pixels instead of sitting tiny in its middle
+       ".pixels img { width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated; }")
 
 
 def _gradio():
@@ -46,7 +48,7 @@ def build(ctx: DemoContext | None = None):
     with gr.Blocks(title="seqgen: sequence models for words and pixels") as demo:
         gr.Markdown("# Sequence models for words and pixels, live\nFrom Markov's weather chain to a transformer: "
                     "each tab is one system of the lecture, running on this machine's CPU. Tabs that need a "
-                    "trained model list the checkpoints under `" + str(ctx.outputs) + "/` and name the command "
+                    "trained model list the checkpoints in the outputs folder (`--outputs`) and name the command "
                     "that makes one.")
         for title, name in TABS:
             with gr.Tab(title):
@@ -59,6 +61,10 @@ def launch(ctx: DemoContext | None = None, port: int | None = None, share: bool 
     """Build and serve the demo -> (the Blocks, its local URL). Uploads over ctx.limits.max_bytes are refused
     by gradio before they reach a tab."""
     ctx = ctx or DemoContext()
+    if ctx.threads:
+        import torch
+
+        torch.set_num_threads(ctx.threads)
     demo = build(ctx)
     demo.queue(default_concurrency_limit=2)
     _, url, _ = demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=prevent_thread_lock,

@@ -99,11 +99,12 @@ def tab(ctx) -> None:
             go = gr.Button("Make B′", variant="primary", elem_id="analogy-go")
         with gr.Column():
             with gr.Row():
-                a_out = gr.Image(label="A", type="numpy", format="png")
-                ap_out = gr.Image(label="A′", type="numpy", format="png")
+                a_out = gr.Image(label="A", type="numpy", format="png", elem_classes=["pixels"])
+                ap_out = gr.Image(label="A′", type="numpy", format="png", elem_classes=["pixels"])
             with gr.Row():
-                b_out = gr.Image(label="B", type="numpy", format="png")
-                bp_out = gr.Image(label="B′", type="numpy", format="png", elem_id="analogy-out")
+                b_out = gr.Image(label="B", type="numpy", format="png", elem_classes=["pixels"])
+                bp_out = gr.Image(label="B′", type="numpy", format="png", elem_classes=["pixels"],
+                                  elem_id="analogy-out")
             status = gr.Markdown()
 
     def run(m, f, an, au, bn, bu, apu, s, sd, progress=gr.Progress()):

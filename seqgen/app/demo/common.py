@@ -39,6 +39,8 @@ class DemoContext:
     data_root: Path = Path("data")
     limits: Limits = None
     device: str = "cpu"
+    threads: int | None = 1     # torch threads per request: the queue runs two at a time on a 2-core
+    #                             machine, and a second thread per request only waits for a busy core
 
     def __post_init__(self):
         self.outputs, self.data_root = Path(self.outputs), Path(self.data_root)

@@ -83,8 +83,8 @@ def tab(ctx) -> None:
             digits = gr.Textbox(label="the digit view (one character per pixel)", lines=12,
                                 elem_classes=["mono"])
         with gr.Column():
-            lo = gr.Image(label="32×32 (shown at 4×)", type="numpy", format="png")
-            hi = gr.Image(label="128×128", type="numpy", format="png")
+            lo = gr.Image(label="32×32 (shown at 4×)", type="numpy", format="png", elem_classes=["pixels"])
+            hi = gr.Image(label="128×128", type="numpy", format="png", elem_classes=["pixels"])
             status = gr.Markdown()
 
     def run(p, q, text, gd, s, t):

@@ -119,12 +119,13 @@ def tab(ctx) -> None:
                     crop = gr.Slider(16, 128, value=64, step=8, label="sample side")
                     window = gr.Slider(3, 31, value=11, step=2, label="window")
                 with gr.Row():
-                    size = gr.Slider(32, MAX_OUT, value=128, step=16, label="output side")
+                    size = gr.Slider(32, MAX_OUT, value=128, step=16, label="output side", elem_id="el-size")
                     seed = gr.Number(value=0, precision=0, label="seed")
                 go = gr.Button("Grow", variant="primary", elem_id="el-grow")
             with gr.Column():
-                sample = gr.Image(label="sample", type="numpy", format="png")
-                out = gr.Image(label="synthesised", type="numpy", format="png", elem_id="el-out")
+                sample = gr.Image(label="sample", type="numpy", format="png", elem_classes=["pixels"], height=200)
+                out = gr.Image(label="synthesised", type="numpy", format="png", elem_classes=["pixels"],
+                               elem_id="el-out", height=380)
                 status = gr.Markdown()
 
         def run_grow(s, u, c, w, n, sd, progress=gr.Progress()):
@@ -143,8 +144,8 @@ def tab(ctx) -> None:
                     fseed = gr.Number(value=0, precision=0, label="seed")
                 fgo = gr.Button("Fill", variant="primary")
             with gr.Column():
-                holes = gr.Image(label="holes", type="numpy", format="png")
-                filled = gr.Image(label="filled", type="numpy", format="png")
+                holes = gr.Image(label="holes", type="numpy", format="png", elem_classes=["pixels"], height=300)
+                filled = gr.Image(label="filled", type="numpy", format="png", elem_classes=["pixels"], height=300)
                 fstatus = gr.Markdown()
 
         def run_fill(e, w, sd, progress=gr.Progress()):

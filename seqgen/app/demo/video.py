@@ -101,7 +101,7 @@ def tab(ctx) -> None:
                 seed = gr.Number(value=0, precision=0, label="seed")
             go = gr.Button("Play", variant="primary")
         with gr.Column():
-            played = gr.Image(label="the texture, playing", type="filepath")
+            played = gr.Image(label="the texture, playing", type="filepath", elem_classes=["pixels"], height=300)
             status = gr.Markdown()
     matrices = gr.Image(label="D and the transition matrices", type="filepath")
 
