@@ -152,6 +152,7 @@ def test_gpt_streams_tokens(demo):
     model, tok, _ = load_model(ckpt)
     assert final[0] == sample_text(model, tok, "All:", 40, 5, "cpu", 0.8, 200, None)   # the sampler's tokens
     assert "nowhere.pt" in call_fails(client, "nowhere.pt", "x", 5, 0.8, 0, 1.0, 0, api_name="/gpt")
+    assert "experiment=gpt_shakespeare_char_cpu" in call_fails(client, None, "x", 5, 0.8, 0, 1.0, 0, api_name="/gpt")
 
 
 def test_text2pixel_and_upsampler(demo):
@@ -213,8 +214,20 @@ def test_video_texture(demo, tmp_path):
     assert "short: 30 frames" in status
 
 
-def test_image_analogy(demo):
+def test_image_analogy(demo, tmp_path):
+    from PIL import Image
+
+    from seqgen.texture.filters import blur
+    from seqgen.texture.procedural import scene
+
     client = demo[0]
+    a = scene(32, 0)
+    for name, img in (("a", a), ("ap", blur(a)), ("b", scene(32, 1))):
+        Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8)).save(tmp_path / f"{name}.png")
+    files = [gradio_client.handle_file(str(tmp_path / f"{n}.png")) for n in ("a", "b", "ap")]
+    *_, bp, status = client.predict("uploads", "blur", "coffee", files[0], "coffee", files[1], files[2], 32, 0,
+                                    api_name="/image_analogy")
+    assert image(bp).shape == (32, 32, 3) and "B′ 32x32" in status
     a, ap, b, bp, status = client.predict("procedural filter", "blur", "procedural scene", None,
                                           "procedural scene", None, None, 32, 0, api_name="/image_analogy")
     assert image(bp).shape == (32, 32, 3) and "PSNR" in status
@@ -224,13 +237,30 @@ def test_image_analogy(demo):
 
 def test_visual_prompt(demo):
     client, out, _ = demo
-    pic, status = client.predict("image-analogy baseline (no model)", "recolour", 0, 2, api_name="/visual_prompt")
+    empty = {"background": None, "layers": [], "composite": None}
+    pic, status = client.predict("image-analogy baseline (no model)", "recolour", 0, 2, empty,
+                                 api_name="/visual_prompt")
     assert image(pic).shape[1] > 6 * image(pic).shape[0] // 2 and "image-analogy baseline" in status
     ckpt = str(out / "vp" / "checkpoints" / "last.pt")
-    pic, status = client.predict(ckpt, "mirror", 1, 1, api_name="/visual_prompt")
+    pic, status = client.predict(ckpt, "mirror", 1, 1, empty, api_name="/visual_prompt")
     assert "answered by the model" in status
-    assert "at least one example" in call_fails(client, "image-analogy baseline (no model)", "recolour", 0, 0,
+    assert "at least one example" in call_fails(client, "image-analogy baseline (no model)", "recolour", 0, 0, empty,
                                                 api_name="/visual_prompt")
+
+
+def test_visual_prompt_drawn_query(demo, tmp_path):
+    from PIL import Image
+
+    client, out, _ = demo
+    drawing = np.zeros((64, 64, 4), np.uint8)
+    drawing[16:48, 16:48] = (230, 25, 75, 255)            # a red square drawn on the transparent canvas
+    Image.fromarray(drawing).save(tmp_path / "q.png")
+    sketch = {"background": None, "layers": [], "composite": gradio_client.handle_file(str(tmp_path / "q.png"))}
+    pic, status = client.predict(str(out / "vp" / "checkpoints" / "last.pt"), "recolour", 0, 2, sketch,
+                                 api_name="/visual_prompt")
+    assert "(your query)" in status
+    h, w = image(pic).shape[:2]
+    assert w > 5 * h   # 2 pairs, the query and the answer in a row: no truth for a drawn query
 
 
 def test_an_unexpected_failure_is_one_line():
@@ -243,3 +273,21 @@ def test_an_unexpected_failure_is_one_line():
     with pytest.raises(gr.Error) as e:
         guarded(broken)()
     assert "KeyError" in e.value.message and "please report it" in e.value.message
+
+
+def test_progress_and_byte_limit(tmp_path):
+    """Efros-Leung reports its growing fraction to the page's progress bar; a file over the byte limit
+    is refused with the limit named."""
+    from seqgen.app.demo import DemoContext, Limits
+    from seqgen.app.demo.common import upload_path
+    from seqgen.app.demo.texture import grow
+    from seqgen.core.errors import DataError
+
+    seen = []
+    grow(DemoContext(), "brick", None, 16, 5, 32, 0, progress=lambda f, desc="": seen.append(f))
+    assert len(seen) > 3 and seen == sorted(seen) and seen[0] < 0.2 < seen[-1] <= 1.0
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"x" * 3000)
+    with pytest.raises(DataError, match=r"big.txt is 2.9 KiB; the demo takes files up to 2.0 KiB"):
+        upload_path(str(big), "uploaded text", Limits(max_bytes=2000))
+

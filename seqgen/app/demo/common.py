@@ -107,9 +107,12 @@ def upload_path(value, what: str, limits: Limits) -> Path | None:
         raise DataError(f"{what}: the uploaded file {path.name} is gone; upload it again")
     size = path.stat().st_size
     if size > limits.max_bytes:
-        raise DataError(f"{what}: {path.name} is {size / 2 ** 20:.1f} MiB; the demo takes files up to "
-                        f"{limits.max_bytes / 2 ** 20:.0f} MiB")
+        raise DataError(f"{what}: {path.name} is {_size(size)}; the demo takes files up to {_size(limits.max_bytes)}")
     return path
+
+
+def _size(n: int) -> str:
+    return f"{n / 2 ** 20:.1f} MiB" if n >= 2 ** 20 else f"{n / 1024:.1f} KiB"
 
 
 def check_pixels(img: np.ndarray, what: str, limits: Limits) -> np.ndarray:

@@ -26,6 +26,9 @@ def gpt_stream(ctx, ckpt: str, prompt: str, max_new_tokens: int, temperature: fl
     top_p = float(top_p) if top_p and float(top_p) < 1.0 else None
     if float(temperature) < 0:
         raise ConfigError(f"temperature={temperature}: expected >= 0 (0: greedy)")
+    if not ckpt:
+        raise ConfigError(f"no GPT chosen: pick a checkpoint or type a path / pretrained folder / hf:user/repo; "
+                          f"to make one: {MAKE}")
     loaded = load_cached(ckpt, ctx.device)
     expect_family(loaded, FAMILY, ckpt, MAKE)
     model, tok = loaded[0], loaded[1]

@@ -2,9 +2,10 @@
 second on tiny-shakespeare or an uploaded text (the ngram family's counting and Kneser-Ney), cached,
 and sampled with a seed.
 
-The infini-gram place: when an ∞-gram family is registered (seqgen.families.FAMILIES holds "infgram"),
-the order list gains "∞", and the place marked "∞-gram" in fitted() is where its suffix-array index is
-built (and shannon() where it is sampled) once that family lands.
+The ∞-gram place: when an ∞-gram family is registered (seqgen.families.FAMILIES holds "infgram"), the
+order list gains "∞" and `infgram_fit` / `infgram_text` below index the same text and draw from the
+longest suffix seen (infini-gram's sampling). They are written against that family's interface as it
+stood in its branch (index.build, engine.Engine, generate.infgram_ids) and run only when it is merged.
 """
 
 from __future__ import annotations
@@ -67,13 +68,13 @@ def fitted(ctx, corpus: str, upload, unit: str, order: str, progress=None):
 
     if unit not in UNITS:
         raise ConfigError(f"unit={unit!r}: expected one of {list(UNITS)}")
-    if str(order) == INFINITY:   # ∞-gram: build and cache the infgram family's index of `text` here
-        raise ConfigError("the ∞-gram needs the infgram family, which this seqgen does not have yet")
+    if str(order) == INFINITY and not infgram_available():
+        raise ConfigError("order ∞ needs the infgram family, which this seqgen does not have")
     try:
-        n = int(order)
+        n = 0 if str(order) == INFINITY else int(order)   # 0: the ∞-gram
     except ValueError:
         raise ConfigError(f"order={order!r}: expected 1-6") from None
-    if not 1 <= n <= 6:
+    if not (n == 0 or 1 <= n <= 6):
         raise ConfigError(f"order={n}: expected 1-6")
     text, name = corpus_text(ctx, corpus, upload)
     key = (hashlib.sha1(text.encode("utf-8")).hexdigest(), unit, n)
@@ -85,14 +86,45 @@ def fitted(ctx, corpus: str, upload, unit: str, order: str, progress=None):
     t0 = time.perf_counter()
     options = {"split": "words"} if unit == "words" else {}
     tok = fit_tokenizer("word" if unit == "words" else "char", [text], **options)
-    model = fit_text(text, tok, order=n, smoothing="mkn")
-    next_log10probs(model, [[model._specials()[0]]])   # builds the scoring index now, not in the first sample
+    if n == 0:
+        model = infgram_fit(text, tok)
+    else:
+        model = fit_text(text, tok, order=n, smoothing="mkn")
+        next_log10probs(model, [[model._specials()[0]]])   # builds the scoring index now, not in the first sample
     seconds = time.perf_counter() - t0
     with _LOCK:
         _FITS[key] = (model, tok)
         while len(_FITS) > _KEEP:
             _FITS.popitem(last=False)
     return model, tok, seconds, False, name
+
+
+def infgram_fit(text: str, tok):
+    """The ∞-gram of `text`: the infgram family's suffix-array index of its tokens (one document per line),
+    in a temporary folder that lives as long as the cached model."""
+    import tempfile
+
+    import numpy as np
+
+    from seqgen import families
+    from seqgen.families.infgram.engine import Engine
+    from seqgen.families.infgram.index import build
+    from seqgen.families.infgram.model import boundary_id
+
+    fam = families.get("infgram")
+    model = fam.Model(fam.Model.Config(vocab_size=tok.vocab_size))
+    folder = tempfile.mkdtemp(prefix="seqgen_demo_infgram_")
+    build(np.asarray(tok.encode(text), np.int64), folder, tok.vocab_size, boundary_id(tok, model.config.documents),
+          model.config.shard_tokens, verbose=False)
+    model.engine = Engine(folder)
+    return model
+
+
+def infgram_text(model, tok, prompt: str, length: int, seed: int, temperature: float) -> str:
+    from seqgen.families.infgram.generate import infgram_ids
+
+    ids, _ = infgram_ids(model, tok.encode(prompt) if prompt else [], length, seed, temperature)
+    return prompt + tok.decode(ids)
 
 
 def shannon(ctx, corpus: str, upload, unit: str, order: str, prompt: str, length: int, seed: int,
@@ -105,11 +137,16 @@ def shannon(ctx, corpus: str, upload, unit: str, order: str, prompt: str, length
         raise ConfigError(f"length={length}: expected 1-5000 tokens")
     model, tok, fit_s, cached, name = fitted(ctx, corpus, upload, unit, order, progress)
     t0 = time.perf_counter()
-    text = ngram_text(model, tok, prompt or "", length, int(seed), float(temperature))
+    if str(order) == INFINITY:
+        text = infgram_text(model, tok, prompt or "", length, int(seed), float(temperature))
+        size = f"{model.engine.num_tokens:,} tokens indexed"
+    else:
+        text = ngram_text(model, tok, prompt or "", length, int(seed), float(temperature))
+        size = f"{sum(len(k) for k in model.keys):,} n-grams, vocabulary {model.V:,}"
     sample_s = time.perf_counter() - t0
     how = "cached fit" if cached else f"fitted in {fit_s:.2f} s"
-    status = (f"{order}-gram over {unit} of {name} ({how}; {sum(len(k) for k in model.keys):,} n-grams, "
-              f"vocabulary {model.V:,}); {length} tokens drawn in {sample_s:.2f} s, seed {int(seed)}")
+    status = (f"{order}-gram over {unit} of {name} ({how}; {size}); {length} tokens drawn in {sample_s:.2f} s, "
+              f"seed {int(seed)}")
     return text, status
 
 

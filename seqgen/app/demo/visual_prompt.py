@@ -32,8 +32,41 @@ def prompt(task: str, index: int, shots: int, size: int = 16) -> tuple[np.ndarra
     return images[keep], images[-1]
 
 
-def answer(ctx, ckpt: str, task: str, index: int, shots: int, seed: int = 0):
-    """(the prompt strip: examples | query | answer | truth, status)."""
+def drawn_query(ctx, img, codec, size: int) -> np.ndarray:
+    """A query drawn or uploaded by the user (any size, RGB) -> (size, size) palette indices: scaled to
+    size x size by nearest neighbour, each pixel mapped to the nearest palette colour."""
+    from PIL import Image
+
+    from seqgen.app.demo.common import check_pixels
+
+    a = check_pixels(np.asarray(img), "the query picture", ctx.limits)
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, axis=2)
+    rgb = Image.fromarray(a[..., :3].astype(np.uint8)).resize((size, size), Image.NEAREST)
+    return codec.quantize(np.asarray(rgb))
+
+
+def sketch(value) -> np.ndarray | None:
+    """The sketchpad's flattened drawing over white (H, W, 3) uint8, or None when nothing is drawn."""
+    a = value.get("composite") if isinstance(value, dict) else value
+    if a is None:
+        return None
+    if isinstance(a, (str, dict)):   # a file (an API call): read it
+        from PIL import Image
+
+        with Image.open(a["path"] if isinstance(a, dict) else a) as im:
+            a = np.asarray(im.convert("RGBA"))
+    a = np.asarray(a)
+    if a.ndim == 3 and a.shape[2] == 4:
+        alpha = a[..., 3:].astype(np.float64) / 255
+        if not alpha.any():
+            return None
+        return (a[..., :3] * alpha + 255 * (1 - alpha) + 0.5).astype(np.uint8)
+    return a if (a < 250).any() else None
+
+
+def answer(ctx, ckpt: str, task: str, index: int, shots: int, seed: int = 0, query=None):
+    """(the prompt strip: examples | query | answer | truth (none for a drawn query), status)."""
     from seqgen.data.images.visual import codec as shapes_codec
     from seqgen.families.visual_prompt.evaluate import analogy_answers
     from seqgen.families.visual_prompt.generate import answers, strip
@@ -46,23 +79,28 @@ def answer(ctx, ckpt: str, task: str, index: int, shots: int, seed: int = 0):
 
         codec = PixelCodec.from_json(state["codec"])
         p, truth = prompt(task, index, shots, model.config.size)
+        if query is not None:
+            p[-2], truth = drawn_query(ctx, query, codec, model.config.size), None
         drawn = answers(model, p[None], "sentence", 0.0, seed=int(seed))[0]
         who = f"the model ({ckpt}), greedy"
     else:
         codec = shapes_codec()
         p, truth = prompt(task, index, shots)
+        if query is not None:
+            p[-2], truth = drawn_query(ctx, query, codec, p.shape[-1]), None
         if int(shots) == 0:
             raise ConfigError("the image-analogy baseline needs at least one example pair; pick 1 or 2 examples "
                               f"(or a visual_prompt model: {MAKE})")
         drawn = analogy_answers(p[None], codec, seed=int(seed))[0]
         who = "the image-analogy baseline"
     n = len(p)
-    picture = strip([list(p[:-1]) + [drawn, truth]], codec, 8, gap_after=(n - 2, n - 1))
-    exact = bool((drawn == truth).all())
     status = (f"{task}, held-out prompt {int(index)}, {int(shots)} example pair(s): answered by {who} in "
-              f"{time.perf_counter() - t0:.2f} s; {'exactly right' if exact else 'pixels right: '}"
-              f"{'' if exact else f'{(drawn == truth).mean():.1%}'} (the last picture is the truth)")
-    return np.asarray(picture), status
+              f"{time.perf_counter() - t0:.2f} s")
+    if truth is None:   # the user's query: no truth to show
+        return np.asarray(strip([list(p[:-1]) + [drawn]], codec, 8, gap_after=(n - 2,))), status + " (your query)"
+    picture = strip([list(p[:-1]) + [drawn, truth]], codec, 8, gap_after=(n - 2, n - 1))
+    right = "exactly right" if (drawn == truth).all() else f"{(drawn == truth).mean():.1%} of the pixels right"
+    return np.asarray(picture), f"{status}; {right} (the last picture is the truth)"
 
 
 def tab(ctx) -> None:
@@ -84,9 +122,13 @@ def tab(ctx) -> None:
             with gr.Row():
                 index = gr.Number(value=0, precision=0, label="prompt number")
                 shots = gr.Radio([0, 1, 2], value=2, label="example pairs")
+            query = gr.Sketchpad(label="or draw your own query B (scaled to 16×16, nearest palette colours)",
+                                 type="numpy", image_mode="RGBA", canvas_size=(256, 256))
             go = gr.Button("Answer", variant="primary")
         with gr.Column():
             out = gr.Image(label="examples | query | answer | truth", type="numpy", format="png")
             status = gr.Markdown()
-    go.click(guarded(lambda c, t, i, s: answer(ctx, c, t, i, s)), [ckpt, task, index, shots], [out, status],
-             api_name="visual_prompt")
+    def run(c, t, i, s, q):
+        return answer(ctx, c, t, i, s, query=sketch(q))
+
+    go.click(guarded(run), [ckpt, task, index, shots, query], [out, status], api_name="visual_prompt")

@@ -11,6 +11,9 @@ MAKE = "python scripts/train.py experiment=word2vec_shakespeare"
 
 
 def _vectors(ctx, ckpt: str):
+    if not ckpt:
+        raise ConfigError(f"no word2vec model chosen: pick one or type a path / pretrained folder / hf:user/repo; "
+                          f"to make one: {MAKE}")
     loaded = load_cached(ckpt, ctx.device)
     expect_family(loaded, FAMILY, ckpt, MAKE)
     return loaded[0]
