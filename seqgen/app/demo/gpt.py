@@ -11,7 +11,7 @@ from seqgen.app.demo.common import expect_family, find_checkpoints, guarded, loa
 from seqgen.core.errors import ConfigError
 
 FAMILY = "gpt"
-MAKE = "python scripts/train.py experiment=gpt_shakespeare_char_cpu (about 2 minutes), or bash scripts/quickstart.sh"
+MAKE = "python scripts/train.py experiment=gpt_shakespeare_char_cpu"
 MAX_TOKENS = 2000
 
 
@@ -61,7 +61,8 @@ def tab(ctx) -> None:
     found = find_checkpoints(ctx.outputs, FAMILY)
     gr.Markdown("A decoder-only transformer draws one token at a time from its next-token distribution: "
                 "temperature flattens or sharpens it, top-k and top-p cut its tail. "
-                + ("" if found else f"No GPT checkpoint under `{ctx.outputs}/` yet: `{MAKE}`."))
+                + ("" if found else f"No GPT checkpoint under `{ctx.outputs}/` yet: `{MAKE}` makes one "
+                                    "(about 2 minutes)."))
     ckpt = gr.Dropdown(found, value=found[0] if found else None, allow_custom_value=True,
                        label="model (checkpoint, run or pretrained folder, hf:user/repo)")
     with gr.Row():

@@ -12,9 +12,10 @@ from seqgen.app.demo.common import enlarge, expect_family, find_checkpoints, gua
 from seqgen.core.errors import ConfigError
 
 FAMILY, SECOND = "text2pixel", "upsampler"
-MAKE = "python scripts/train.py experiment=text2pixel_shapes (about an hour on 2 CPU cores)"
+MAKE = "python scripts/train.py experiment=text2pixel_shapes"
 MAKE_UP = "python scripts/train.py experiment=upsampler_shapes"
-NO_MODEL = (f"No text2pixel checkpoint found: train one with `{MAKE}` and an upsampler with `{MAKE_UP}`, then "
+NO_MODEL = (f"No text2pixel checkpoint found: train one with `{MAKE}` (about an hour on 2 CPU cores) and an "
+            f"upsampler with `{MAKE_UP}`, then "
             "reload the page (or type a checkpoint path, pretrained folder or hf:user/repo).")
 
 

@@ -12,7 +12,7 @@ from seqgen.app.demo.common import expect_family, find_checkpoints, guarded, loa
 from seqgen.core.errors import ConfigError
 
 FAMILY = "visual_prompt"
-MAKE = "python scripts/train.py experiment=visual_prompt_shapes (about 50 minutes on 2 CPU cores)"
+MAKE = "python scripts/train.py experiment=visual_prompt_shapes"
 BASELINE = "image-analogy baseline (no model)"
 
 
@@ -112,8 +112,8 @@ def tab(ctx) -> None:
     gr.Markdown("A : A′ :: B : ? — the task is given only by examples. A decoder over 'visual sentences' reads the "
                 "example pairs and the query and draws the answer pixel by pixel; the image-analogy baseline "
                 "copies pixels by neighbourhood matching instead. Rows: examples | query | answer | truth."
-                + ("" if found else f"\n\nNo visual_prompt model under `{ctx.outputs}/`: `{MAKE}` makes one; "
-                                    "until then the baseline answers."))
+                + ("" if found else f"\n\nNo visual_prompt model under `{ctx.outputs}/`: `{MAKE}` makes one "
+                                    "(about 50 minutes); until then the baseline answers."))
     with gr.Row():
         with gr.Column():
             ckpt = gr.Dropdown(found + [BASELINE], value=(found or [BASELINE])[0], allow_custom_value=True,
