@@ -291,3 +291,13 @@ def test_progress_and_byte_limit(tmp_path):
     with pytest.raises(DataError, match=r"big.txt is 2.9 KiB; the demo takes files up to 2.0 KiB"):
         upload_path(str(big), "uploaded text", Limits(max_bytes=2000))
 
+
+
+def test_seqgen_and_the_demo_package_import_without_gradio():
+    """gradio is imported only when the app is built: seqgen (and the tabs' compute functions) work without it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, seqgen, seqgen.app.demo, seqgen.app.demo.shannon, seqgen.app.demo.texture; "
+            "assert 'gradio' not in sys.modules, 'gradio imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
