@@ -5,6 +5,8 @@ python scripts/bench_visual_prompt.py --train            # experiment=visual_pro
 python scripts/bench_visual_prompt.py --train --experiment visual_prompt_shapes_all   # loss on every image
 python scripts/bench_visual_prompt.py --ckpt outputs/visual_prompt_shapes/checkpoints/last.pt \
     [--sentences 50] [--figure docs/visual_prompt_grid.png] [--out results.json]
+python scripts/bench_visual_prompt.py --speed --device cuda --experiment visual_prompt_shapes32_gpu --quick
+                                                         # speed only (random weights): train images/s, answers/s
 
 Scores come from scripts/evaluate.py's code (seqgen.families.visual_prompt.evaluate) on held-out
 task x colour / shape combinations and held-out compositions of two tasks: per task, the model with
@@ -83,6 +85,53 @@ def sampling_speed(model, ckpt_state, prompts: int, threads) -> dict:
     return out
 
 
+def speed_only(experiment: str, overrides: list, device: str, quick: bool) -> dict:
+    """Training and sampling speed of an experiment's model at random initialisation (no checkpoint):
+    median seconds of the real Trainer.train_step on generated sentences (the experiment's batch,
+    precision and compile), and answered prompts per second (2 shots, greedy, KV cache) at batch 1
+    and at batch 64. Sentences hold n images; an answer is one image."""
+    from seqgen import compose
+    from seqgen.app.train import resolve
+    from seqgen.core import distributed as D
+    from seqgen.core.optim import build_optimizer
+    from seqgen.core.tracking import NullTracker
+    from seqgen.core.trainer import Trainer
+    from seqgen.data.images.visual import make_split
+    from seqgen.families.visual_prompt.generate import answers, prompt_of
+    from seqgen.families.visual_prompt.task import SentenceBatches, build_model
+
+    spec, _ = resolve(compose([f"experiment={experiment}", f"trainer.device={device}", *overrides]))
+    dev = D.resolve_device(device)
+    torch.manual_seed(spec.seed)
+    model, _ = build_model(spec.model, spec.data, dev)
+    stream = SentenceBatches(spec.data, spec.trainer.batch_size, block_size=model.seq_len)
+    tr = Trainer(spec.trainer, spec.optim, model, build_optimizer(model, spec.optim, dev), stream,
+                 D.DistInfo(device=dev), NullTracker())
+    iters, warmup = (5, 2) if quick else (20, 3)
+    warmup += 8 if spec.trainer.compile else 0   # compiled steps trace first
+    times = []
+    for i in range(warmup + iters):
+        t = time.perf_counter()
+        tr.train_step()["loss"].item()           # .item() waits for the GPU: the time is the step's
+        if i >= warmup:
+            times.append(time.perf_counter() - t)
+    sec, B, n = statistics.median(times), spec.trainer.batch_size, spec.data.n_images
+    out = {"experiment": experiment, "device": str(dev), "size": spec.data.size, "batch": B, "n_images": n,
+           "precision": str(tr.dtype).replace("torch.", ""), "compile": spec.trainer.compile,
+           "train_ms_per_step": 1e3 * sec, "train_sentences_s": B / sec, "train_images_s": B * n / sec}
+    prompts = prompt_of(make_split(spec.data, "test", 64 if quick else 128).images, min(2, spec.data.shots))
+    for batch in (1, 64):
+        k = min(len(prompts), batch * (2 if quick and batch > 1 else 4), 8 if batch == 1 else len(prompts))
+        answers(model, prompts[:batch], batch_size=batch)            # warm up
+        t = time.perf_counter()
+        answers(model, prompts[:k], batch_size=batch)
+        out[f"sample_answers_s_b{batch}"] = k / (time.perf_counter() - t)
+    print(f"{experiment} on {dev}: train {1e3 * sec:.1f} ms/step (batch {B} x {n} images, {out['precision']}), "
+          f"{out['train_images_s']:,.0f} images/s; answers {out['sample_answers_s_b1']:.1f}/s at batch 1, "
+          f"{out['sample_answers_s_b64']:.1f}/s at batch 64", flush=True)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train", action="store_true", help="train the experiment first (resumes a finished run)")
@@ -96,9 +145,17 @@ def main():
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", help="also write the JSON line here")
     ap.add_argument("--markdown", action="store_true", help="also print the table as Markdown (docs/results.md)")
+    ap.add_argument("--speed", action="store_true", help="speed only, at random initialisation: train images/s "
+                    "and answers/s of --experiment (with --device, --quick)")
+    ap.add_argument("--device", default="cpu", help="with --speed: cpu, cuda or auto")
+    ap.add_argument("--quick", action="store_true", help="with --speed: fewer steps and prompts")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.speed:
+        res = speed_only(args.experiment, args.set, args.device, args.quick)
+        print(json.dumps({"bench": "visual_prompt", "speed": True, **res}))
+        return
     from seqgen import compose, evaluate, load_model, train
     from seqgen.app.cli import run
 
