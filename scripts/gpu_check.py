@@ -106,9 +106,9 @@ def plan(device: str, n_gpus: int, work: Path, py: str = sys.executable) -> list
     if device == "cpu":
         ddp.note = "--device cpu: the nccl DDP step needs CUDA"
     elif n_gpus >= 2:
-        gpt = smoke_steps("gpt", "cuda", work / "ddp", py)[0][0]
-        ddp.steps = [[py, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *gpt[1:],
-                      "run_name=ddp"]]
+        gpt = smoke_steps("gpt", "cuda", work / "ddp", py)[0][0]   # the gpt smoke's training, in its own folder
+        ddp.steps = [[py, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *gpt[1:]]]
+        ddp.expect = {0: "step 8/8"}
     else:
         ddp.note = (f"{n_gpus} GPU: a 2-rank nccl DDP step needs two GPUs (NCCL refuses two ranks on one GPU); "
                     "the DDP path is tested on 2 CPU processes (gloo) by the default suite")
@@ -120,7 +120,7 @@ def plan(device: str, n_gpus: int, work: Path, py: str = sys.executable) -> list
                       "--no-eval", "--only", "sg", "--backend", b, "--device", d]
                      for b, d in (("torch", "cuda"), ("numba", "cpu"))]),
                Part("bench_text2pixel", "bench", 100, 40, [[py, "scripts/bench_text2pixel.py", "--cuda", "--quick"]]),
-               Part("bench_visual_prompt", "bench", 80, 30,
+               Part("bench_visual_prompt", "bench", 100, 40,
                     [[py, "scripts/bench_visual_prompt.py", "--speed", "--quick", "--device", "cuda",
                       "--experiment", e] for e in ("visual_prompt_shapes32_gpu", "visual_prompt_shapes")])]
     for b in benches:

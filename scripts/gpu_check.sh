@@ -13,9 +13,9 @@
 # seconds, default 530, counted from this script's start): each part has a budget and is skipped, with
 # a note, when too little time is left for it (scripts/gpu_check.py owns the plan and the budgets).
 #
-# The venv: a fresh one in $SEQGEN_GPU_VENV (default /tmp/seqgen_gpu_venv) that sees the machine's own
-# packages (--system-site-packages), so a CUDA torch already installed there is used as it is: a lent
-# device may reach no package index at all. Without a CUDA torch it installs one through
+# The venv: a fresh one in $SEQGEN_GPU_VENV (default /tmp/seqgen_gpu_venv) that sees the packages of
+# $PYTHON (default python3) behind its own, so a CUDA torch already installed there is used as it is: a
+# lent device may reach no package index at all. Without a CUDA torch it installs one through
 # scripts/setup.sh's GPU path (torch==$SEQGEN_TORCH_VERSION, the CUDA build of the default index).
 # seqgen's own missing dependencies come from .whl/ when that folder exists (see --wheels), else from
 # the index; seqgen itself is imported from this checkout (PYTHONPATH), not installed.
@@ -27,9 +27,8 @@ DEPS="hydra-core>=1.3,<1.4 omegaconf>=2.2,<2.4 antlr4-python3-runtime==4.9.3"
 
 if [ "${1:-}" = "--wheels" ]; then
   # for a device with Python 3.12 on x86-64 Linux; all three are pure Python (antlr4 ships only a
-  # source archive, so it is built into a wheel here)
+  # source archive, so it is built into a wheel here); .whl/ is git-ignored: name it in the device's carry
   mkdir -p .whl
-  grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo /.whl/ >> .git/info/exclude
   # shellcheck disable=SC2086
   exec "$PY" -m pip wheel --quiet --no-deps -w .whl $DEPS
 fi
@@ -56,7 +55,12 @@ say "$(nvidia-smi -L | tr '\n' ' ')"
 rm -rf "$VENV"
 VPY="$VENV/bin/python"
 if "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>>"$LOG"; then
-  "$PY" -m venv --system-site-packages "$VENV" || { say "error: could not create a venv with $PY"; exit 1; }
+  # $PY may itself be a venv's python, whose packages --system-site-packages would not show: a .pth
+  # file puts its site folders after the new venv's own (pip included, so no ensurepip is needed)
+  "$PY" -m venv --without-pip "$VENV" || { say "error: could not create a venv with $PY"; exit 1; }
+  SITE=$("$VPY" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+  "$PY" -c "import site, sysconfig as s; p = s.get_paths()
+print('\n'.join(dict.fromkeys([*site.getsitepackages(), p['purelib'], p['platlib']])))" > "$SITE/_base_site.pth"
 else
   say "no CUDA torch in $PY: a bare venv, torch through scripts/setup.sh's GPU path"
   "$PY" -m venv "$VENV" || { say "error: could not create a venv with $PY"; exit 1; }
