@@ -86,9 +86,9 @@ def smoke_steps(family: str, device: str, work: Path, py: str) -> tuple[list, di
              [py, "scripts/sample.py", f"ckpt={ckpt}", *sample, *on, f"out={work}"],
              [py, "scripts/evaluate.py", f"ckpt={ckpt}", *evaluate, *on, f"data_root={data}"]]
     expect = {}
-    if more:   # trainer families: more steps in the same folder resume from the last checkpoint
+    if more:   # trainer families: on the device asked for; more steps in the same folder resume
         steps.append([py, "scripts/train.py", *train, *common, *more])
-        expect[3] = "resuming from"
+        expect = {0: f"parameters, device {device}", 3: "resuming from"}
     return steps, expect
 
 
@@ -190,15 +190,17 @@ def figures_of(part: Part, outputs: list[str]) -> dict:
         return last_json(outputs[-1])
     if part.kind == "env":
         return last_json(outputs[-1])
+    if part.kind == "smoke" and len(outputs) >= 3:    # evaluate.py's JSON line: the tiny model's figures
+        return {k: v for k, v in last_json(outputs[2]).items() if isinstance(v, (int, float))}
     return {}
 
 
 def make_runner(log: Path, env: dict):
     """runner(part, timeout): the part's commands one after another, outputs appended to log."""
     def runner(part: Part, timeout: float) -> dict:
-        t0, outputs = time.monotonic(), []
+        t0, outputs, steps_s = time.monotonic(), [], []
         for k, argv in enumerate(part.steps):
-            left = timeout - (time.monotonic() - t0)
+            left, t1 = timeout - (time.monotonic() - t0), time.monotonic()
             try:
                 res = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=max(left, 1))
                 text, rc = res.stdout + res.stderr, res.returncode
@@ -207,16 +209,19 @@ def make_runner(log: Path, env: dict):
             with open(log, "a", encoding="utf-8") as f:
                 f.write(f"\n===== {part.name} step {k}: {' '.join(map(str, argv))}\n{text}\n===== rc {rc}\n")
             outputs.append(text)
+            steps_s.append(round(time.monotonic() - t1, 1))
             seconds = round(time.monotonic() - t0, 1)
             if rc is None:
-                return {"status": "timeout", "seconds": seconds, "failed_step": k,
+                return {"status": "timeout", "seconds": seconds, "steps_s": steps_s, "failed_step": k,
                         "note": f"stopped at its {timeout:.0f} s budget", "figures": figures_of(part, outputs)}
             if rc != 0 or (k in part.expect and part.expect[k] not in text):
                 why = f"exit {rc}" if rc else f"no '{part.expect[k]}' in its output"
                 tail = "\n".join(text.strip().splitlines()[-3:])
-                return {"status": "failed", "seconds": seconds, "failed_step": k, "note": f"{why}: {tail}",
+                return {"status": "failed", "seconds": seconds, "steps_s": steps_s, "failed_step": k,
+                        "note": f"{why}: {tail}",
                         "figures": figures_of(part, outputs)}
-        return {"status": "ok", "seconds": round(time.monotonic() - t0, 1), "figures": figures_of(part, outputs)}
+        return {"status": "ok", "seconds": round(time.monotonic() - t0, 1), "steps_s": steps_s,
+                "figures": figures_of(part, outputs)}
     return runner
 
 
@@ -257,8 +262,11 @@ def write_corpora(work: Path, w2v: bool = True):
     if not w2v:
         return
     rng = np.random.default_rng(0)
-    words = rng.zipf(1.2, size=2_500_000) % 30000            # ~2.5M tokens, 30k types, 5x --quick's share
-    (work / "w2v.txt").write_text("\n".join(" ".join(f"w{w}" for w in line) for line in words.reshape(-1, 25)))
+    rank = np.arange(1, 30001)
+    p = 1.0 / (rank + 2.7)                                  # Zipf-Mandelbrot over 30k types, like running text
+    words = np.array([f"w{r}" for r in rank])[rng.choice(30000, size=5_000_000, p=p / p.sum())]
+    lines = (" ".join(line) for line in words.reshape(-1, 25))   # 5M tokens; --quick trains on 1M of them
+    (work / "w2v.txt").write_text("\n".join(lines))
 
 
 def main():

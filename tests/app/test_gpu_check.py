@@ -61,8 +61,9 @@ def test_smoke_commands_put_each_family_on_the_device():
         cpu_only = fam in ("ngram", "video_texture")
         assert cpu_only or "device=cuda" in train, fam
         if fam not in ("ngram", "word2vec", "video_texture"):   # fitted families refit; the others resume
-            assert parts[f"smoke_{fam}"].expect[3] == "resuming from" and "trainer.max_steps=12" in \
-                parts[f"smoke_{fam}"].steps[3]
+            part = parts[f"smoke_{fam}"]
+            assert part.expect == {0: "parameters, device cuda", 3: "resuming from"}
+            assert "trainer.max_steps=12" in part.steps[3]
     assert not parts["ddp_nccl"].steps and "two GPUs" in parts["ddp_nccl"].note
     two = {p.name: p for p in gc.plan("cuda", 2, ROOT / "w", py="python")}
     assert "--nproc_per_node=2" in two["ddp_nccl"].steps[0] and "trainer.device=cuda" in two["ddp_nccl"].steps[0]
