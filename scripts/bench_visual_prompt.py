@@ -7,13 +7,17 @@ python scripts/bench_visual_prompt.py --ckpt outputs/visual_prompt_shapes/checkp
     [--sentences 50] [--figure docs/visual_prompt_grid.png] [--out results.json]
 python scripts/bench_visual_prompt.py --speed --device cuda --experiment visual_prompt_shapes32_gpu --quick
                                                          # speed only (random weights): train images/s, answers/s
+python scripts/bench_visual_prompt.py --train --experiment visual_prompt_unseen --ttt-steps 20
+                                                         # 3 tasks held out; with test-time training
 
 Scores come from scripts/evaluate.py's code (seqgen.families.visual_prompt.evaluate) on held-out
 task x colour / shape combinations and held-out compositions of two tasks: per task, the model with
 0 / 1 / 2 example pairs (exact match, pixel accuracy, foreground IoU, colour-blind IoU, shape accuracy,
 perplexity of the true B'), the 2x2 canvas form (1 pair), and the two baselines, B unchanged and the
-image analogy (1 and 2 pairs). Then the issue's targets, and seconds per answered prompt on this
-machine with and without the KV cache. Ends with one JSON line: {"bench": "visual_prompt", ...}.
+image analogy (1 and 2 pairs); with --ttt-steps also every prompt answered after test-time training
+on its own examples, and a run with data.held_out_tasks scores those tasks too ("unseen:<task>"
+rows). Then the issue's targets, and seconds per answered prompt on this machine with and without
+the KV cache (and with test-time training). Ends with one JSON line: {"bench": "visual_prompt", ...}.
 """
 
 import argparse
@@ -28,15 +32,15 @@ COLUMNS = [("0shot/exact", "ex0"), ("1shot/exact", "ex1"), ("2shot/exact", "ex2"
            ("2shot/fg_iou", "fg2"), ("2shot/cb_iou", "cb2"), ("2shot/shape", "shp2"), ("0shot/ppl", "ppl0"),
            ("1shot/ppl", "ppl1"), ("2shot/ppl", "ppl2"), ("canvas/exact", "cv_ex"), ("canvas/pixel", "cv_pix"),
            ("unchanged/exact", "B_ex"), ("unchanged/pixel", "B_pix"), ("analogy2/exact", "an_ex"),
-           ("analogy2/pixel", "an_pix")]
+           ("analogy2/pixel", "an_pix"), ("2shot_ttt/exact", "tt_ex2"), ("2shot_ttt/pixel", "tt_pix2")]
 
 
 def table(figures: dict) -> str:
     tasks = list(dict.fromkeys(k.split("/")[0] for k in figures if k.count("/") == 2
-                               and not k.startswith(("mean/", "compose/"))))
+                               and not k.startswith(("mean/", "compose/", "unseen/"))))
     head = f"{'task':<22}" + "".join(f"{name:>8}" for _, name in COLUMNS)
     lines = [head, "-" * len(head)]
-    for t in tasks + ["mean", "compose"]:
+    for t in tasks + ["mean", "compose", "unseen"]:
         row = [figures.get(f"{t}/{k}") for k, _ in COLUMNS]
         if all(v is None for v in row):
             continue
@@ -55,7 +59,7 @@ def markdown(figures: dict) -> str:
     return "\n".join(out)
 
 
-def sampling_speed(model, ckpt_state, prompts: int, threads) -> dict:
+def sampling_speed(model, ckpt_state, prompts: int, threads, ttt=None) -> dict:
     """Median seconds to answer one 2-shot held-out prompt (batch 1, greedy), with and without the cache,
     at the process's torch threads and at one thread (batch-1 decoding is overhead-bound: a second
     thread rarely helps, and on a busy machine it can cost several times over)."""
@@ -82,6 +86,13 @@ def sampling_speed(model, ckpt_state, prompts: int, threads) -> dict:
     torch.set_num_threads(1)
     out["sample_s_per_prompt_1thread"] = timed(True, len(p))
     torch.set_num_threads(before)
+    if ttt is not None and ttt.ttt_steps:
+        runs = []
+        for i in range(min(5, len(p))):
+            t = time.perf_counter()
+            answers(model, p[i:i + 1], ttt=ttt)
+            runs.append(time.perf_counter() - t)
+        out["ttt_s_per_prompt"] = statistics.median(runs)
     return out
 
 
@@ -143,6 +154,9 @@ def main():
     ap.add_argument("--figure", help="write a PNG of held-out prompts | answers | truths here")
     ap.add_argument("--speed-prompts", type=int, default=20)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--ttt-steps", type=int, default=0, help="also answer after this many test-time training steps")
+    ap.add_argument("--ttt-lr", type=float, default=3e-4)
+    ap.add_argument("--ttt-copies", type=int, default=8)
     ap.add_argument("--out", help="also write the JSON line here")
     ap.add_argument("--markdown", action="store_true", help="also print the table as Markdown (docs/results.md)")
     ap.add_argument("--speed", action="store_true", help="speed only, at random initialisation: train images/s "
@@ -168,10 +182,14 @@ def main():
     if ckpt is None:
         plain = compose([f"experiment={args.experiment}", *args.set])
         ckpt = str(Path(plain.out_root) / plain.run_name / "checkpoints" / "last.pt")
+    from seqgen.families.visual_prompt.ttt import TTTArgs
+
+    ttt = TTTArgs(ttt_steps=args.ttt_steps, ttt_lr=args.ttt_lr, ttt_copies=args.ttt_copies)
     figures = run(evaluate, {"ckpt": ckpt, "sentences": args.sentences, "analogy": not args.no_analogy,
-                             "figure": args.figure, "device": "cpu"})
+                             "figure": args.figure, "device": "cpu", "ttt_steps": args.ttt_steps,
+                             "ttt_lr": args.ttt_lr, "ttt_copies": args.ttt_copies})
     model, _, state = load_model(ckpt)
-    speed = sampling_speed(model, state, args.speed_prompts, args.threads)
+    speed = sampling_speed(model, state, args.speed_prompts, args.threads, ttt)
     print()
     print(table(figures))
     print()
