@@ -79,7 +79,7 @@ def write(folder, state: dict, config: dict, evaluation: dict | None, eval_note:
     front = ["---", "library_name: seqgen", f"license: {license}"]
     if tags:
         front.append(f"pipeline_tag: {tags[0]}")
-    front += ["tags:"] + [f"- {t}" for t in ["seqgen", fam.name, *tags[1:]]]
+    front += ["tags:"] + [f"- {t}" for t in dict.fromkeys(["seqgen", fam.name, *tags[1:]])]
     if data.get("hf_name"):
         front += ["datasets:", f"- {data['hf_name']}"]
     front.append("---")

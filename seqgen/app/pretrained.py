@@ -5,6 +5,7 @@ family: a checkpoint (or a loaded model) out to a pretrained folder with its mod
 from __future__ import annotations
 
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,8 +64,6 @@ def save_pretrained(source, out, evaluate: bool = True, data_root: str = "data",
     """Write a pretrained folder from `source`: a checkpoint path / folder / Hub id, or a (model,
     tokenizer, state) triple already loaded. With evaluate, the card reports the family's held-out
     figures (when the run's data can be found under data_root); otherwise the figures logged in training."""
-    import seqgen
-
     model, tokenizer, state = source if isinstance(source, tuple) else load_model(source, device)
     fam = families.get(state["model_name"])
     out = Path(out)
@@ -78,7 +77,8 @@ def save_pretrained(source, out, evaluate: bool = True, data_root: str = "data",
         except SeqgenError as e:      # the data is not on this machine: the card says so
             note = f"the data could not be read here: {str(e).splitlines()[0][:200]}"
     extra = {"num_params": _num_params(state), "evaluation": evaluation}
-    config = pretrained.save(state, out, seqgen.__version__, extra)
+    # the package is imported already (this module is inside it); importing it here would be a cycle
+    config = pretrained.save(state, out, sys.modules["seqgen"].__version__, extra)
     # other tools' formats beside the weights (ARPA for KenLM, word2vec text for gensim)
     for name, fmt in fam.pretrained_files.items():
         fam.exporters[fmt](model, state, out / name)

@@ -84,10 +84,10 @@ def _join(obj, tensors: dict):
     return obj
 
 
-def _refs(obj, out: dict) -> dict:
-    """{tensor name: (dtype, shape)} of every reference in a skeleton."""
+def _refs(obj, out: list) -> list:
+    """(tensor name, dtype, shape) of every reference in a skeleton (a tied tensor is referenced twice)."""
     if isinstance(obj, dict) and "__tensor__" in obj:
-        out[obj["__tensor__"]] = (obj["dtype"], tuple(obj["shape"]))
+        out.append((obj["__tensor__"], obj["dtype"], tuple(obj["shape"])))
     elif isinstance(obj, dict):
         children = obj.get("__tuple__") or ([v for _, v in obj["__items__"]] if "__items__" in obj else obj.values())
         for v in children:
@@ -115,11 +115,11 @@ def save(state: dict, out, seqgen_version: str = "", extra: dict | None = None) 
     skeleton = _split(body, (), tensors, {})
     run = skeleton.pop("config", {}) or {}
     tmp = out / (WEIGHTS + ".tmp")
-    save_file(tensors, str(tmp), metadata={"format": "pt", "seqgen": FORMAT})
+    save_file(tensors, str(tmp), metadata={"format": "pt"})   # one key: the header's bytes repeat
     config = {"format": FORMAT, "format_version": FORMAT_VERSION, "seqgen_version": seqgen_version,
               "family": state["model_name"], "model_config": skeleton.pop("model_config"),
               "data": run.get("data"), "weights_sha256": sha256(tmp), **(extra or {}), "run": run,
-              "checkpoint": skeleton}
+              "checkpoint": skeleton, "fields": list(body)}
     # the weights go to a temp name first, then renamed: a crash leaves no half-written model.safetensors
     os.replace(tmp, out / WEIGHTS)
     for name, text in files.items():
@@ -177,7 +177,8 @@ def load(folder, map_location="cpu") -> dict:
         body["model_name"] = config["family"]
     except (KeyError, TypeError) as e:
         raise CheckpointError(f"{folder / CONFIG}: field {e} is missing (a damaged or hand-edited file)") from None
-    want = _refs(body, {})
+    refs = _refs(body, [])
+    want = {name for name, _, _ in refs}
     tensors = {}
     try:
         with safe_open(str(weights), framework="pt", device=str(map_location)) as f:
@@ -188,8 +189,7 @@ def load(folder, map_location="cpu") -> dict:
                     if missing else f"{WEIGHTS} holds {len(extra)} tensor(s) {CONFIG} does not name (first: " \
                                     f"{extra[0]!r})"
                 raise CheckpointError(f"pretrained folder {folder}: weights and config disagree: {what}")
-            for name in sorted(want):
-                dtype, shape = want[name]
+            for name, dtype, shape in refs:
                 sl = f.get_slice(name)
                 got = (sl.get_dtype(), tuple(sl.get_shape()))
                 if tuple(got[1]) != shape or _DTYPES.get(dtype) is None or \
@@ -197,10 +197,13 @@ def load(folder, map_location="cpu") -> dict:
                     raise CheckpointError(f"pretrained folder {folder}: weights and config disagree: tensor {name!r} "
                                           f"is {got[0]} {list(got[1])} in {WEIGHTS}, {CONFIG} says {dtype} "
                                           f"{list(shape)}")
-                tensors[name] = f.get_tensor(name)
+                if name not in tensors:
+                    tensors[name] = f.get_tensor(name)
     except SafetensorError as e:
         raise CheckpointError(f"cannot read {weights}: truncated or not a safetensors file ({e})") from None
     state = _join(body, tensors)
+    order = [k for k in config.get("fields", []) if k in state]     # the checkpoint's own field order
+    state = {**{k: state[k] for k in order}, **state}
     for key, name in FILES.items():
         if isinstance(state.get(key), dict) and "__file__" in state[key]:
             path = folder / state[key]["__file__"]

@@ -34,6 +34,9 @@ def _transformers():
     except ImportError:
         raise ConfigError("format=hf_transformers / hf= need the transformers package: pip install transformers") \
             from None
+    if int(transformers.__version__.split(".")[0]) < 5:   # rope_parameters (v4 spelled it rotary_pct / rotary_emb_base)
+        raise ConfigError(f"format=hf_transformers / hf= need transformers >= 5 (found {transformers.__version__}): "
+                          f"pip install -U transformers")
     return transformers
 
 
