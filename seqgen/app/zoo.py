@@ -41,20 +41,25 @@ class Row:
 
 ROWS = (
     Row("ngram-shakespeare-char-6", "ngram", "tiny-shakespeare characters", ("experiment=ngram_shakespeare_char",),
-        "bpc"),
+        "bpc", 2.30855377798101, 0.001, 902215, 1.18,
+        "780f13a4130de6033e30fafcdad1ce94e5cc297dcacd9070d66240db59a7716e"),
     Row("ngram-shakespeare-words-3", "ngram", "Open Shakespeare words", ("experiment=ngram_shakespeare_words",),
-        "ppl"),
+        "ppl", 103.39481026871648, 0.001, 2095026, 2.46,
+        "aa67c4f61c973bfb6098c7cc3c56c7c0e887d534d9b60513f57e1a388b9c2b34"),
     Row("gpt-shakespeare-char-cpu-1k", "gpt", "tiny-shakespeare characters",
         ("experiment=gpt_shakespeare_char_cpu", "trainer.max_steps=1000", "run_name=gpt_shakespeare_char_cpu_1k"),
-        "bpc"),
+        "bpc", 2.7486920085382227, 0.01, 795904, 476.4,
+        "fdb129d2902b18066fe5f9e26d5932313ca982bd4c15023bc666424e3ae4e8ff",
+        note="on a machine shared with six other jobs; not measured idle"),
     Row("video-pendulum", "video_texture", "generated pendulum (120 frames)", ("experiment=video_pendulum",),
-        "jumps_per_100"),
+        "jumps_per_100", 32.44, 0.001, 3781037, 0.37,
+        "d73e197979f2272ba6eafabea82e279226c3f6d1334aeb5961a0eb01a9ad52d9"),
     Row("gpt-shakespeare-char-cpu", "gpt", "tiny-shakespeare characters", ("experiment=gpt_shakespeare_char_cpu",),
         "bpc", note="not trained this session (the quick start; ~2 min on an idle 2-core CPU)"),
     Row("gpt-shakespeare-words", "gpt", "Open Shakespeare words", ("experiment=gpt_shakespeare_words",),
         "ppl", note="not trained this session (19 min)"),
     Row("word2vec-shakespeare", "word2vec", "Open Shakespeare words", ("experiment=word2vec_shakespeare",),
-        "vocab", note="not trained this session"),
+        "analogy_add", note="not trained this session"),
     Row("text2pixel-shapes", "text2pixel", "shapes", ("experiment=text2pixel_shapes",), "bits_per_pixel",
         note="not trained this session (60 min)"),
     Row("upsampler-shapes", "upsampler", "shapes", ("experiment=upsampler_shapes",), "bits_per_token",
@@ -84,6 +89,8 @@ def table() -> str:
         figure = f"{r.metric} {_fmt(r.value)}" if r.value is not None else f"{r.metric}: {r.note or 'not measured'}"
         t = "—" if r.cpu_seconds is None else f"{r.cpu_seconds:.1f} s" if r.cpu_seconds < 120 \
             else f"{r.cpu_seconds / 60:.1f} min"
+        if r.value is not None and r.note:
+            t += f" ({r.note})"
         sha = f"`{r.sha256[:16]}…`" if r.sha256 else "—"
         rows.append(f"| {r.name} | {r.family} | {r.data} | {_fmt(r.params)} | {t} | {figure} | {sha} | "
                     f"`python scripts/zoo.py row={r.name}` |")
