@@ -289,3 +289,21 @@ def test_export_script_writes_a_folder(work, tmp_path):
     assert f"| ppl | {figures['ppl']:.4f} |" in (out / "README.md").read_text()
     res = run_script(["scripts/export.py", f"ckpt={ckpt}", "format=nope", f"out={tmp_path / 'x'}"], check=False)
     assert res.returncode == 2 and "'pretrained'" in res.stderr
+
+
+def test_zoo_rows_compose_and_the_table_lists_them():
+    """Every zoo row's command composes (its experiment exists, its keys are valid) and names a metric;
+    rows with a figure carry the sha256 and size measured with it."""
+    from seqgen.app import zoo
+    from seqgen.families import FAMILIES
+
+    table = zoo.table()
+    for row in zoo.ROWS:
+        cfg = compose(list(row.overrides))
+        assert cfg.model.name == row.family in FAMILIES and f"row={row.name}`" in table
+        if row.value is not None:
+            assert len(row.sha256) == 64 and row.params > 0 and row.cpu_seconds > 0
+        else:
+            assert "not trained this session" in row.note
+    with pytest.raises(Exception, match="no zoo row 'nope'"):
+        zoo.get("nope")
