@@ -84,6 +84,8 @@ def test_export_script_both_ways_and_refusals(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(back.state_dict().values(), m.state_dict().values()))
     GPT2LMHeadModel(GPT2Config(n_embd=16, n_layer=1, n_head=2, vocab_size=20, n_positions=8)).save_pretrained(
         tmp_path / "gpt2")     # activation_function gelu_new: the tanh approximation
-    res = run_script(["scripts/export.py", f"hf={tmp_path / 'gpt2'}", "format=checkpoint",
-                      f"out={tmp_path / 'x.pt'}"], check=False)
-    assert res.returncode == 2 and "no exact seqgen GPT equivalent" in res.stderr and "gelu_new" in res.stderr
+    from seqgen.app.export import export
+    from seqgen.core.errors import DataError
+
+    with pytest.raises(DataError, match="no exact seqgen GPT equivalent.*gelu_new"):
+        export({"hf": str(tmp_path / "gpt2"), "format": "checkpoint", "out": str(tmp_path / "x.pt")})
