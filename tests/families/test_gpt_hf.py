@@ -87,5 +87,5 @@ def test_export_script_both_ways_and_refusals(tmp_path):
     from seqgen.app.export import export
     from seqgen.core.errors import DataError
 
-    with pytest.raises(DataError, match="no exact seqgen GPT equivalent.*gelu_new"):
+    with pytest.raises(DataError, match="activation .gelu_new. .not exact gelu. has no exact seqgen GPT equivalent"):
         export({"hf": str(tmp_path / "gpt2"), "format": "checkpoint", "out": str(tmp_path / "x.pt")})
