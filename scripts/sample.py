@@ -1,5 +1,7 @@
 """Sample from a checkpoint: python scripts/sample.py ckpt=PATH prompt="ROMEO:" num_samples=3 seed=1
 
+ckpt= is a checkpoint file, a pretrained folder or a Hub id (hf:user/repo[@revision]).
+
 Keys: configs/sample.yaml (every model) plus the checkpoint family's own (e.g. guidance= for text2pixel,
 image= for the upsampler); a key the family does not take is an error that lists the valid ones.
 """

@@ -47,10 +47,15 @@ def evaluate(values: dict) -> dict:
     ckpt = values.get("ckpt")
     if not ckpt:
         raise ConfigError("ckpt is required: python scripts/evaluate.py ckpt=outputs/<run>/checkpoints/last.pt")
-    if not Path(ckpt).is_file():
-        raise ConfigError(f"ckpt={ckpt}: no such checkpoint file")
+    if not str(ckpt).startswith("hf:") and not Path(ckpt).exists():
+        raise ConfigError(f"ckpt={ckpt}: no such checkpoint file or pretrained folder")
     device = D.resolve_device(values.get("device", "auto"))
     model, tokenizer, state = load_model(ckpt, device)
+    return evaluate_loaded(model, tokenizer, state, values, device)
+
+
+def evaluate_loaded(model, tokenizer, state: dict, values: dict, device="cpu") -> dict:
+    """evaluate() on a model already loaded (export.py's model card evaluates what it exports)."""
     fam = families.get(state["model_name"])
     ec, args = split_args(values, EvaluateConfig, fam.EvalArgs, where=f"evaluate.py with a {fam.name} checkpoint")
     if fam.evaluate is None:

@@ -178,7 +178,17 @@ def pack(spec, model_config: dict, model_state, step: int, **extra) -> dict:
     config), the weights or tables, the step; `extra` adds the family's keys (tokenizer, codec,
     optimizer, rng, metrics, train_seconds, ...)."""
     return {"model_name": spec.model_name, "model_config": dict(model_config), "model": model_state,
-            "step": step, "config": spec.plain, **extra}
+            "step": step, "config": spec.plain, "hardware": hardware(), **extra}
+
+
+def hardware() -> str:
+    """The machine a checkpoint was made on, in words (for model cards): CPU, cores, and GPUs if any."""
+    from seqgen.core.precision import cpu_name
+
+    out = f"{cpu_name()}, {os.cpu_count()} CPU cores"
+    if torch.cuda.is_available():
+        out += f", {torch.cuda.device_count()}x {torch.cuda.get_device_name(0)}"
+    return out
 
 
 def check_same_model(spec, state: dict, path, family=None):

@@ -28,6 +28,8 @@ class Family:
     exporters: dict = field(default_factory=dict)   # format -> (model, state, out) -> Path
     importers: dict = field(default_factory=dict)   # export.py key (e.g. arpa) -> (path, out) -> Path
     patches: tuple = ()                # (description, fn(state) -> bool) for checkpoints of older releases
+    pretrained_files: dict = field(default_factory=dict)   # file in a pretrained folder -> an exporters format
+    hub_tags: tuple = ()               # model-card tags; the first is the Hub's pipeline_tag
 
     def __post_init__(self):
         if (self.make_task is None) == (self.fit is None):

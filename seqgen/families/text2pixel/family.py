@@ -32,4 +32,5 @@ FAMILY = Family(name="text2pixel", Model=Text2Pixel, DataConfig=ImageDataConfig,
                 Settings=Settings, SampleArgs=SampleArgs, EvalArgs=EvalArgs, make_task=make_task, sample=sample,
                 evaluate=evaluate,
                 patches=(("settings moved from the pixels: block to text2pixel:", _settings_from_pixels_block),
-                         ("one pixel per token (model.patch=1, the model before patch tokens)", _one_pixel_tokens)))
+                         ("one pixel per token (model.patch=1, the model before patch tokens)", _one_pixel_tokens)),
+                hub_tags=("text-to-image", "pixel-tokens"))

@@ -39,4 +39,5 @@ FAMILY = Family(name="upsampler", Model=Upsampler, DataConfig=ImageDataConfig, d
                 Settings=Settings, SampleArgs=SampleArgs, EvalArgs=EvalArgs, make_task=make_task, sample=sample,
                 transform_images=transform_images, evaluate=evaluate, load=load,
                 patches=(("settings moved from the pixels: block to upsampler:", _settings_from_pixels_block),
-                         ("the autoregressive block model (model.arch=blocks)", _block_model)))
+                         ("the autoregressive block model (model.arch=blocks)", _block_model)),
+                hub_tags=("image-to-image", "super-resolution", "pixel-tokens"))

@@ -10,4 +10,5 @@ from seqgen.families.visual_prompt.task import Settings, make_task
 
 FAMILY = Family(name="visual_prompt", Model=VisualPrompt, DataConfig=VisualConfig,
                 derived=("n_colors", "size", "n_images", "n_tokens"), Settings=Settings, SampleArgs=SampleArgs,
-                EvalArgs=EvalArgs, make_task=make_task, sample=sample, evaluate=evaluate)
+                EvalArgs=EvalArgs, make_task=make_task, sample=sample, evaluate=evaluate,
+                hub_tags=("image-to-image", "visual-prompting", "pixel-tokens"))
