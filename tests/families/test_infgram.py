@@ -272,3 +272,40 @@ def test_index_size_and_uint32_vocabulary(tmp_path):
     assert e32.shards[0].tok.dtype.itemsize == 4
     for q in queries(toks, np.random.default_rng(2), 40):
         assert e16.count(q) == e32.count([t * 1000 for t in q])
+
+
+def test_hybrid_lambda_per_bucket():
+    from seqgen.app.infgram_eval import tune
+
+    rng = np.random.default_rng(0)
+    lp = np.log(rng.uniform(0.05, 0.3, 400))
+    bucket = np.repeat([0, 7], 200)
+    p_inf = np.concatenate([np.ones(200), np.zeros(200)])   # always right in bucket 0, never in 7
+    lam = tune(lp, p_inf, bucket)
+    assert lam[0] == pytest.approx(0.99) and lam[7] == 0.0
+
+
+@pytest.mark.slow
+def test_scripts_fit_sample_evaluate_and_gpt_audits(tmp_path, corpus):
+    import json
+
+    from tests.conftest import run_script
+
+    data = ["data=text_files", "data.tokenizer=word", "data.word_split=words", f"data.train={corpus['train']}",
+            f"data.valid={corpus['valid']}", f"data.test={corpus['test']}", f"out_root={tmp_path / 'out'}",
+            f"data_root={tmp_path / 'data'}"]
+    run_script(["scripts/train.py", "model=infgram", "run_name=i", *data])
+    run_script(["scripts/train.py", "model=gpt_tiny", "trainer=smoke", "run_name=g", *data])
+    ickpt, gckpt = tmp_path / "out/i/checkpoints/last.pt", tmp_path / "out/g/checkpoints/last.pt"
+    out = tmp_path / "s.txt"
+    run_script(["scripts/sample.py", f"ckpt={ickpt}", "prompt=First", "max_new_tokens=20", "seed=3", f"out={out}"])
+    first = out.read_text()
+    run_script(["scripts/sample.py", f"ckpt={ickpt}", "prompt=First", "max_new_tokens=20", "seed=3", f"out={out}"])
+    assert out.read_text() == first and first.startswith("First")
+    run_script(["scripts/evaluate.py", f"ckpt={ickpt}", f"out={tmp_path / 'i.json'}"])
+    assert 0 < json.loads((tmp_path / "i.json").read_text())["agreement"] <= 1
+    run_script(["scripts/evaluate.py", f"ckpt={gckpt}", f"copy_index={ickpt}", f"infgram={ickpt}",
+                f"out={tmp_path / 'g.json'}"])
+    r = json.loads((tmp_path / "g.json").read_text())
+    assert r["hybrid/model_ppl"] == pytest.approx(r["ppl"], rel=1e-4)
+    assert r["hybrid/ppl"] <= r["hybrid/model_ppl"] and 0 <= r["copy/samples_copied_8"] <= 1
