@@ -46,7 +46,6 @@ def _split_text(state, ec, split):
 def copy_audit(fam, model, tokenizer, state, ec, device, samples: int = 4, tokens: int = 256) -> dict:
     """Copy rate of `samples` seeded samples of `tokens` tokens, and of held-out text of the same length."""
     from seqgen.app.sample import SampleConfig
-    from seqgen.core.config import build
     from seqgen.families.base import split_args
     from seqgen.families.infgram.generate import copy_report
 
