@@ -37,6 +37,7 @@ class Engine:
         self.eos_token_id = self.meta["boundary"]          # None: documents=none (no boundary token)
         self.num_tokens = sum(len(s.tok) for s in self.shards)
         self.num_docs = sum(len(s.docs) for s in self.shards)
+        self._eos = -1 if self.eos_token_id is None else int(self.eos_token_id)
         self._doc_base = np.cumsum([0] + [len(s.docs) for s in self.shards])
 
     # ---- input checks -------------------------------------------------------------------------------
@@ -50,14 +51,10 @@ class Engine:
             return np.zeros(0, np.int64)
         if a.ndim != 1 or a.dtype.kind not in "iu":
             raise QueryError(f"{what} must be a flat list of integer token ids, got {list(a.ravel()[:5])}...")
-        lo, hi = int(a.min()), int(a.max())
-        if lo < 0 or hi >= self.vocab_size:
-            bad = lo if lo < 0 else hi
-            raise QueryError(f"{what} holds id {bad}, outside the vocabulary [0, {self.vocab_size}) of this "
+        q, bad = K.checked(a if a.dtype == np.int64 else a.astype(np.int64), self.vocab_size, self._eos, self.sep)
+        if bad >= 0:
+            raise QueryError(f"{what} holds id {int(a[bad])}, outside the vocabulary [0, {self.vocab_size}) of this "
                              f"index: encode the text with the run's tokenizer")
-        q = a.astype(np.int64)
-        if self.eos_token_id is not None:
-            q[q == self.eos_token_id] = self.sep
         return q
 
     def _cont(self, cont_id) -> int:

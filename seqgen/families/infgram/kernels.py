@@ -47,14 +47,18 @@ def find(tok, sa, w, q):
         if q[k] == sep:
             return 0, 0
     a, b = 0, len(tok)
+    ub = b                                    # an upper bound for the second search, found on the way
     while a < b:                              # first suffix >= q
         mid = (a + b) >> 1
-        if _cmp(tok, ptr(sa, w, mid), q) < 0:
+        c = _cmp(tok, ptr(sa, w, mid), q)
+        if c < 0:
             a = mid + 1
         else:
             b = mid
+            if c > 0:
+                ub = mid
     lo = a
-    b = len(tok)
+    b = ub
     while a < b:                              # first suffix > q (q not a prefix)
         mid = (a + b) >> 1
         if _cmp(tok, ptr(sa, w, mid), q) <= 0:
@@ -159,3 +163,16 @@ def context_counts(tok, sa, w, seq, ks, prompt, cont, first, last):
             first[j] = f
         if g > last[j]:
             last[j] = g
+
+
+@njit(**_JIT)
+def checked(a, vocab_size, eos, sep):
+    """(q, bad): a (m,) int64 copy of the ids with eos mapped to sep, and the index of the first id
+    outside [0, vocab_size) (-1: none). eos < 0: no boundary token."""
+    q = np.empty(len(a), np.int64)
+    for i in range(len(a)):
+        t = a[i]
+        if t < 0 or t >= vocab_size:
+            return q, i
+        q[i] = sep if t == eos else t
+    return q, -1
