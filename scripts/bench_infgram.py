@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -80,7 +81,6 @@ def build_peers(tokens_file: Path, work: Path, sep: int, n_tokens: int, res: dic
         import io
 
         from infini_gram import indexing
-        from infini_gram.engine import InfiniGramEngine
 
         ig = work / "ig"
         ig.mkdir()
@@ -100,10 +100,59 @@ def build_peers(tokens_file: Path, work: Path, sep: int, n_tokens: int, res: dic
         res["infinigram_build_s"] = time.perf_counter() - t
         files = ("tokenized.0", "table.0", "offset.0")
         res["infinigram_bytes_per_token"] = sum((ig / f).stat().st_size for f in files) / n_tokens
-        peers["infinigram"] = InfiniGramEngine(index_dir=str(ig), eos_token_id=res["newline_id"], vocab_size=65535)
+        peers["infinigram"] = ig   # queried in a child process (its C++ engine can abort the interpreter)
     except Exception as e:
         res["infinigram_error"] = f"{type(e).__name__}: {e}"
     return peers
+
+
+def infinigram_child(ig: Path):
+    """Run infini-gram's engine on the saved queries; print its answers and latencies as one JSON line."""
+    from infini_gram.engine import InfiniGramEngine
+
+    d = json.loads((ig.parent / "queries.json").read_text())
+    eng = InfiniGramEngine(index_dir=str(ig), eos_token_id=d["nl"], vocab_size=65535)
+    exact = 1 << 40
+    qs, five, prompts = d["qs"], d["five"], d["prompts"]
+    out = {"count5_us": median_us(eng.count, five),
+           "ntd_exact_us": median_us(lambda q: eng.ntd(q, max_support=exact), qs),
+           "ntd_default_us": median_us(eng.ntd, qs),
+           "infgram_ntd_exact_us": median_us(lambda q: eng.infgram_ntd(q, max_support=exact), prompts),
+           "infgram_ntd_default_us": median_us(eng.infgram_ntd, prompts),
+           "count": [eng.count(q)["count"] for q in qs],
+           "ntd": [{t: r["cont_cnt"] for t, r in eng.ntd(q, max_support=exact)["result_by_token_id"].items()}
+                   for q in qs],
+           "infgram": [eng.infgram_ntd(p, max_support=exact) for p in prompts]}
+    print(json.dumps(out))
+
+
+def compare_infinigram(r, eng, qs, prompts, ours_cnt, ours_ntd, nq, res):
+    for k in ("count5_us", "ntd_exact_us", "ntd_default_us", "infgram_ntd_exact_us", "infgram_ntd_default_us"):
+        res[f"infinigram_{k}"] = r[k]
+    same_c = sum(a == c for a, c in zip(r["count"], ours_cnt))
+    same_n = sum({int(t): c for t, c in b.items()} == m for b, m in zip(r["ntd"], ours_ntd))
+    same_i = same_p = empty = same_nonempty = 0
+    for p, b in zip(prompts, r["infgram"]):
+        a = eng.infgram_ntd(p)
+        bt = {int(t): v for t, v in b["result_by_token_id"].items()}
+        same_i += a["suffix_len"] == b["suffix_len"] and {
+            t: v["cont_cnt"] for t, v in a["result_by_token_id"].items()} == {t: v["cont_cnt"] for t, v in bt.items()}
+        same_p += {t: v["prob"] for t, v in a["result_by_token_id"].items()} == {t: v["prob"] for t, v in bt.items()}
+        empty += a["suffix_len"] == 0
+        same_nonempty += a["suffix_len"] > 0 and a["suffix_len"] == b["suffix_len"] and \
+            a["result_by_token_id"] == {t: {"cont_cnt": v["cont_cnt"], "prob": v["prob"]} for t, v in bt.items()}
+    # with suffix_len 0 (the unigram) infini-gram's prompt_cnt also counts the separator opening the
+    # file (and its eos count the opening separator), so its probabilities sum to (T - 1) / T; ours leave
+    # it out and sum to 1. Every other prompt must agree exactly: infinigram_same_infgram_ntd_nonempty
+    res.update({"infinigram_same_count": same_c, "infinigram_same_ntd": same_n,
+                "infinigram_same_infgram_ntd_counts": same_i, "infinigram_same_infgram_ntd_probs": same_p,
+                "infgram_prompts_with_empty_suffix": empty, "infinigram_same_infgram_ntd_nonempty": same_nonempty})
+    print(f"infini-gram: count (5 tokens) {r['count5_us']:.1f} us, ntd exact {r['ntd_exact_us']:.1f} us / default "
+          f"{r['ntd_default_us']:.1f} us, infgram_ntd exact {r['infgram_ntd_exact_us']:.1f} us / default "
+          f"{r['infgram_ntd_default_us']:.1f} us; identical counts {same_c}/{nq}, ntd {same_n}/{nq}, infgram_ntd "
+          f"counts and suffix_len {same_i}/{nq}, probabilities {same_p}/{nq} ({empty} prompts back off to the "
+          f"empty suffix, where infini-gram counts one more eos; the {nq - empty} others: {same_nonempty} identical)",
+          flush=True)
 
 
 def main():
@@ -112,7 +161,10 @@ def main():
     ap.add_argument("--data-root", default="data")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--queries", type=int, default=None)
+    ap.add_argument("--infinigram-child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.infinigram_child:
+        return infinigram_child(Path(args.infinigram_child))
     from seqgen.core.precision import machine
     from seqgen.data.prepare import DataConfig, prepare
     from seqgen.families.infgram.engine import Engine
@@ -189,37 +241,19 @@ def main():
             print(f"tokengrams: count (5 tokens) {res['tokengrams_count5_us']:.1f} us, count_next "
                   f"{res['tokengrams_ntd_us']:.1f} us; identical counts {same_c}/{nq}, ntd {same_n}/{nq}", flush=True)
         if "infinigram" in peers:
-            ig = peers["infinigram"]
-            exact = 1 << 40
-            res["infinigram_count5_us"] = median_us(ig.count, five)
-            res["infinigram_ntd_exact_us"] = median_us(lambda q: ig.ntd(q, max_support=exact), qs)
-            res["infinigram_ntd_default_us"] = median_us(ig.ntd, qs)
-            res["infinigram_infgram_ntd_exact_us"] = median_us(lambda q: ig.infgram_ntd(q, max_support=exact), prompts)
-            res["infinigram_infgram_ntd_default_us"] = median_us(ig.infgram_ntd, prompts)
-            same_c = sum(ig.count(q)["count"] == c for q, c in zip(qs, ours_cnt))
-            same_n = sum({t: r["cont_cnt"] for t, r in ig.ntd(q, max_support=exact)["result_by_token_id"].items()} == m
-                         for q, m in zip(qs, ours_ntd))
-            same_i = same_p = empty = 0
-            for p in prompts:
-                a, b = eng.infgram_ntd(p), ig.infgram_ntd(p, max_support=exact)
-                same_i += a["suffix_len"] == b["suffix_len"] and {
-                    t: r["cont_cnt"] for t, r in a["result_by_token_id"].items()} == {
-                    t: r["cont_cnt"] for t, r in b["result_by_token_id"].items()}
-                same_p += {t: r["prob"] for t, r in a["result_by_token_id"].items()} == {
-                    t: r["prob"] for t, r in b["result_by_token_id"].items()}
-                empty += a["suffix_len"] == 0
-            # with suffix_len 0 (the unigram) infini-gram's prompt_cnt also counts the separator opening the
-            # file, so its probabilities sum to (T - 1) / T; ours leave it out and sum to 1
-            res.update({"infinigram_same_count": same_c, "infinigram_same_ntd": same_n,
-                        "infinigram_same_infgram_ntd_counts": same_i, "infinigram_same_infgram_ntd_probs": same_p,
-                        "infgram_prompts_with_empty_suffix": empty})
-            print(f"infini-gram: count (5 tokens) {res['infinigram_count5_us']:.1f} us, ntd exact "
-                  f"{res['infinigram_ntd_exact_us']:.1f} us / default {res['infinigram_ntd_default_us']:.1f} us, "
-                  f"infgram_ntd exact {res['infinigram_infgram_ntd_exact_us']:.1f} us / default "
-                  f"{res['infinigram_infgram_ntd_default_us']:.1f} us; identical counts {same_c}/{nq}, ntd "
-                  f"{same_n}/{nq}, infgram_ntd counts and suffix_len {same_i}/{nq}, probabilities {same_p}/{nq} "
-                  f"({empty} prompts back off to the empty suffix, where infini-gram normalises by one more token)",
-                  flush=True)
+            (work / "queries.json").write_text(json.dumps({"nl": nl, "qs": qs, "five": five, "prompts": prompts}))
+            for attempt in range(3):
+                child = subprocess.run([sys.executable, __file__, "--infinigram-child", str(peers["infinigram"])],
+                                       capture_output=True, text=True)
+                if child.returncode == 0:
+                    break
+                res["infinigram_query_failures"] = attempt + 1
+                res["infinigram_error"] = f"exit {child.returncode}: {child.stderr.strip()[-300:]}"
+                print(f"infini-gram: query process failed ({res['infinigram_error']}); retrying", flush=True)
+            if child.returncode == 0:
+                res.pop("infinigram_error", None)
+                compare_infinigram(json.loads(child.stdout.strip().splitlines()[-1]), eng, qs, prompts, ours_cnt,
+                                   ours_ntd, nq, res)
     res["machine"] = mach
     res["load_average_1min_end"] = os.getloadavg()[0]
     print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in res.items()}))
