@@ -1,7 +1,7 @@
 """∞-gram index on wordmix beside tokengrams (MemmapIndex) and infini-gram, on the same token file.
 
 python scripts/bench_infgram.py                 # wordmix train words (~5M tokens), 1,000 queries (a few minutes)
-python scripts/bench_infgram.py --quick         # the first 1M tokens, 300 queries (about a minute)
+python scripts/bench_infgram.py --quick         # the first 500k tokens, 200 queries (a minute or two)
 python scripts/bench_infgram.py --data DIR      # another train/valid/test.txt folder
 Prints the machine first; ends with one JSON line: {"bench": "infgram", ...}.
 
@@ -175,8 +175,8 @@ def main():
     data = prepare(dc, os.path.abspath(args.data_root))
     train = data.tokens("train")
     if args.quick:
-        train = train[:1_000_000]
-    nq = args.queries or (300 if args.quick else 1000)
+        train = train[:500_000]
+    nq = args.queries or (200 if args.quick else 1000)
     nl = data.tokenizer.encode("\n")[0]
     res = {"bench": "infgram", "quick": args.quick, "train_tokens": int(len(train)),
            "vocab": data.tokenizer.vocab_size, "newline_id": int(nl), "queries": nq}

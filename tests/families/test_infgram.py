@@ -190,6 +190,11 @@ def test_fixed_order_is_the_ngram_mle(tmp_path):
             assert got["prompt_cnt"] == sum(nxt.values())
             for w, c in nxt.items():
                 assert got["result_by_token_id"][ids[w]]["prob"] == pytest.approx(c / sum(nxt.values()))
+    seq = np.concatenate([[NL], toks[:80]]).astype(np.int64)    # order 3: at most 2 tokens of context
+    r = eng.score(seq, max_len=2)
+    for j in range(len(seq) - 1):
+        k = r["suffix_len"][j]
+        assert k <= 2 and r["prob"][j] == eng.prob(seq[j + 1 - k:j + 1].tolist(), int(seq[j + 1]))["prob"]
     for (w,), c in ng.count_table(1).items():
         if w not in (BOS, EOS, UNK):
             assert eng.count([ids[w]])["count"] == c
