@@ -74,6 +74,13 @@ class Engine:
 
     def count(self, input_ids) -> dict:
         """{"count": occurrences of the token sequence in the corpus, "approx": False}."""
+        if len(self.shards) == 1 and not isinstance(input_ids, (str, bytes)):   # one compiled call
+            a = np.asarray(input_ids)
+            if a.ndim == 1 and a.size and a.dtype == np.int64:
+                s = self.shards[0]
+                n = K.count_checked(s.tok, s.sa, s.w, a, self.vocab_size, self._eos)
+                if n >= 0:
+                    return {"count": int(n), "approx": False}
         q = self._ids(input_ids, "input_ids", allow_empty=False)
         n = 0
         for s in self.shards:

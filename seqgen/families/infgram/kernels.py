@@ -176,3 +176,21 @@ def checked(a, vocab_size, eos, sep):
             return q, i
         q[i] = sep if t == eos else t
     return q, -1
+
+
+@njit(**_JIT)
+def count_checked(tok, sa, w, a, vocab_size, eos):
+    """count() of one shard in one call: -1 when an id is outside [0, vocab_size) (the caller then
+    raises with the full message); the boundary alone counts documents, not the opening separator."""
+    sep = np.int64(np.iinfo(tok.dtype).max)
+    q = np.empty(len(a), np.int64)
+    for i in range(len(a)):
+        t = a[i]
+        if t < 0 or t >= vocab_size:
+            return -1
+        q[i] = sep if t == eos else t
+    lo, hi = find(tok, sa, w, q)
+    n = hi - lo
+    if len(q) == 1 and q[0] == sep:
+        n -= 1
+    return n
