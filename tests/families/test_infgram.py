@@ -314,3 +314,22 @@ def test_scripts_fit_sample_evaluate_and_gpt_audits(tmp_path, corpus):
     r = json.loads((tmp_path / "g.json").read_text())
     assert r["hybrid/model_ppl"] == pytest.approx(r["ppl"], rel=1e-4)
     assert r["hybrid/ppl"] <= r["hybrid/model_ppl"] and 0 <= r["copy/samples_copied_8"] <= 1
+
+
+def test_load_engine_from_folders_and_checkpoints(tmp_path):
+    from seqgen.core import checkpoint as ckpt
+    from seqgen.core.errors import CheckpointError
+    from seqgen.families.infgram import load_engine
+
+    toks = corpus(3)
+    build(toks, tmp_path / "run" / "index", 5, NL, 10_000, verbose=False)
+    for where in (tmp_path / "run" / "index", tmp_path / "run"):
+        assert load_engine(where).count([1])["count"] == int((toks == 1).sum())
+    with pytest.raises(DataError, match="no index.json"):
+        load_engine(tmp_path)
+    with pytest.raises(DataError, match="no such"):
+        load_engine(tmp_path / "missing.pt")
+    other = tmp_path / "gpt.pt"
+    ckpt.save({"model_name": "gpt", "model": {}}, other)
+    with pytest.raises(CheckpointError, match="not an infgram"):
+        load_engine(other)
