@@ -330,6 +330,6 @@ def test_load_engine_from_folders_and_checkpoints(tmp_path):
     with pytest.raises(DataError, match="no such"):
         load_engine(tmp_path / "missing.pt")
     other = tmp_path / "gpt.pt"
-    ckpt.save({"model_name": "gpt", "model": {}}, other)
+    ckpt.save({"model_name": "gpt", "model_config": {}, "model": {}, "step": 0, "config": {}}, other)
     with pytest.raises(CheckpointError, match="not an infgram"):
         load_engine(other)
