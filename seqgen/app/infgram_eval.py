@@ -2,6 +2,7 @@
 
 copy_index=<infgram>   memorisation audit: the model's samples, each token's longest span found verbatim
                        in the training corpus, beside the same figure for held-out human text.
+kn=<ngram>             the GPT + (Kneser-Ney) n-gram hybrid beside it, one λ tuned on valid.
 infgram=<infgram>      the hybrid of Liu et al. 2024: p = λ p_∞ + (1 - λ) p_model, λ one number per
                        (effective n, sparse) bucket of the ∞-gram estimate, tuned on the valid split by
                        grid search, reported on the evaluated split: perplexity and bits per byte.
@@ -140,3 +141,48 @@ def hybrid(model, tokenizer, state, ec, device, max_tokens=None) -> dict:
            "hybrid/infgram_nonzero": float((p_inf > 0).mean())}
     out["hybrid/ppl_reduction"] = 1 - out["hybrid/ppl"] / out["hybrid/model_ppl"]
     return out
+
+
+def ngram_stream_logprobs(ngram, tokens: np.ndarray, newline: int) -> np.ndarray:
+    """(n - 1,) natural-log p of tokens[1:] under an n-gram checkpoint sharing the tokenizer: the stream
+    cut into lines at the newline id, each line scored with <s> ... </s> (KenLM's rule), </s> standing
+    for the newline token; a final line without its newline loses its </s>."""
+    from seqgen.families.ngram.model import score_lines
+
+    toks = np.asarray(tokens, np.int64)
+    cuts = np.flatnonzero(toks == newline)
+    lines = np.split(toks, cuts)
+    lines = [lines[0]] + [ln[1:] for ln in lines[1:]]        # drop the newline that opens each piece
+    lp = np.asarray(score_lines(ngram, lines), np.float64) * math.log(10)   # words + </s>, line by line
+    # the last piece's </s> is not in the stream (an empty piece when the stream ends with a newline)
+    return lp[1:-1]                                           # and tokens[0] is never predicted
+
+
+def kn_hybrid(model, tokenizer, state, ec, device, max_tokens=None) -> dict:
+    """GPT + a (KN) n-gram checkpoint, one λ tuned on valid: the baseline the paper sets the ∞-gram beside."""
+    from seqgen.app.load import load_model
+    from seqgen.core.config import build
+    from seqgen.data.prepare import DataConfig, pick_split, prepare
+
+    ngram, ntok, nstate = load_model(ec.kn)
+    if nstate["model_name"] != "ngram" or ntok is None or ntok.to_json() != tokenizer.to_json():
+        raise ConfigError(f"kn={ec.kn} must be an n-gram checkpoint fitted with the same tokenizer as {ec.ckpt}")
+    nl = tokenizer.encode("\n")
+    if len(nl) != 1:
+        raise ConfigError("kn=: the tokenizer has no newline token, so lines cannot be cut for the n-gram")
+    dc = build(DataConfig, dict(state["config"]["data"]), "data")
+    data = prepare(dc, ec.data_root, verbose=False)
+    split = pick_split([s for s, n in data.meta["tokens"].items() if n], ec.split, ec.ckpt)
+
+    def streams(name):
+        toks = np.asarray(data.tokens(name)[: (max_tokens + 1) if max_tokens else None], np.int64)
+        return (model_logprobs(model, toks, model.config.block_size, ec.batch_size, device),
+                ngram_stream_logprobs(ngram, toks, nl[0]))
+
+    lp, lk = streams("valid")
+    ll = [np.logaddexp(np.log(g) + lk, np.log1p(-g) + lp).sum() if g > 0 else lp.sum() for g in GRID]
+    lam = float(GRID[int(np.argmax(ll))])
+    lp, lk = streams(split)
+    mix = np.logaddexp(np.log(lam) + lk, np.log1p(-lam) + lp) if lam > 0 else lp
+    return {"kn_hybrid/order": ngram.config.order, "kn_hybrid/lambda": lam, "kn_hybrid/ngram_ppl": math.exp(-lk.mean()),
+            "kn_hybrid/ppl": math.exp(-mix.mean()), "kn_hybrid/ppl_reduction": 1 - math.exp(lp.mean() - mix.mean())}

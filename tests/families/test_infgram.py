@@ -301,6 +301,7 @@ def test_scripts_fit_sample_evaluate_and_gpt_audits(tmp_path, corpus):
             f"data_root={tmp_path / 'data'}"]
     run_script(["scripts/train.py", "model=infgram", "run_name=i", *data])
     run_script(["scripts/train.py", "model=gpt_tiny", "trainer=smoke", "run_name=g", *data])
+    run_script(["scripts/train.py", "model=ngram", "model.order=3", "run_name=n", *data])
     ickpt, gckpt = tmp_path / "out/i/checkpoints/last.pt", tmp_path / "out/g/checkpoints/last.pt"
     out = tmp_path / "s.txt"
     run_script(["scripts/sample.py", f"ckpt={ickpt}", "prompt=First", "max_new_tokens=20", "seed=3", f"out={out}"])
@@ -310,10 +311,12 @@ def test_scripts_fit_sample_evaluate_and_gpt_audits(tmp_path, corpus):
     run_script(["scripts/evaluate.py", f"ckpt={ickpt}", f"out={tmp_path / 'i.json'}"])
     assert 0 < json.loads((tmp_path / "i.json").read_text())["agreement"] <= 1
     run_script(["scripts/evaluate.py", f"ckpt={gckpt}", f"copy_index={ickpt}", f"infgram={ickpt}",
+                f"kn={tmp_path / 'out/n/checkpoints/last.pt'}",
                 f"out={tmp_path / 'g.json'}"])
     r = json.loads((tmp_path / "g.json").read_text())
     assert r["hybrid/model_ppl"] == pytest.approx(r["ppl"], rel=1e-4)
     assert r["hybrid/ppl"] <= r["hybrid/model_ppl"] and 0 <= r["copy/samples_copied_8"] <= 1
+    assert r["kn_hybrid/ppl"] <= r["hybrid/model_ppl"] * (1 + 1e-9) and 0 <= r["kn_hybrid/lambda"] < 1
 
 
 def test_load_engine_from_folders_and_checkpoints(tmp_path):
@@ -333,3 +336,22 @@ def test_load_engine_from_folders_and_checkpoints(tmp_path):
     ckpt.save({"model_name": "gpt", "model_config": {}, "model": {}, "step": 0, "config": {}}, other)
     with pytest.raises(CheckpointError, match="not an infgram"):
         load_engine(other)
+
+
+def test_kn_stream_scores_align_with_the_token_stream():
+    from seqgen.app.infgram_eval import ngram_stream_logprobs
+    from seqgen.families.ngram.model import BOS, EOS, NGram, score_lines
+
+    rng = np.random.default_rng(1)
+    lines = [rng.integers(1, 6, int(rng.integers(0, 6))) for _ in range(60)]
+    vocab = ["<unk>", "\n", "a", "b", "c", "d"]
+    lines = [ln + (ln >= 1) for ln in lines]                # ids 2..6 -> keep 1 for the newline
+    lines = [np.where(ln > 5, 5, ln) for ln in lines]
+    ng = NGram(NGram.Config(order=3, smoothing="wb")).fit(lines, vocab + [BOS, EOS])
+    stream = np.concatenate([np.append(ln, 1) for ln in lines[:20]] + [lines[20]]).astype(np.int64)
+    lp = ngram_stream_logprobs(ng, stream, 1)
+    assert len(lp) == len(stream) - 1
+    per_line = np.concatenate([score_lines(ng, [ln]) for ln in lines[:21]]) * np.log(10)
+    assert np.allclose(lp, per_line[1:-1])                 # the last line's </s> is beyond the stream
+    ends = np.concatenate([np.append(ln, 1) for ln in lines[:5]]).astype(np.int64)
+    assert len(ngram_stream_logprobs(ng, ends, 1)) == len(ends) - 1
