@@ -238,7 +238,8 @@ def test_search_docs(tmp_path):
     for d in r["documents"]:
         assert d["token_ids"][d["needle_offset"]:d["needle_offset"] + 3] == q
         assert d["disp_len"] <= 20 and NL not in d["token_ids"]
-    assert eng.get_doc_by_ix(0)["token_ids"] == [int(t) for t in docs_of(toks)[0]]
+    for ix, doc in enumerate(docs_of(toks)):              # empty lines included
+        assert eng.get_doc_by_ix(ix)["token_ids"] == [int(t) for t in doc][:1000]
 
 
 def test_clear_errors(tmp_path):

@@ -175,13 +175,15 @@ class Engine:
         return out
 
     # ---- documents ----------------------------------------------------------------------------------
-    def _doc(self, shard: int, pos: int, needle_len: int, max_disp_len: int) -> dict:
+    def _doc(self, shard: int, pos: int, needle_len: int, max_disp_len: int, d: int | None = None) -> dict:
+        """Document d of the shard (default: the one holding position pos), a window around pos."""
         s = self.shards[shard]
-        d = int(np.searchsorted(s.docs, pos, side="right")) - 1
+        if d is None:
+            d = int(np.searchsorted(s.docs, pos, side="right")) - 1
         start = int(s.docs[d]) + 1
         end = int(s.docs[d + 1]) if d + 1 < len(s.docs) else len(s.tok) - 1
         # a window of max_disp_len tokens around the needle
-        a = max(start, min(pos - (max_disp_len - needle_len) // 2, end - max_disp_len))
+        a = min(pos, max(start, min(pos - (max_disp_len - needle_len) // 2, end - max_disp_len)))
         b = min(end, a + max_disp_len)
         ids = [self._out_id(int(t)) for t in s.tok[a:b]]
         return {"doc_ix": int(self._doc_base[shard] + d), "doc_len": end - start, "disp_len": b - a,
@@ -212,7 +214,8 @@ class Engine:
         if not 0 <= doc_ix < self.num_docs:
             raise QueryError(f"doc_ix={doc_ix} is outside [0, {self.num_docs})")
         sh = int(np.searchsorted(self._doc_base, doc_ix, side="right")) - 1
-        return self._doc(sh, int(self.shards[sh].docs[doc_ix - self._doc_base[sh]]) + 1, 0, max_disp_len)
+        d = int(doc_ix - self._doc_base[sh])
+        return self._doc(sh, int(self.shards[sh].docs[d]) + 1, 0, max_disp_len, d)
 
     # ---- whole sequences (sampling, scoring, copy rate) ---------------------------------------------
     def match_lengths(self, ids, max_len: int | None = None) -> np.ndarray:
