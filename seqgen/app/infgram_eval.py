@@ -164,8 +164,10 @@ def kn_hybrid(model, tokenizer, state, ec, device, max_tokens=None) -> dict:
     from seqgen.core.config import build
     from seqgen.data.prepare import DataConfig, pick_split, prepare
 
-    ngram, ntok, nstate = load_model(ec.kn)
-    if nstate["model_name"] != "ngram" or ntok is None or ntok.to_json() != tokenizer.to_json():
+    from seqgen.families.ngram.model import NGram
+
+    ngram, ntok, _ = load_model(ec.kn)
+    if not isinstance(ngram, NGram) or ntok is None or ntok.to_json() != tokenizer.to_json():
         raise ConfigError(f"kn={ec.kn} must be an n-gram checkpoint fitted with the same tokenizer as {ec.ckpt}")
     nl = tokenizer.encode("\n")
     if len(nl) != 1:
