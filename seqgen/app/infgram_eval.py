@@ -163,7 +163,6 @@ def kn_hybrid(model, tokenizer, state, ec, device, max_tokens=None) -> dict:
     from seqgen.app.load import load_model
     from seqgen.core.config import build
     from seqgen.data.prepare import DataConfig, pick_split, prepare
-
     from seqgen.families.ngram.model import NGram
 
     ngram, ntok, _ = load_model(ec.kn)
