@@ -39,6 +39,9 @@ class EvaluateConfig:
     batch_size: int = key(32, ge=1)
     seed: int = 0
     out: str | None = None           # also write the figures as JSON here
+    copy_index: str | None = None    # an infgram checkpoint / index: copy rate of this model's samples
+    infgram: str | None = None       # an infgram checkpoint / index: the GPT + ∞-gram hybrid (λ tuned on valid)
+    kn: str | None = None            # an n-gram checkpoint (same tokenizer): the GPT + KN hybrid beside it
 
 
 def evaluate(values: dict) -> dict:
@@ -63,6 +66,16 @@ def evaluate_loaded(model, tokenizer, state: dict, values: dict, device="cpu") -
     t0 = time.perf_counter()
     with torch.no_grad():
         out = fam.evaluate(model, tokenizer, state, ec, args, device)
+        if ec.copy_index or ec.infgram or ec.kn:
+            from seqgen.app import infgram_eval
+
+            if ec.copy_index:
+                out.update(infgram_eval.copy_audit(fam, model, tokenizer, state, ec, device))
+            if ec.infgram:
+                out.update(infgram_eval.hybrid(model, tokenizer, state, ec, device, getattr(args, "max_tokens", None)))
+            if ec.kn:
+                out.update(infgram_eval.kn_hybrid(model, tokenizer, state, ec, device,
+                                                  getattr(args, "max_tokens", None)))
     out["step"] = state.get("step", 0)
     out["eval_seconds"] = time.perf_counter() - t0
     return out
