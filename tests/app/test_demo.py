@@ -118,6 +118,8 @@ def test_shannon_fits_once_and_samples_seeded(demo):
     assert other != text
     words, _ = client.predict("uploaded text", f, "words", "2", "All:", 30, 0, 1.0, api_name="/shannon")
     assert words.startswith("All:") and set(re.findall(r"\w+", words)) <= set(re.findall(r"\w+", TINY_TEXT))
+    inf, status = client.predict("uploaded text", f, "words", "∞", "All:", 30, 0, 1.0, api_name="/shannon")
+    assert inf.startswith("All:") and set(re.findall(r"\w+", inf)) <= set(re.findall(r"\w+", TINY_TEXT)), status
     assert "upload a UTF-8" in call_fails(client, "uploaded text", None, "chars", "3", "", 10, 0, 1.0,
                                           api_name="/shannon")
     assert "9 is not in the list" in call_fails(client, "uploaded text", f, "chars", "9", "", 10, 0, 1.0,

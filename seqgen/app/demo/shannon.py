@@ -2,10 +2,8 @@
 second on tiny-shakespeare or an uploaded text (the ngram family's counting and Kneser-Ney), cached,
 and sampled with a seed.
 
-The ∞-gram place: when an ∞-gram family is registered (seqgen.families.FAMILIES holds "infgram"), the
-order list gains "∞" and `infgram_fit` / `infgram_text` below index the same text and draw from the
-longest suffix seen (infini-gram's sampling). They are written against that family's interface as it
-stood in its branch (index.build, engine.Engine, generate.infgram_ids) and run only when it is merged.
+Order "∞" is the infgram family: `infgram_fit` / `infgram_text` below index the same text as a suffix
+array and draw from the longest suffix seen (infini-gram's sampling).
 """
 
 from __future__ import annotations
@@ -26,12 +24,6 @@ INFINITY = "∞"
 _FITS: "OrderedDict[tuple, tuple]" = OrderedDict()   # (digest, unit, order) -> (model, tokenizer); a few kept
 _KEEP = 6
 _LOCK = threading.Lock()
-
-
-def infgram_available() -> bool:
-    from seqgen.families import FAMILIES
-
-    return "infgram" in FAMILIES
 
 
 def corpus_text(ctx, corpus: str, upload) -> tuple[str, str]:
@@ -68,8 +60,6 @@ def fitted(ctx, corpus: str, upload, unit: str, order: str, progress=None):
 
     if unit not in UNITS:
         raise ConfigError(f"unit={unit!r}: expected one of {list(UNITS)}")
-    if str(order) == INFINITY and not infgram_available():
-        raise ConfigError("order ∞ needs the infgram family, which this seqgen does not have")
     try:
         n = 0 if str(order) == INFINITY else int(order)   # 0: the ∞-gram
     except ValueError:
@@ -153,7 +143,7 @@ def shannon(ctx, corpus: str, upload, unit: str, order: str, prompt: str, length
 def tab(ctx) -> None:
     import gradio as gr
 
-    orders = list(ORDERS) + ([INFINITY] if infgram_available() else [])
+    orders = list(ORDERS) + [INFINITY]
     gr.Markdown("Shannon (1948) drew English from letter and word n-gram tables; Mark V. Shaney (1984) posted "
                 "word-trigram text to Usenet. An n-gram predicts the next character or word from the n-1 "
                 "before it (interpolated modified Kneser-Ney): order 1 babbles, order 6 copies.")
