@@ -31,7 +31,7 @@ from einops import rearrange
 
 from seqgen.core.schema import key
 from seqgen.nn.decoder import Decoder
-from seqgen.nn.layers import KVCache
+from seqgen.nn.layers import KVCache, check_heads
 from seqgen.nn.patches import PatchVocab
 
 
@@ -53,6 +53,9 @@ class Text2Pixel(Decoder, PatchVocab):
         patch: int = key(1, choices=(1, 2, 4))    # side of an image token in pixels (1: one pixel per step)
         max_vocab: int = key(4096, ge=1)          # patch > 1: at most this many patch tokens (+ escape)
         n_tokens: int = 0            # derived: patch vocabulary size (patch 1: n_colors)
+
+        def __post_init__(self):
+            check_heads(self.n_embd, self.n_head)
 
     def __init__(self, config: "Text2Pixel.Config"):
         super().__init__()

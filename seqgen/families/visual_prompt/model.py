@@ -53,7 +53,7 @@ from einops import rearrange
 from seqgen.core.errors import ConfigError
 from seqgen.core.schema import key
 from seqgen.nn.decoder import Decoder
-from seqgen.nn.layers import KVCache
+from seqgen.nn.layers import KVCache, check_heads
 from seqgen.nn.patches import PatchVocab
 
 FORMS = ("sentence", "canvas")
@@ -122,6 +122,9 @@ class VisualPrompt(Decoder, PatchVocab):
         head: str = key("vocab", choices=HEADS)   # vocab: a patch-token softmax | pixels: each pixel's colour
         rope: bool = False           # also 2-D rotary (row, column) positions in attention
 
+        def __post_init__(self):     # rope splits each head's rotary pairs between rows and columns: 4 | hs
+            check_heads(self.n_embd, self.n_head, 4 if self.rope else 0)
+
     def __init__(self, config: "VisualPrompt.Config"):
         super().__init__()
         c = self.config = config
@@ -130,9 +133,6 @@ class VisualPrompt(Decoder, PatchVocab):
         p = c.patch
         if c.size % p:
             raise ConfigError(f"model.patch={p} does not divide the {c.size}x{c.size} images")
-        if c.rope and (c.n_embd // max(c.n_head, 1)) % 4:
-            raise ConfigError(f"model.rope=true splits each head's rotary pairs between rows and columns: "
-                              f"the head size n_embd/n_head={c.n_embd}/{c.n_head} must be a multiple of 4")
         if c.canvas > 0 and c.n_images < 4:
             raise ConfigError(f"model.canvas={c.canvas}: the canvas needs one example pair (data.shots >= 1)")
         self.w = c.size // p
