@@ -37,7 +37,7 @@ class EvaluateConfig:
     data_root: str = "data"
     device: str = "auto"
     batch_size: int = key(32, ge=1)
-    seed: int = 0
+    seed: int | None = None          # null: the run's own seed, so the figures repeat what train.py printed
     out: str | None = None           # also write the figures as JSON here
 
 
@@ -55,6 +55,8 @@ def evaluate(values: dict) -> dict:
     ec, args = split_args(values, EvaluateConfig, fam.EvalArgs, where=f"evaluate.py with a {fam.name} checkpoint")
     if fam.evaluate is None:
         raise ConfigError(f"a {fam.name} checkpoint has no evaluation")
+    if ec.seed is None:   # the seed train.py's own figures were drawn with (walks, fidelity samples, ...)
+        ec.seed = int((state.get("config") or {}).get("seed", 0))
     t0 = time.perf_counter()
     with torch.no_grad():
         out = fam.evaluate(model, tokenizer, state, ec, args, device)
