@@ -1,6 +1,6 @@
 """sample.py for a video texture: play the chain from the checkpoint alone and write the result.
 
-    python scripts/sample.py ckpt=outputs/video_texture_pendulum/checkpoints/last.pt frames=1000 out=x.gif
+    python scripts/sample.py ckpt=outputs/video_texture_on_pendulum/checkpoints/last.pt frames=1000 out=x.gif
 
 Modes (one at a time): a seeded random walk (default), the video loop (loop=true: one period, which
 the GIF repeats forever), a frame range to move to and stay in (target=[first,last]), or, for sprite
