@@ -41,6 +41,16 @@ class EvaluateConfig:
     out: str | None = None           # also write the figures as JSON here
 
 
+def report(figures: dict) -> str:
+    """What evaluate.py prints before its JSON line: the family's own report (visual_prompt: a table of
+    tasks x figures), else one line per figure."""
+    name = figures.get("model")
+    fam = families.get(name) if name in families.FAMILIES else None
+    if fam is not None and fam.report is not None:
+        return fam.report(figures)
+    return "\n".join(f"{k:>28}  {v:.4f}" if isinstance(v, float) else f"{k:>28}  {v}" for k, v in figures.items())
+
+
 def evaluate(values: dict) -> dict:
     """A flat dict of figures for one checkpoint (see the module docstring for the units)."""
     values = dict(values)

@@ -115,12 +115,14 @@ class VisualPrompt(Decoder, PatchVocab):
         n_embd: int = key(128, ge=1)
         dropout: float = key(0.0, ge=0, lt=1)
         bias: bool = False
-        patch: int = key(2, choices=(1, 2, 4))    # side of an image token in pixels (1: the plain palette)
+        # defaults: the current recipe's model (experiment=visual_prompt_shapes); keys a checkpoint predates
+        # (head, rope) take that release's default in family.py's patch step
+        patch: int = key(4, choices=(1, 2, 4))    # side of an image token in pixels (1: the plain palette)
         max_vocab: int = key(1024, ge=1)          # at most this many patch tokens (+ <esc>)
-        loss: str = key("all", choices=("all", "answers"))   # scored images: every one, or each pair's second
+        loss: str = key("answers", choices=("all", "answers"))   # scored images: every one, or each pair's second
         canvas: float = key(0.2, ge=0, le=1)      # share of training prompts laid out as the 2x2 canvas
-        head: str = key("vocab", choices=HEADS)   # vocab: a patch-token softmax | pixels: each pixel's colour
-        rope: bool = False           # also 2-D rotary (row, column) positions in attention
+        head: str = key("pixels", choices=HEADS)   # vocab: a patch-token softmax | pixels: each pixel's colour
+        rope: bool = True            # also 2-D rotary (row, column) positions in attention
 
         def __post_init__(self):     # rope splits each head's rotary pairs between rows and columns: 4 | hs
             check_heads(self.n_embd, self.n_head, 4 if self.rope else 0)
