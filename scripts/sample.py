@@ -1,7 +1,8 @@
 """Sample from a checkpoint: python scripts/sample.py ckpt=PATH prompt="ROMEO:" num_samples=3 seed=1
 
 The text after `prompt=` is the prompt, character for character (commas, quotes, any letter): the
-shell's quoting is the only one. `prompt_file=PATH` reads it from a UTF-8 file instead.
+shell's quoting is the only one (a value wrapped whole in one more pair of quotes, Hydra's quoting,
+loses that pair). `prompt_file=PATH` reads it from a UTF-8 file instead.
 
 Keys: configs/sample.yaml (every model) plus the checkpoint family's own (e.g. guidance= for text2pixel,
 image= for the upsampler); a key the family does not take is an error that lists the valid ones.

@@ -39,7 +39,7 @@ def prepare_argv(groups: tuple = (), argv: list[str] | None = None, verbatim: tu
     for a in args[1:]:
         key = a.split("=", 1)[0]
         if "=" in a and key in verbatim:
-            _taken[key] = a.split("=", 1)[1]
+            _taken[key] = unquote(a.split("=", 1)[1])
         elif a.startswith(("-", "+", "~")) or "=" not in a or key.startswith("hydra") or key in groups:
             out.append(a)
         else:
@@ -47,6 +47,14 @@ def prepare_argv(groups: tuple = (), argv: list[str] | None = None, verbatim: tu
     if argv is None:
         sys.argv[:] = out
     return out
+
+
+def unquote(value: str) -> str:
+    """A value wrapped whole in one pair of quotes, Hydra's quoting (`prompt="'O Romeo, Romeo'"`, the
+    only way before values were taken verbatim), loses that pair; anything else stays as typed."""
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"" and value[0] not in value[1:-1]:
+        return value[1:-1]
+    return value
 
 
 def verbatim(cfg) -> dict:

@@ -27,9 +27,14 @@ def test_prepare_argv_takes_free_text_out_of_hydras_hands():
     assert cli.prepare_argv(argv=argv, verbatim=cli.VERBATIM) == ["sample.py", "++ckpt=x.pt", "++top_k=5"]
     assert cli.verbatim({"ckpt": "x.pt", "prompt": "\n", "top_k": 5}) == {
         "ckpt": "x.pt", "prompt": "O Romeo, Romeo", "top_k": 5, "prompt_file": "a, b.txt"}
-    # the last one given wins; nothing is interpolated or unquoted; an empty value stays empty
+    # the last one given wins; nothing is interpolated; an empty value stays empty; a value wrapped
+    # whole in one pair of quotes (Hydra's quoting, accepted as before) loses them, other quotes stay
     cli.prepare_argv(argv=["s.py", "prompt=a", "prompt='${oops}' \"x\""], verbatim=cli.VERBATIM)
     assert cli.verbatim({})["prompt"] == "'${oops}' \"x\""
+    cli.prepare_argv(argv=["s.py", "prompt='O Romeo, Romeo'"], verbatim=cli.VERBATIM)
+    assert cli.verbatim({})["prompt"] == "O Romeo, Romeo"
+    cli.prepare_argv(argv=["s.py", "prompt=\"What's up\""], verbatim=cli.VERBATIM)
+    assert cli.verbatim({})["prompt"] == "What's up"
     cli.prepare_argv(argv=["s.py", "prompt="], verbatim=cli.VERBATIM)
     assert cli.verbatim({})["prompt"] == ""
     cli.prepare_argv(argv=["s.py"], verbatim=cli.VERBATIM)

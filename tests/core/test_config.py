@@ -33,6 +33,20 @@ def test_documented_commands_get_distinct_run_folders():
     assert resolve(compose(["logger=wandb", "run_name=mine"]))[0].run_name == "mine"
 
 
+@pytest.mark.parametrize("model, experiment, settings", [
+    ("text2pixel", "text2pixel_shapes", ("guidance",)), ("upsampler", "upsampler_shapes", ("decode",)),
+    ("visual_prompt", "visual_prompt_shapes", ())])
+def test_model_groups_are_the_current_recipes_models(model, experiment, settings):
+    """Plain model=text2pixel / upsampler / visual_prompt gave the superseded models (patch 1 with
+    guidance 3, the block upsampler, the first visual-prompting model); only experiment= gave the
+    README's. The model group's defaults are now the recipe's model."""
+    recipe = resolve(compose([f"experiment={experiment}"]))[0]
+    plain = resolve(compose([f"model={model}", f"data={recipe.data.name}"]))[0]
+    assert plain.model == recipe.model
+    for k in settings:
+        assert getattr(plain.settings, k) == getattr(recipe.settings, k), k
+
+
 def _yaml(group, option):
     return yaml.safe_load((CONFIGS / group / f"{option}.yaml").read_text())
 
