@@ -30,44 +30,47 @@ class SampleArgs:
     cache_slide: str = key("exact", choices=SLIDES)   # exact: the tokens of use_cache=false | half: faster
 
 
-@torch.inference_mode()
-def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
-             top_k: int | None = None, top_p: float | None = None,
-             generator: torch.Generator | None = None, use_cache: bool = True,
-             slide: str = "exact") -> torch.Tensor:
-    """Extend idx (B, T0) by max_new_tokens sampled tokens -> (B, T0 + max_new_tokens).
+def stream(model, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
+           top_k: int | None = None, top_p: float | None = None,
+           generator: torch.Generator | None = None, use_cache: bool = True, slide: str = "exact"):
+    """Yield max_new_tokens sampled tokens (B, 1), one at a time, as they are drawn after idx (B, T0).
 
     Every step conditions on the last block_size tokens. With the KV cache a step feeds one token
     while the sequence fits; once the window slides, slide="exact" re-runs the cropped window each
     step (the same tokens as use_cache=False), slide="half" keeps the newest half in the cache.
+    Inference mode is entered per step, never across a yield: a consumer may resume the generator
+    from another thread (a web app's worker pool), and grad modes are per thread.
     """
     if slide not in SLIDES:
         raise ConfigError(f"cache_slide={slide!r}: expected one of {list(SLIDES)}")
     block = model.config.block_size
+    cache = model.new_cache(idx.size(0)) if use_cache else None
     with eval_mode(model):
-        if not use_cache:
-            for _ in range(max_new_tokens):
-                logits = model(idx[:, -block:])[:, -1, :]      # crop to the window, (B, V) last logits
-                idx = torch.cat([idx, sample_next(logits, temperature, top_k, top_p, generator)], dim=1)
-            return idx
-        cache = model.new_cache(idx.size(0))
-        logits = model(idx[:, -block:], cache=cache)[:, -1, :]
         for i in range(max_new_tokens):
-            nxt = sample_next(logits, temperature, top_k, top_p, generator)
-            idx = torch.cat([idx, nxt], dim=1)
-            if i == max_new_tokens - 1:
-                break
-            if slide == "exact":
-                if idx.size(1) <= block:          # the window still holds everything: feed one token
-                    logits = model(nxt, cache=cache)[:, -1, :]
-                else:                             # the window slid: the cropped context, as without a cache
+            with torch.inference_mode():
+                if not use_cache:                       # nanoGPT's way: re-run the last block_size tokens
                     logits = model(idx[:, -block:])[:, -1, :]
-            elif cache.length >= block:           # half: keep the newest half, re-encode it into the cache
-                cache.reset()
-                logits = model(idx[:, -(block // 2):], cache=cache)[:, -1, :]
-            else:
-                logits = model(nxt, cache=cache)[:, -1, :]
-        return idx
+                elif i == 0:                            # prefill the cache with the prompt (cropped)
+                    logits = model(idx[:, -block:], cache=cache)[:, -1, :]
+                elif slide == "exact" and idx.size(1) > block:   # the window slid: the cropped context,
+                    logits = model(idx[:, -block:])[:, -1, :]    # as without the cache
+                elif slide == "half" and cache.length >= block:  # half: keep the newest half, re-encode it
+                    cache.reset()
+                    logits = model(idx[:, -(block // 2):], cache=cache)[:, -1, :]
+                else:                                   # one new token through the cache
+                    logits = model(idx[:, -1:], cache=cache)[:, -1, :]
+                nxt = sample_next(logits, temperature, top_k, top_p, generator)
+                idx = torch.cat([idx, nxt], dim=1)
+            yield nxt
+
+
+def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
+             top_k: int | None = None, top_p: float | None = None,
+             generator: torch.Generator | None = None, use_cache: bool = True,
+             slide: str = "exact") -> torch.Tensor:
+    """Extend idx (B, T0) by max_new_tokens sampled tokens -> (B, T0 + max_new_tokens) (see stream)."""
+    drawn = list(stream(model, idx, max_new_tokens, temperature, top_k, top_p, generator, use_cache, slide))
+    return torch.cat([idx, *drawn], dim=1) if drawn else idx
 
 
 def sample_text(model, tokenizer, prompt: str, max_new_tokens: int, seed: int, device,

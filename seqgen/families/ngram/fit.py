@@ -23,13 +23,26 @@ def split_lines(text: str, blank: bool = False) -> list[str]:
     return [ln for ln in text.split("\n") if ln.strip()]
 
 
+def model_vocab(tok) -> list[str]:
+    """The model's vocabulary: the tokenizer's ids unchanged, then <s>, </s> (and <unk> if missing)."""
+    itos = [tok.decode([i]) if tok.kind != "word" else tok.itos[i] for i in range(tok.vocab_size)]
+    return itos + [w for w in (BOS, EOS, UNK) if w not in itos]
+
+
+def fit_text(text: str, tok, order: int = 3, smoothing: str = "mkn", blank: bool = False) -> NGram:
+    """An n-gram of `text` in memory, without a run folder (the demo's Shannon tab): one line is one
+    sentence, as in fit()."""
+    vocab = model_vocab(tok)
+    lines = [np.asarray(tok.encode(ln), np.int64) for ln in split_lines(text, blank)]
+    cfg = NGram.Config(order=order, smoothing=smoothing, blank_lines=blank, vocab_size=len(vocab))
+    return NGram(cfg).fit(lines, vocab)
+
+
 def fit(ctx: RunContext) -> dict:
     spec = ctx.spec
     tok = prepare(spec.data, spec.data_root).tokenizer
     texts = load_splits(spec.data, Path(spec.data_root).expanduser() / "raw")
-    # the model's vocabulary: the tokenizer's ids unchanged, then <s>, </s> (and <unk> if missing)
-    itos = [tok.decode([i]) if tok.kind != "word" else tok.itos[i] for i in range(tok.vocab_size)]
-    vocab = itos + [w for w in (BOS, EOS, UNK) if w not in itos]
+    vocab = model_vocab(tok)
     blank = bool(spec.model.get("blank_lines", False))
 
     def lines(split):
