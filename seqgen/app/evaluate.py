@@ -37,11 +37,21 @@ class EvaluateConfig:
     data_root: str = "data"
     device: str = "auto"
     batch_size: int = key(32, ge=1)
-    seed: int = 0
+    seed: int | None = None          # null: the run's own seed, so the figures repeat what train.py printed
     out: str | None = None           # also write the figures as JSON here
     copy_index: str | None = None    # an infgram checkpoint / index: copy rate of this model's samples
     infgram: str | None = None       # an infgram checkpoint / index: the GPT + ∞-gram hybrid (λ tuned on valid)
     kn: str | None = None            # an n-gram checkpoint (same tokenizer): the GPT + KN hybrid beside it
+
+
+def report(figures: dict) -> str:
+    """What evaluate.py prints before its JSON line: the family's own report (visual_prompt: a table of
+    tasks x figures), else one line per figure."""
+    name = figures.get("model")
+    fam = families.get(name) if name in families.FAMILIES else None
+    if fam is not None and fam.report is not None:
+        return fam.report(figures)
+    return "\n".join(f"{k:>28}  {v:.4f}" if isinstance(v, float) else f"{k:>28}  {v}" for k, v in figures.items())
 
 
 def evaluate(values: dict) -> dict:
@@ -63,6 +73,8 @@ def evaluate_loaded(model, tokenizer, state: dict, values: dict, device="cpu") -
     ec, args = split_args(values, EvaluateConfig, fam.EvalArgs, where=f"evaluate.py with a {fam.name} checkpoint")
     if fam.evaluate is None:
         raise ConfigError(f"a {fam.name} checkpoint has no evaluation")
+    if ec.seed is None:   # the seed train.py's own figures were drawn with (walks, fidelity samples, ...)
+        ec.seed = int((state.get("config") or {}).get("seed", 0))
     t0 = time.perf_counter()
     with torch.no_grad():
         out = fam.evaluate(model, tokenizer, state, ec, args, device)

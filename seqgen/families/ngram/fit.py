@@ -11,8 +11,9 @@ import numpy as np
 from seqgen.core.training import RunContext, save_fitted
 from seqgen.data.prepare import prepare
 from seqgen.data.sources import load_splits, text_lines
+from seqgen.families.ngram.evaluate import ngram_text_scores
 from seqgen.families.ngram.io import to_state
-from seqgen.families.ngram.model import BOS, EOS, UNK, NGram, perplexity
+from seqgen.families.ngram.model import BOS, EOS, UNK, NGram
 
 
 def split_lines(text: str, blank: bool = False) -> list[str]:
@@ -54,16 +55,12 @@ def fit(ctx: RunContext) -> dict:
           f"{sum(len(k) for k in model.keys):,} n-grams, vocab {len(vocab):,}, fitted in "
           f"{metrics['fit_seconds']:.1f} s", flush=True)
     for split, prefix in (("valid", "val"), ("test", "test")):
-        split_ids = lines(split)
-        if not split_ids:
+        if not texts.get(split, "").strip():
             continue
-        r = perplexity(model, split_ids)
-        chars = sum(len(ln) + 1 for ln in split_lines(texts[split], blank))
-        metrics.update({f"{prefix}/ppl": r["ppl"], f"{prefix}/ppl_excl_oov": r["ppl_excl_oov"],
-                        f"{prefix}/tokens": r["tokens"], f"{prefix}/oov": r["oov"],
-                        f"{prefix}/bits_per_token": r["bits_per_token"],
-                        f"{prefix}/bpc": -r["log10_sum"] * float(np.log2(10)) / chars})
-        print(f"[seqgen] {split}: perplexity {r['ppl']:.2f} (excluding OOVs {r['ppl_excl_oov']:.2f}), "
-              f"{r['tokens']:,} tokens, {r['oov']:,} OOV", flush=True)
+        r = ngram_text_scores(model, tok, texts[split])   # the figures evaluate.py reports, one definition
+        metrics.update({f"{prefix}/{k}": v for k, v in r.items() if k not in ("lines", "chars")})
+        print(f"[seqgen] {split}: perplexity {r['ppl']:.2f} (excluding OOVs {r['ppl_excl_oov']:.2f}) over "
+              f"{r['lines']}, {r['tokens']:,} tokens, {r['oov']:,} OOV; {r['bpc']:.4f} bits/char over every line",
+              flush=True)
     ctx.tracker.log(metrics, 0)
     return save_fitted(ctx, model, to_state(model), metrics, tokenizer=tok)

@@ -206,3 +206,36 @@ def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
         picture(model, load(split), codec, args.figure, seed=ec.seed, temperature=args.temperature)
         out["figure"] = args.figure
     return out
+
+
+# ---- how evaluate.py prints the figures: a table, not one line per figure (hundreds) -------------
+
+COLUMNS = [("0shot/exact", "ex0"), ("1shot/exact", "ex1"), ("2shot/exact", "ex2"), ("2shot/pixel", "pix2"),
+           ("2shot/fg_iou", "fg2"), ("2shot/cb_iou", "cb2"), ("2shot/shape", "shp2"), ("0shot/ppl", "ppl0"),
+           ("1shot/ppl", "ppl1"), ("2shot/ppl", "ppl2"), ("canvas/exact", "cv_ex"), ("canvas/pixel", "cv_pix"),
+           ("unchanged/exact", "B_ex"), ("unchanged/pixel", "B_pix"), ("analogy2/exact", "an_ex"),
+           ("analogy2/pixel", "an_pix"), ("2shot_ttt/exact", "tt_ex2"), ("2shot_ttt/pixel", "tt_pix2")]
+
+
+def table(figures: dict) -> str:
+    """Per-task rows (then the mean and the held-out compositions) of the headline figures: the table
+    evaluate.py and bench_visual_prompt.py print."""
+    tasks = list(dict.fromkeys(k.split("/")[0] for k in figures if k.count("/") == 2
+                               and not k.startswith(("mean/", "compose/", "unseen/"))))
+    head = f"{'task':<22}" + "".join(f"{name:>8}" for _, name in COLUMNS)
+    lines = [head, "-" * len(head)]
+    for t in tasks + ["mean", "compose", "unseen"]:
+        row = [figures.get(f"{t}/{k}") for k, _ in COLUMNS]
+        if all(v is None for v in row):
+            continue
+        lines.append(f"{t:<22}" + "".join(f"{'-' if v is None else f'{v:.3f}' if v < 10 else f'{v:.1f}':>8}"
+                                          for v in row))
+    return "\n".join(lines)
+
+
+def report(figures: dict) -> str:
+    """evaluate.py's printout: the run-level figures (targets, timings), one a line, then the table of
+    tasks (and their mean, and the held-out compositions); every figure is in the JSON line."""
+    lines = [f"{k:>28}  {v:.4f}" if isinstance(v, float) else f"{k:>28}  {v}" for k, v in figures.items()
+             if k.count("/") < 2]
+    return "\n".join(lines + ["", table(figures)])
