@@ -130,6 +130,10 @@ def data_identity(cfg: DataConfig) -> dict:
 
 
 def prepared_dir(cfg: DataConfig, data_root) -> Path:
+    if cfg.name == "tokens":
+        from seqgen.data.tokens import tokens_dir
+
+        return tokens_dir(cfg, data_root)[0]
     return Path(data_root).expanduser() / f"{cfg.name}-{cfg.tokenizer}-{fingerprint(data_identity(cfg))}"
 
 

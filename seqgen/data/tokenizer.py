@@ -227,10 +227,53 @@ class BPETokenizer(Tokenizer):
         return cls(HFTokenizer.from_str(state["hf"]))
 
 
-TOKENIZERS = {"char": CharTokenizer, "word": WordTokenizer, "bpe": BPETokenizer}
+class IdsTokenizer(Tokenizer):
+    """Ids tokenized elsewhere (data=tokens): a vocabulary size, and the Hugging Face tokenizer.json
+    that made them when one is given (then text encodes / decodes through it; else ids print as
+    numbers and a prompt is a list of numbers)."""
+
+    kind = "ids"
+
+    def __init__(self, vocab_size: int, hf=None):
+        self._vocab_size, self.hf = int(vocab_size), hf
+
+    def encode(self, text):
+        if self.hf is not None:
+            return self.hf.encode(text).ids
+        try:
+            return [int(t) for t in text.replace(",", " ").split()]
+        except ValueError:
+            raise DataError(f"this dataset has no tokenizer (data.tokenizer_json unset): a prompt is token ids "
+                            f"such as '464 318', got {text[:40]!r}") from None
+
+    def decode(self, ids):
+        if self.hf is not None:
+            return self.hf.decode([int(i) for i in ids])
+        return " ".join(str(int(i)) for i in ids)
+
+    @property
+    def vocab_size(self):
+        return self._vocab_size
+
+    def to_json(self):
+        return json.dumps({"kind": self.kind, "vocab_size": self._vocab_size,
+                           "hf": self.hf.to_str() if self.hf is not None else None})
+
+    @classmethod
+    def _from_state(cls, state):
+        hf = None
+        if state.get("hf"):
+            from tokenizers import Tokenizer as HFTokenizer
+
+            hf = HFTokenizer.from_str(state["hf"])
+        return cls(state["vocab_size"], hf)
+
+
+TOKENIZERS = {"char": CharTokenizer, "word": WordTokenizer, "bpe": BPETokenizer, "ids": IdsTokenizer}
+FITTED = ("char", "word", "bpe")   # the kinds data.tokenizer can fit
 
 
 def fit_tokenizer(kind: str, texts, **options) -> Tokenizer:
-    if kind not in TOKENIZERS:
-        raise ValueError(f"data.tokenizer must be one of {sorted(TOKENIZERS)}, got {kind!r}")
+    if kind not in FITTED:
+        raise ValueError(f"data.tokenizer must be one of {sorted(FITTED)}, got {kind!r}")
     return TOKENIZERS[kind].fit(texts, **options)
