@@ -23,6 +23,7 @@ from seqgen.core.errors import DataError
 from seqgen.core.schema import key
 from seqgen.core.sizes import parse_size
 from seqgen.data.identity import file_digest, fingerprint, identity
+from seqgen.data.lines import LineWriter
 from seqgen.data.sources import stream_splits
 from seqgen.data.stream import aligned_chunks
 from seqgen.data.tokenizer import Tokenizer, fit_tokenizer
@@ -90,6 +91,16 @@ class PreparedData:
 
     def tokens(self, split: str) -> np.ndarray:
         return np.memmap(self.split_path(split), dtype=self.meta["dtype"], mode="r")
+
+    def lines(self, split: str, blank: bool = False):
+        """(starts, ends) token positions of the split's lines (seqgen.data.lines), or None when this
+        folder has no line index (BPE, data=tokens, or prepared before there was one)."""
+        from seqgen.data.lines import line_spans
+
+        info = self.meta.get("lines", {}).get(split)
+        if info is None or not (self.dir / f"{split}.lines").is_file():
+            return None
+        return line_spans(self.dir / f"{split}.lines", info, blank)
 
     def chars_per_token(self, split: str) -> float:
         return self.meta["chars"][split] / max(1, self.meta["tokens"][split])
@@ -171,7 +182,7 @@ def prepare(cfg: DataConfig, data_root, verbose: bool = True, chunk_size: int = 
     if verbose:
         print(f"[seqgen] preparing dataset '{cfg.name}' ({cfg.tokenizer} tokens) into {out}", flush=True)
     out.mkdir(parents=True, exist_ok=True)
-    for stale in [*out.glob("*.bin"), *out.glob("hf-*.txt"), *out.glob("*.tmp")]:
+    for stale in [*out.glob("*.bin"), *out.glob("*.lines"), *out.glob("hf-*.txt"), *out.glob("*.tmp")]:
         stale.unlink()                           # what a killed preparation left: never reused
     splits = stream_splits(cfg, Path(data_root).expanduser() / "raw", out)
     if not any(b.strip() for b in splits["train"].blocks()):
@@ -192,25 +203,35 @@ def prepare(cfg: DataConfig, data_root, verbose: bool = True, chunk_size: int = 
     fit_splits = [s for s in SPLITS if splits[s].chars] if cfg.tokenizer == "char" else ["train"]
     fit_bytes = sum(splits[s].nbytes for s in fit_splits)
     fit_on = (c for s in fit_splits for c in chunks(s, None if cfg.tokenizer == "char" else sample))
+    t0 = time.perf_counter()
     with _progress(verbose, min(fit_bytes, sample or fit_bytes), "fit tokenizer") as bar:
         tok = fit_tokenizer(cfg.tokenizer, bar.wrap(fit_on), min_count=cfg.min_count,
                             max_vocab=cfg.max_vocab, split=cfg.word_split, lowercase=cfg.lowercase,
                             vocab_size=cfg.bpe_vocab_size)
     dtype = "uint16" if tok.vocab_size < 2**16 else "uint32"
     meta = {"dataset": cfg.name, "tokenizer": cfg.tokenizer, "vocab_size": tok.vocab_size,
-            "dtype": dtype, "tokens": {}, "chars": {}, "config": asdict(cfg), "identity": ident}
+            "dtype": dtype, "tokens": {}, "chars": {}, "config": asdict(cfg), "identity": ident,
+            "seconds": {"fit": round(time.perf_counter() - t0, 3)}}
+    t0 = time.perf_counter()
     batch = BPE_BATCH if cfg.tokenizer == "bpe" else 1   # chunks per call: BPE encodes them on all cores
     with _progress(verbose, sum(s.nbytes for s in splits.values()), "encode") as bar:
         for split in SPLITS:
             n = 0
+            # char / word: the line index line-based models read instead of the text (seqgen.data.lines)
+            lines = LineWriter(out / f"{split}.lines", tok) if tok.kind in ("char", "word") else None
             with open(out / f"{split}.bin", "wb") as f:
                 for group in _grouped(bar.wrap(chunks(split)), batch):
-                    for ids in tok.encode_batch(group):
+                    for text, ids in zip(group, tok.encode_batch(group)):
                         ids.astype(dtype).tofile(f)
                         n += ids.size
                         bar.tokens(ids.size)
+                        if lines:
+                            lines.add(text, ids)
             meta["tokens"][split] = n
             meta["chars"][split] = splits[split].chars
+            if lines:
+                meta.setdefault("lines", {})[split] = lines.close()
+    meta["seconds"]["encode"] = round(time.perf_counter() - t0, 3)
     for spooled in out.glob("hf-*.txt"):
         spooled.unlink()
     if meta["tokens"]["train"] < 2:

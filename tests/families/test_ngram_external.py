@@ -54,3 +54,26 @@ def test_budget_errors(tmp_path):
     for memory in (None, "1M"):                           # the same error either way
         with pytest.raises(DataError, match="no 4-gram fits"):
             NGram(NGram.Config(order=4, memory=memory)).fit(short, vocab)
+
+
+@pytest.mark.parametrize("data", [["data.tokenizer=word"], ["data.tokenizer=word", "data.word_split=words"],
+                                  ["data.tokenizer=char", "model.blank_lines=true"]])
+def test_fit_from_prepared_lines_equals_rereading_the_text(tmp_path, corpus, monkeypatch, data):
+    """model=ngram reads the prepared token file + line index; the same tables and metrics as the old
+    path that re-read the text and encoded it line by line (forced here by hiding the line index),
+    and with model.memory too."""
+    from seqgen.app.train import train
+    from seqgen.data.prepare import PreparedData
+    from tests.conftest import compose, tiny_overrides
+
+    runs = {}
+    for name, memory, hide in (("prepared", "null", False), ("budget", "64k", False), ("text", "null", True)):
+        if hide:
+            monkeypatch.setattr(PreparedData, "lines", lambda self, split, blank=False: None)
+        over = tiny_overrides(tmp_path / name, corpus, "model=ngram", "model.order=3", f"model.memory={memory}", *data)
+        runs[name] = train(compose([o for o in over if not o.startswith(("model=gpt", "trainer="))]))
+    ref = runs["text"]
+    for name in ("prepared", "budget"):
+        assert runs[name]["metrics"] | {"fit_seconds": 0} == ref["metrics"] | {"fit_seconds": 0}
+        for x, y in zip(runs[name]["model"].logp, ref["model"].logp, strict=True):
+            assert np.array_equal(x, y)

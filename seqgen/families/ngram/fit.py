@@ -24,18 +24,39 @@ def split_lines(text: str, blank: bool = False) -> list[str]:
 
 def fit(ctx: RunContext) -> dict:
     spec = ctx.spec
-    tok = prepare(spec.data, spec.data_root).tokenizer
-    texts = load_splits(spec.data, Path(spec.data_root).expanduser() / "raw")
+    data = prepare(spec.data, spec.data_root)
+    tok = data.tokenizer
     # the model's vocabulary: the tokenizer's ids unchanged, then <s>, </s> (and <unk> if missing)
     itos = [tok.decode([i]) if tok.kind != "word" else tok.itos[i] for i in range(tok.vocab_size)]
     vocab = itos + [w for w in (BOS, EOS, UNK) if w not in itos]
     blank = bool(spec.model.get("blank_lines", False))
+    spans = {s: data.lines(s, blank) for s in ("train", "valid", "test")}
+    if all(v is not None for v in spans.values()):
+        # the prepared token file and its line index: the ids encoding each line of the text gives,
+        # without reading the text (memory: the memmap, plus the lines themselves unless model.memory)
+        def source(split):
+            ids = data.tokens(split) if data.meta["tokens"][split] else np.zeros(0, np.int64)
+            starts, ends = spans[split]
+            return lambda: (np.asarray(ids[a:b], np.int64) for a, b in zip(starts, ends))
+
+        def n_chars(split):
+            info = data.meta["lines"][split]
+            return info["nonblank_chars"] if not blank else data.meta["chars"][split] + (not info["final_newline"])
+    else:   # BPE, or a folder prepared before line indexes: encode each line of the re-read text
+        texts = load_splits(spec.data, Path(spec.data_root).expanduser() / "raw")
+
+        def source(split):
+            return lambda: (np.asarray(tok.encode(ln), np.int64) for ln in split_lines(texts.get(split, ""), blank))
+
+        def n_chars(split):
+            return sum(len(ln) + 1 for ln in split_lines(texts[split], blank))
 
     def lines(split):
-        return [np.asarray(tok.encode(ln), np.int64) for ln in split_lines(texts.get(split, ""), blank)]
+        return list(source(split)())
 
     t0 = time.perf_counter()
-    model = NGram(NGram.Config(**spec.model, vocab_size=len(vocab))).fit(lines("train"), vocab)
+    config = NGram.Config(**spec.model, vocab_size=len(vocab))
+    model = NGram(config).fit(source("train") if config.memory else lines("train"), vocab)
     metrics = {"fit_seconds": time.perf_counter() - t0}
     print(f"[seqgen] ngram order {model.config.order} ({model.config.smoothing}): "
           f"{sum(len(k) for k in model.keys):,} n-grams, vocab {len(vocab):,}, fitted in "
@@ -45,7 +66,7 @@ def fit(ctx: RunContext) -> dict:
         if not split_ids:
             continue
         r = perplexity(model, split_ids)
-        chars = sum(len(ln) + 1 for ln in split_lines(texts[split], blank))
+        chars = n_chars(split)
         metrics.update({f"{prefix}/ppl": r["ppl"], f"{prefix}/ppl_excl_oov": r["ppl_excl_oov"],
                         f"{prefix}/tokens": r["tokens"], f"{prefix}/oov": r["oov"],
                         f"{prefix}/bits_per_token": r["bits_per_token"],
