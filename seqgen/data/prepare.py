@@ -30,7 +30,8 @@ from seqgen.data.tokenizer import Tokenizer, fit_tokenizer
 
 SPLITS = ("train", "valid", "test")
 CHUNK = 1 << 20      # characters per encoded chunk (cut at a tokenizer-safe border)
-BPE_BATCH = 8        # chunks per tokenizers encode_batch call
+BPE_CHUNK = 1 << 17  # BPE: smaller chunks, as tokenizers' Encoding objects cost ~100 bytes a token
+BPE_BATCH = 16       # chunks per tokenizers encode_batch call (spread over every core)
 
 
 @dataclass
@@ -188,6 +189,8 @@ def prepare(cfg: DataConfig, data_root, verbose: bool = True, chunk_size: int = 
     if not any(b.strip() for b in splits["train"].blocks()):
         raise DataError(f"dataset '{cfg.name}': the train split is empty")
     anywhere = cfg.tokenizer == "char"
+    if cfg.tokenizer == "bpe":
+        chunk_size = min(chunk_size, BPE_CHUNK)
 
     def chunks(split, limit=None):              # aligned chunks of one split, at most `limit` characters
         seen = 0
