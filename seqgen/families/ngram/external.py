@@ -4,13 +4,16 @@ for seqgen's tables.
 The in-memory path (`NGram._count`) sorts every position of the corpus at once. Here the corpus is
 read in blocks of lines sized by the budget, one order at a time. A block's n-grams of order n are
 keyed exactly as the in-memory path keys them — `row of the (n-1)-gram prefix * V + last word`, the
-prefix row found by searchsorted in the finished, global order n-1 table — so a block's sorted,
+prefix row being the block's row in the finished, global order n-1 table — so a block's sorted,
 counted keys are a *sorted run* of the final table. Runs are spilled to temp_dir when the budget
 is half used and merged (k-way, in bounded rounds) into the sorted distinct keys with their counts,
 suffix rows and <s>-initial flags: the arrays `_count` returns, equal element for element.
 
-Memory: one block's working arrays (about 48 bytes a token), the runs held before a spill, and the
-finished tables themselves (what the model keeps anyway).
+Each block's rows of order n are kept on disk for order n + 1 (its positions' local groups and
+its distinct keys, looked up in the merged table once, with sorted needles), so every order reads
+the corpus once and searches the tables once. Memory: one block's working arrays (about 48 bytes a
+token), the runs held before a spill, and the finished tables themselves (what the model keeps
+anyway); disk: 12 bytes a token plus the runs.
 """
 
 from __future__ import annotations
@@ -57,27 +60,15 @@ def _pad(block, bos: int, eos: int):
     return seq, last
 
 
-def _gids(seq, last, keys, V: int, upto: int):
-    """Row of the global order-`upto` table of the n-gram starting at each position (-1: none)."""
+def _block_run(seq, last, gid, V: int, n: int, bos: int):
+    """This block's order-n n-grams as a sorted run (keys, counts, suffix rows, <s>-initial), from gid
+    (P,): the global order n-1 row of the n-gram starting at each position (-1: none). Also returns
+    each position's local group (the index of its n-gram among the run's keys, -1: none)."""
     P = len(seq)
-    gid = seq.copy()
-    for k in range(2, upto + 1):
-        Pk = P - k + 1
-        ok = (gid[:Pk] >= 0) & ~last[k - 2:P - 1]
-        q = gid[:Pk][ok] * V + seq[k - 1:][ok]
-        new = np.full(P, -1, np.int64)
-        new[:Pk][ok] = np.searchsorted(keys[k - 1], q)   # every such k-gram is in the table: exact rows
-        gid = new
-    return gid
-
-
-def _block_run(seq, last, keys, V: int, n: int, bos: int):
-    """This block's order-n n-grams as a sorted run: (keys, counts, suffix rows, <s>-initial)."""
-    P = len(seq)
-    gid = _gids(seq, last, keys, V, n - 1)
+    local = np.full(P, -1, np.int32)
     pos = np.flatnonzero((gid[:P - n + 1] >= 0) & ~last[n - 2:P - 1])
     if len(pos) == 0:
-        return None
+        return None, local
     key = gid[pos] * V + seq[pos + n - 1]
     order = np.argsort(key, kind="stable")
     key, pos = key[order], pos[order]
@@ -87,7 +78,8 @@ def _block_run(seq, last, keys, V: int, n: int, bos: int):
     runs = np.flatnonzero(new)
     counts = np.diff(np.append(runs, len(key)))
     start = pos[runs]
-    return key[runs], counts.astype(np.int64), gid[start + 1].astype(np.int32), seq[start] == bos
+    local[pos] = np.cumsum(new) - 1
+    return (key[runs], counts.astype(np.int64), gid[start + 1].astype(np.int32), seq[start] == bos), local
 
 
 def _reduce(parts):
@@ -139,9 +131,14 @@ def count_external(lines: Callable[[], Iterable], V: int, N: int, bos: int, eos:
     try:
         for n in range(2, N + 1):
             held, spilled, held_entries = [], [], 0
-            for block in _blocks(lines, block_tokens):
+            for b, block in enumerate(_blocks(lines, block_tokens)):
                 seq, last = _pad(block, bos, eos)
-                run = _block_run(seq, last, keys, V, n, bos)
+                # order n-1 rows of this block: the words themselves, or what the last order saved
+                gid = seq if n == 2 else np.load(tmp / f"gid{b}.npy")
+                run, local = _block_run(seq, last, gid, V, n, bos)
+                if n < N:                                    # for the next order: local groups and keys
+                    np.save(tmp / f"local{b}.npy", local)
+                    np.save(tmp / f"lkeys{b}.npy", run[0] if run else np.zeros(0, np.int64))
                 if run is None:
                     continue
                 held.append(run)
@@ -167,6 +164,12 @@ def count_external(lines: Callable[[], Iterable], V: int, N: int, bos: int, eos:
             del runs, spilled
             for p in tmp.glob(f"o{n}-*"):
                 p.unlink()
+            if n < N:   # each block's global order-n rows: its sorted local keys looked up once
+                for b in range(sum(1 for _ in tmp.glob("local*.npy"))):
+                    local, lkeys = np.load(tmp / f"local{b}.npy"), np.load(tmp / f"lkeys{b}.npy")
+                    rows = np.searchsorted(k, lkeys)
+                    gid = np.where(local >= 0, rows[np.maximum(local, 0)] if len(rows) else -1, -1)
+                    np.save(tmp / f"gid{b}.npy", gid.astype(np.int64))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return keys, raw, suffix, first
