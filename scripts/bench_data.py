@@ -3,7 +3,7 @@ encoding beside the `tokenizers` library's own encode_batch on the same text, th
 path's peak RSS on a small slice, and the n-gram count in a memory budget beside the in-memory one.
 
 python scripts/bench_data.py --size 250M          # a 0.25 GB generated corpus (a few minutes)
-python scripts/bench_data.py --quick              # 20 MB (about a minute)
+python scripts/bench_data.py --quick              # 10 MB (about a minute on an idle machine)
 python scripts/bench_data.py --size 1G --old-path ""   # bigger sizes: not measured on the 2-core machine
 The corpus is generated, never downloaded or committed: a word bigram chain fitted on wordmix's train
 split (--source) and sampled in 100k parallel chains, so word and line statistics are realistic.
@@ -129,7 +129,7 @@ print(json.dumps({"seconds": time.perf_counter() - t, "rss_mb": peak_mb(),
 def child(code, *args, pythonpath=ROOT, timeout=3600):
     env = {**os.environ, "PYTHONPATH": str(pythonpath)}
     res = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True,
-                         timeout=timeout)
+                         timeout=timeout, cwd=pythonpath)   # cwd first on sys.path: the checkout asked for
     if res.returncode != 0:
         raise SystemExit(f"child failed: {res.stderr[-2000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -138,16 +138,19 @@ def child(code, *args, pythonpath=ROOT, timeout=3600):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", default="250M", help="generated corpus size (250M, 1G, ...)")
-    ap.add_argument("--quick", action="store_true", help="20 MB")
+    ap.add_argument("--quick", action="store_true", help="10 MB, old path on 5 MB, n-gram on 0.5M tokens")
     ap.add_argument("--source", default=str(ROOT.parent / "shared/data/wordmix/train.txt"))
     ap.add_argument("--tokenizers", default="char,word,bpe")
     ap.add_argument("--bpe-sample", default="50M", help="data.tokenizer_sample for the BPE fit")
     ap.add_argument("--old-path", default="/work/main", help="a checkout with the pre-streaming code ('' to skip)")
     ap.add_argument("--old-size", default="26M", help="slice of the corpus the old path prepares")
+    ap.add_argument("--old-tokenizers", default="bpe,word")
     ap.add_argument("--ngram-tokens", type=int, default=5_000_000, help="word tokens for the n-gram count (0: skip)")
     ap.add_argument("--workdir", default=None)
     args = ap.parse_args()
-    size = parse_size("20M" if args.quick else args.size, "--size")
+    if args.quick:   # about a minute on an idle 2-core machine
+        args.size, args.old_size, args.ngram_tokens = "10M", "5M", min(args.ngram_tokens, 500_000)
+    size = parse_size(args.size, "--size")
     mach = machine()
     print("machine: " + ", ".join(f"{k} {v}" for k, v in mach.items()), flush=True)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="seqgen-bench-data-"))
@@ -159,7 +162,7 @@ def main():
     res = {"bench": "data", "corpus_mb": round(mb, 1), "generate_s": round(time.perf_counter() - t, 1),
            "cores": os.cpu_count()}
     print(f"corpus: {mb:.1f} MB generated in {res['generate_s']} s", flush=True)
-    for kind in args.tokenizers.split(","):
+    for kind in filter(None, args.tokenizers.split(",")):
         extra = {"tokenizer_sample": args.bpe_sample, "bpe_vocab_size": 4096} if kind == "bpe" else {}
         if kind == "word":
             extra = {"word_split": "whitespace"}
@@ -182,7 +185,7 @@ def main():
         piece = work / "old_slice.txt"
         with open(corpus, "rb") as f, open(piece, "wb") as g:
             g.write(f.read(old_size).rsplit(b"\n", 1)[0] + b"\n")
-        for kind in ("bpe", "word"):
+        for kind in filter(None, args.old_tokenizers.split(",")):
             extra = {"bpe_vocab_size": 4096} if kind == "bpe" else {"word_split": "whitespace"}
             spec = json.dumps({"data": {"train": str(piece), "tokenizer": kind, **extra},
                                "root": str(work / f"old-{kind}")})
