@@ -107,7 +107,7 @@ def _copy_checked(files: list[Path], key: str, fmt: str, vocab: int, dest: Path,
 def tokens_dir(cfg, data_root) -> tuple[Path, dict]:
     """(prepared folder, identity): the config plus every token file's and the tokenizer.json's digest."""
     from seqgen.data.identity import file_digest, fingerprint
-    from seqgen.data.prepare import data_identity
+    from seqgen.data.prepared import data_identity
 
     ident = data_identity(cfg)
     if cfg.tokenizer_json:
@@ -118,7 +118,7 @@ def tokens_dir(cfg, data_root) -> tuple[Path, dict]:
 
 def prepare_tokens(cfg, data_root, verbose: bool = True):
     """The prepared folder for data=tokens (made once per inputs' identity, like text preparation)."""
-    from seqgen.data.prepare import PreparedData, load_prepared, write_meta
+    from seqgen.data.prepared import PreparedData, load_prepared, write_meta
     from seqgen.data.tokenizer import IdsTokenizer
 
     out, ident = tokens_dir(cfg, data_root)
