@@ -32,7 +32,7 @@ BPE_BATCH = 16       # chunks per tokenizers encode_batch call (spread over ever
 
 @dataclass
 class DataConfig:
-    name: str = "shakespeare_char"   # catalog name, or text_files / hf
+    name: str = "shakespeare_char"   # catalog name, or text_files / hf / tokens
     tokenizer: str = key("char", choices=("char", "word", "bpe"))
     # text_files: local UTF-8 files (valid / test optional: valid is carved from train when absent)
     train: str | None = None
