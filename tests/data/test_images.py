@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from seqgen.data.images import fidelity as F
 from seqgen.data.images import shapes as S
@@ -176,6 +177,10 @@ def test_prepared_shapes_and_batches(tmp_path):
     assert t1.shape == (4, data.caption_len) and p1.shape == (4, 1024)
     assert (t2 == t3).all() and (p2 == p3).all()
     assert int(t1.max()) <= data.tokenizer.vocab_size       # ids or <pad>
+    # pixels read in place (uint8 memmap, no int64 copy of the split), the same rows as the old copy
+    assert isinstance(s1.images, np.memmap) and s1.images.dtype == np.uint8 and p1.dtype == torch.int64
+    i = torch.randint(30, (4,), generator=torch.Generator().manual_seed(1))
+    assert torch.equal(p1, torch.from_numpy(np.array(data.lo("train"))).reshape(30, -1).long()[i])
 
 
 def test_emoji_names_have_the_lecture_synonyms():

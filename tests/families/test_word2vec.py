@@ -141,3 +141,26 @@ def test_cuda_training_recovers_planted_structure():
     assert m.vectors.is_cuda
     top = [x for x, _ in nearest(m.vocab, m.vectors.cpu(), ["fruit3"], k=5)]
     assert all(x.startswith("fruit") for x in top)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("split", ["whitespace", "words"])
+def test_fit_from_prepared_ids_equals_the_text_path(tmp_path, corpus, monkeypatch, split):
+    """word2vec reads the prepared ids + line index: the same vocabulary, counts and vectors as
+    re-reading the train text (forced by hiding the line index), one worker so both are exact."""
+    from seqgen.app.train import train
+    from seqgen.data.prepare import PreparedData
+    from tests.conftest import compose
+
+    runs = {}
+    for name in ("prepared", "text"):
+        if name == "text":
+            monkeypatch.setattr(PreparedData, "lines", lambda self, split, blank=False: None)
+        runs[name] = train(compose([
+            "model=word2vec", f"run_name={name}", "model.min_count=2", "model.vector_size=16", "model.epochs=1",
+            "model.workers=1", "model.eval_sets=false", "data=text_files", "data.tokenizer=word",
+            f"data.word_split={split}", f"data.train={corpus['train']}", f"data_root={tmp_path / name}",
+            f"out_root={tmp_path / 'out'}"]))["model"]
+    a, b = runs["prepared"], runs["text"]
+    assert a.vocab == b.vocab and np.array_equal(a.counts, b.counts)
+    assert torch.equal(a.vectors, b.vectors)

@@ -254,7 +254,8 @@ class ImageBatches:
     """
 
     def __init__(self, data: PreparedImages, split: str, batch_size: int, seed: int):
-        self.images = torch.from_numpy(np.array(data.lo(split))).reshape(data.count(split), -1).long()
+        # (N, H*W) uint8 read in place from the memory-mapped .npy; a batch's rows become int64 in next()
+        self.images = data.lo(split).reshape(data.count(split), -1)
         caps = data.captions(split)
         ids = [encode_caption(data.tokenizer, c, data.caption_len, strict=False) for cs in caps for c in cs]
         self.text = torch.tensor(ids, dtype=torch.long)                       # (M, Lc)
@@ -262,14 +263,14 @@ class ImageBatches:
         self.first = torch.cumsum(counts, 0) - counts                          # (N,) first caption row
         self.counts = counts
         self.batch_size = batch_size
-        self.block_size = self.images.size(1) + data.caption_len               # slots per sequence
+        self.block_size = self.images.shape[1] + data.caption_len              # slots per sequence
         self.generator = torch.Generator().manual_seed(seed)
 
     def next(self):
         g = self.generator
         i = torch.randint(len(self.images), (self.batch_size,), generator=g)
         j = (torch.rand(self.batch_size, generator=g) * self.counts[i]).long()
-        return self.text[self.first[i] + j], self.images[i]
+        return self.text[self.first[i] + j], torch.from_numpy(self.images[i.numpy()].astype(np.int64))
 
     def state_dict(self):
         return {"generator": self.generator.get_state()}

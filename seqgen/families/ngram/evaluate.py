@@ -19,6 +19,21 @@ class EvalArgs:
     max_tokens: int | None = key(None, ge=1)   # score only a prefix of the split of about this many tokens
 
 
+def ngram_scores(model, sentences: list, every, chars: int) -> dict:
+    """The figures of ngram_text_scores from token ids: `sentences` the ids of the lines the model takes
+    as sentences, `every` those of every line (None: the same lines), `chars` the characters of every
+    line plus one newline each. fit.py calls it with a prepared split's ids and line index."""
+    blank = every is None
+    r = perplexity(model, sentences)
+    whole = r if blank else perplexity(model, every)
+    out = {"ppl": r["ppl"], "ppl_excl_oov": r["ppl_excl_oov"], "bits_per_token": r["bits_per_token"],
+           "tokens": r["tokens"], "oov": r["oov"], "lines": "every line" if blank else "non-empty lines (KenLM)",
+           "bpc": -whole["log10_sum"] * math.log2(10) / max(chars, 1), "chars": chars}
+    if not blank:
+        out["ppl_every_line"] = whole["ppl"]
+    return out
+
+
 def ngram_text_scores(model, tokenizer, text: str) -> dict:
     """One definition, shared by train.py (fit.py) and evaluate.py, so one checkpoint reports one figure.
 
@@ -29,16 +44,9 @@ def ngram_text_scores(model, tokenizer, text: str) -> dict:
     that whole-text coding (the ladder's n-grams set blank_lines=true, so there the two are one)."""
     blank = bool(getattr(model.config, "blank_lines", False))
     every = text_lines(text)
-    sentences = every if blank else [ln for ln in every if ln.strip()]
-    r = perplexity(model, [np.asarray(tokenizer.encode(ln), np.int64) for ln in sentences])
-    whole = r if blank else perplexity(model, [np.asarray(tokenizer.encode(ln), np.int64) for ln in every])
-    out = {"ppl": r["ppl"], "ppl_excl_oov": r["ppl_excl_oov"], "bits_per_token": r["bits_per_token"],
-           "tokens": r["tokens"], "oov": r["oov"], "lines": "every line" if blank else "non-empty lines (KenLM)",
-           "bpc": -whole["log10_sum"] * math.log2(10) / sum(len(ln) + 1 for ln in every),
-           "chars": sum(len(ln) + 1 for ln in every)}
-    if not blank:
-        out["ppl_every_line"] = whole["ppl"]
-    return out
+    ids = [np.asarray(tokenizer.encode(ln), np.int64) for ln in every]
+    sentences = ids if blank else [x for x, ln in zip(ids, every) if ln.strip()]
+    return ngram_scores(model, sentences, None if blank else ids, sum(len(ln) + 1 for ln in every))
 
 
 def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:

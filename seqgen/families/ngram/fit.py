@@ -11,7 +11,7 @@ import numpy as np
 from seqgen.core.training import RunContext, save_fitted
 from seqgen.data.prepare import prepare
 from seqgen.data.sources import load_splits, text_lines
-from seqgen.families.ngram.evaluate import ngram_text_scores
+from seqgen.families.ngram.evaluate import ngram_scores, ngram_text_scores
 from seqgen.families.ngram.io import to_state
 from seqgen.families.ngram.model import BOS, EOS, UNK, NGram
 
@@ -40,24 +40,45 @@ def fit_text(text: str, tok, order: int = 3, smoothing: str = "mkn", blank: bool
 
 def fit(ctx: RunContext) -> dict:
     spec = ctx.spec
-    tok = prepare(spec.data, spec.data_root).tokenizer
-    texts = load_splits(spec.data, Path(spec.data_root).expanduser() / "raw")
+    data = prepare(spec.data, spec.data_root)
+    tok = data.tokenizer
     vocab = model_vocab(tok)
     blank = bool(spec.model.get("blank_lines", False))
+    spans = {s: data.lines(s, blank) for s in ("train", "valid", "test")}
+    every = {s: data.lines(s, True) for s in ("valid", "test")}
+    if all(v is not None for v in [*spans.values(), *every.values()]):
+        # the prepared token file and its line index: the ids encoding each line of the text gives,
+        # without reading the text (memory: the memmap, plus the lines themselves unless model.memory)
+        def source(split, blank_lines=blank):
+            ids = data.tokens(split) if data.meta["tokens"][split] else np.zeros(0, np.int64)
+            starts, ends = spans[split] if blank_lines == blank else every[split]
+            return lambda: (np.asarray(ids[a:b], np.int64) for a, b in zip(starts, ends))
 
-    def lines(split):
-        return [np.asarray(tok.encode(ln), np.int64) for ln in split_lines(texts.get(split, ""), blank)]
+        def scores(split):   # the figures of ngram_text_scores (evaluate.py), from the ids
+            info = data.meta["lines"][split]
+            chars = data.meta["chars"][split] + (not info["final_newline"])   # every line + its newline
+            whole = None if blank else list(source(split, True)())
+            return ngram_scores(model, list(source(split)()), whole, chars)
+    else:   # BPE, or a folder prepared before line indexes: encode each line of the re-read text
+        texts = load_splits(spec.data, Path(spec.data_root).expanduser() / "raw")
+
+        def source(split):
+            return lambda: (np.asarray(tok.encode(ln), np.int64) for ln in split_lines(texts.get(split, ""), blank))
+
+        def scores(split):
+            return ngram_text_scores(model, tok, texts[split])
 
     t0 = time.perf_counter()
-    model = NGram(NGram.Config(**spec.model, vocab_size=len(vocab))).fit(lines("train"), vocab)
+    config = NGram.Config(**spec.model, vocab_size=len(vocab))
+    model = NGram(config).fit(source("train") if config.memory else list(source("train")()), vocab)
     metrics = {"fit_seconds": time.perf_counter() - t0}
     print(f"[seqgen] ngram order {model.config.order} ({model.config.smoothing}): "
           f"{sum(len(k) for k in model.keys):,} n-grams, vocab {len(vocab):,}, fitted in "
           f"{metrics['fit_seconds']:.1f} s", flush=True)
     for split, prefix in (("valid", "val"), ("test", "test")):
-        if not texts.get(split, "").strip():
+        if not data.meta["tokens"].get(split):
             continue
-        r = ngram_text_scores(model, tok, texts[split])   # the figures evaluate.py reports, one definition
+        r = scores(split)   # the figures evaluate.py reports, one definition
         metrics.update({f"{prefix}/{k}": v for k, v in r.items() if k not in ("lines", "chars")})
         print(f"[seqgen] {split}: perplexity {r['ppl']:.2f} (excluding OOVs {r['ppl_excl_oov']:.2f}) over "
               f"{r['lines']}, {r['tokens']:,} tokens, {r['oov']:,} OOV; {r['bpc']:.4f} bits/char over every line",

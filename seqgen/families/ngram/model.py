@@ -34,6 +34,11 @@ class NGram:
         vocab_size: int = 0        # derived: the tokenizer's vocabulary plus <s>, </s> (and <unk>)
         block_size: int = 0        # derived: order - 1 (the context the model looks at)
         blank_lines: bool = False  # fit and score empty lines too (<s> </s>), so the whole text is coded
+        # counting in a memory budget (KenLM's lmplz -S / -T): a size such as 4G, 512M or 40%; counts
+        # in blocks, spills sorted runs to temp_dir (null: the system's) and merges them; the tables
+        # are identical to the in-memory count (the default, null), which is faster when it fits
+        memory: str | None = None
+        temp_dir: str | None = None
 
     def __init__(self, config: "NGram.Config", vocab: list[str] | None = None):
         if config.order < 1:
@@ -79,13 +84,23 @@ class NGram:
     __call__ = forward
 
     # ---- estimation -------------------------------------------------------------------------
-    def fit(self, lines: list[np.ndarray], vocab: list[str]) -> "NGram":
-        """lines: token-id arrays over `vocab` (which contains <s>, </s>, <unk>), one per sentence."""
+    def fit(self, lines, vocab: list[str]) -> "NGram":
+        """lines: token-id arrays over `vocab` (which contains <s>, </s>, <unk>), one per sentence; or,
+        with model.memory, a callable returning a fresh iterator of them (read once per order)."""
         self.vocab = list(vocab)
         bos, eos, unk = self._specials()
-        if not lines or sum(len(x) for x in lines) == 0:
+        source = lines if callable(lines) else (lambda: iter(lines))
+        if not any(len(x) for x in source()):
             raise DataError("cannot fit an n-gram model on an empty corpus")
-        return self._estimate(*self._count(lines, bos, eos), bos)
+        if self.config.memory is not None:
+            from seqgen.core.sizes import parse_size
+            from seqgen.families.ngram.external import count_external
+
+            budget = parse_size(self.config.memory, "model.memory")
+            self.keys, raw, suffix, first = count_external(source, self.V, self.config.order, bos, eos, budget,
+                                                           self.config.temp_dir)
+            return self._estimate(raw, suffix, first, bos)
+        return self._estimate(*self._count(list(source()), bos, eos), bos)
 
     def _count(self, lines, bos: int, eos: int):
         """Every order's distinct n-grams, one order at a time, in compact arrays.

@@ -5,8 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
+
 from seqgen.core.errors import ConfigError
 from seqgen.core.training import RunContext, save_fitted
+from seqgen.data.prepare import prepare
 from seqgen.data.sources import load_splits
 from seqgen.data.tokenizer import UNK, WordTokenizer
 from seqgen.families.word2vec.model import Word2Vec
@@ -17,10 +20,13 @@ def fit(ctx: RunContext) -> dict:
     spec, tracker = ctx.spec, ctx.tracker
     if spec.data.tokenizer != "word":
         raise ConfigError(f"model=word2vec needs word tokens: set data.tokenizer=word (got {spec.data.tokenizer!r})")
-    texts = load_splits(spec.data, Path(spec.data_root).expanduser() / "raw")
-    lines = [WordTokenizer.tokenize(ln, spec.data.word_split, spec.data.lowercase)
-             for ln in texts["train"].split("\n") if ln.strip()]
     model = Word2Vec(Word2Vec.Config(**spec.model))
+    prepared = _prepared_lines(spec)
+    lines = None
+    if prepared is None:   # re-read the train text and split its lines into words
+        texts = load_splits(spec.data, Path(spec.data_root).expanduser() / "raw")
+        lines = [WordTokenizer.tokenize(ln, spec.data.word_split, spec.data.lowercase)
+                 for ln in texts["train"].split("\n") if ln.strip()]
     step = [0]
 
     def log_step(rec):  # one step = one ~1M-word chunk of SGD
@@ -36,10 +42,31 @@ def fit(ctx: RunContext) -> dict:
     print(f"[seqgen] word2vec: {'skip-gram' if model.config.sg else 'CBOW'}, {backend} trainer on {dev.type}, "
           f"{model.config.workers if dev.type == 'cpu' else 1} worker(s)", flush=True)
     t0 = time.perf_counter()
-    model.fit(lines, log=log, log_step=log_step)
+    if prepared is None:
+        model.fit(lines, log=log, log_step=log_step)
+    else:
+        model.fit_ids(*prepared, log=log, log_step=log_step)
     metrics = {"fit_seconds": time.perf_counter() - t0, "vocab": len(model.vocab)}
     if model.config.eval_sets:
         metrics.update(evaluate_word_vectors(model.vocab, model.vectors, Path(spec.data_root).expanduser() / "raw"))
         tracker.log(metrics, step[0])
     tok = WordTokenizer([UNK] + model.vocab, spec.data.word_split, spec.data.lowercase)
     return save_fitted(ctx, model, model.state(), metrics, tokenizer=tok)
+
+
+def _prepared_lines(spec):
+    """(body ids, line lengths, itos) of the prepared train split's non-blank lines, when they are the
+    words the text path would read: a word vocabulary fitted on all of train with nothing left out
+    (min_count 1, no max_vocab, no tokenizer_sample), so no word became <unk>; else None."""
+    d = spec.data
+    if d.min_count != 1 or d.max_vocab is not None or d.tokenizer_sample:
+        return None
+    data = prepare(d, spec.data_root)
+    spans = data.lines("train", blank=False)
+    if spans is None:
+        return None
+    ids = np.asarray(data.tokens("train"))
+    tok = data.tokenizer
+    body = ids[ids != tok.stoi["\n"]] if "\n" in tok.stoi and tok.split == "words" else ids
+    starts, ends = spans
+    return body.astype(np.int64), (ends - starts).astype(np.int64), tok.itos

@@ -140,11 +140,38 @@ class Word2Vec:
 
         log(record) is called after every epoch, log_step(record) after every ~1M-word chunk.
         """
-        c = self.config
         self.build_vocab(lines)
         ids = self.encode(lines)
         lengths = np.array([len(x) for x in ids], np.int64)
         seq = np.concatenate(ids) if len(ids) else np.zeros(0, np.int64)
+        return self._train(seq, lengths, log, log_step)
+
+    def fit_ids(self, body: np.ndarray, lengths: np.ndarray, itos: list[str], log=None, log_step=None) -> "Word2Vec":
+        """fit() on lines already tokenized into a word tokenizer's ids (a prepared split, without
+        its line-break ids): body (tokens,) the lines' ids one after another, lengths (lines,), itos
+        the tokenizer's words. The vocabulary, ids and training are those of fit() on the same words."""
+        c = self.config
+        counts = np.bincount(body, minlength=len(itos))
+        order = sorted(np.flatnonzero(counts >= c.min_count).tolist(), key=lambda i: (-counts[i], itos[i]))
+        if c.max_vocab:
+            order = order[: c.max_vocab]
+        if not order:
+            raise DataError(f"no word occurs min_count={c.min_count} times: lower model.min_count")
+        self.vocab = [itos[i] for i in order]
+        self.counts = counts[order].astype(np.int64)
+        self._huffman = self._huffman_padded = None
+        self.config.vocab_size = len(self.vocab)
+        self.index = {w: i for i, w in enumerate(self.vocab)}
+        lut = np.full(len(itos), -1, np.int64)
+        lut[order] = np.arange(len(order))
+        mapped = lut[body]
+        keep = mapped >= 0                                   # words outside the vocabulary are dropped
+        kept = np.concatenate([[0], np.cumsum(keep)])
+        ends = np.cumsum(lengths)
+        return self._train(mapped[keep], kept[ends] - kept[ends - lengths], log, log_step)
+
+    def _train(self, seq: np.ndarray, lengths: np.ndarray, log=None, log_step=None) -> "Word2Vec":
+        c = self.config
         V, D = len(self.vocab), c.vector_size
         backend, dev = self.resolve_backend()
         g = torch.Generator().manual_seed(c.seed)

@@ -1,0 +1,184 @@
+"""n-gram counting in a memory budget (model.memory=4G, model.temp_dir): KenLM's `lmplz -S -T` idea
+for seqgen's tables.
+
+The in-memory path (`NGram._count`) sorts every position of the corpus at once. Here the corpus is
+read in blocks of lines sized by the budget, one order at a time. A block's n-grams of order n are
+keyed exactly as the in-memory path keys them — `row of the (n-1)-gram prefix * V + last word`, the
+prefix row being the block's row in the finished, global order n-1 table — so a block's sorted,
+counted keys are a *sorted run* of the final table. Runs are spilled to temp_dir when the budget
+is half used and merged (k-way, in bounded rounds) into the sorted distinct keys with their counts,
+suffix rows and <s>-initial flags: the arrays `_count` returns, equal element for element.
+
+Each block's rows of order n are kept on disk for order n + 1 (its positions' local groups and
+its distinct keys, looked up in the merged table once, with sorted needles), so every order reads
+the corpus once and searches the tables once. Memory: one block's working arrays (about 48 bytes a
+token), the runs held before a spill, and the finished tables themselves (what the model keeps
+anyway); disk: 12 bytes a token plus the runs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+from seqgen.core.errors import DataError
+
+BYTES_PER_TOKEN = 48      # working arrays per padded position while counting one block
+RUN_BYTES = 21            # bytes per entry of a run: key int64, count int64, suffix int32, first bool
+FAN_IN = 16               # runs merged at once (more runs: merged in passes, like a disk merge sort)
+
+
+def _blocks(lines: Callable[[], Iterable], block_tokens: int):
+    """Lists of line arrays of about block_tokens tokens each (a fresh pass over lines())."""
+    block, size = [], 0
+    for ln in lines():
+        block.append(ln)
+        size += len(ln) + 2
+        if size >= block_tokens:
+            yield block
+            block, size = [], 0
+    if block:
+        yield block
+
+
+def _pad(block, bos: int, eos: int):
+    """[<s>, tokens.., </s>] per line -> seq (P,) int64 and last (P,) bool (the </s> ending a line)."""
+    lengths = np.array([len(x) + 2 for x in block], dtype=np.int64)
+    ends = np.cumsum(lengths)
+    seq = np.empty(int(ends[-1]), dtype=np.int64)
+    seq[ends - lengths] = bos
+    seq[ends - 1] = eos
+    body = np.ones(len(seq), bool)
+    body[ends - lengths] = body[ends - 1] = False
+    seq[body] = np.concatenate([np.asarray(x, np.int64) for x in block]) if body.any() else seq[body]
+    last = np.zeros(len(seq), bool)
+    last[ends - 1] = True
+    return seq, last
+
+
+def _block_run(seq, last, gid, V: int, n: int, bos: int):
+    """This block's order-n n-grams as a sorted run (keys, counts, suffix rows, <s>-initial), from gid
+    (P,): the global order n-1 row of the n-gram starting at each position (-1: none). Also returns
+    each position's local group (the index of its n-gram among the run's keys, -1: none)."""
+    P = len(seq)
+    local = np.full(P, -1, np.int32)
+    pos = np.flatnonzero((gid[:P - n + 1] >= 0) & ~last[n - 2:P - 1])
+    if len(pos) == 0:
+        return None, local
+    key = gid[pos] * V + seq[pos + n - 1]
+    order = np.argsort(key, kind="stable")
+    key, pos = key[order], pos[order]
+    new = np.empty(len(key), bool)
+    new[0] = True
+    np.not_equal(key[1:], key[:-1], out=new[1:])
+    runs = np.flatnonzero(new)
+    counts = np.diff(np.append(runs, len(key)))
+    start = pos[runs]
+    local[pos] = np.cumsum(new) - 1
+    return (key[runs], counts.astype(np.int64), gid[start + 1].astype(np.int32), seq[start] == bos), local
+
+
+def _reduce(parts):
+    """Merge (keys, counts, suffix, first) pieces whose keys interleave: sorted, equal keys summed."""
+    key = np.concatenate([p[0] for p in parts])
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    counts, suffix, first = (np.concatenate([p[i] for p in parts])[order] for i in (1, 2, 3))
+    new = np.empty(len(key), bool)
+    new[0] = True
+    np.not_equal(key[1:], key[:-1], out=new[1:])
+    runs = np.flatnonzero(new)
+    return key[runs], np.add.reduceat(counts, runs), suffix[runs], first[runs]
+
+
+def _merge(runs: list, round_entries: int):
+    """k-way merge of sorted runs (arrays or memmaps) in rounds of at most ~round_entries per run:
+    each round takes every key <= the smallest 'last key of the next round_entries' over the runs."""
+    cur = [0] * len(runs)
+    out = []
+    while True:
+        live = [i for i, r in enumerate(runs) if cur[i] < len(r[0])]
+        if not live:
+            break
+        bound = min(runs[i][0][min(cur[i] + round_entries, len(runs[i][0])) - 1] for i in live)
+        parts = []
+        for i in live:
+            k = runs[i][0]
+            end = cur[i] + int(np.searchsorted(k[cur[i]:cur[i] + round_entries], bound, side="right"))
+            parts.append(tuple(np.asarray(a[cur[i]:end]) for a in runs[i]))
+            cur[i] = end
+        out.append(_reduce(parts))
+    return tuple(np.concatenate([o[i] for o in out]) for i in range(4))
+
+
+def count_external(lines: Callable[[], Iterable], V: int, N: int, bos: int, eos: int, memory: int,
+                   temp_dir=None):
+    """The arrays of `NGram._count` (keys per order, raw counts, suffix rows, <s>-initial flags) with
+    working memory about `memory` bytes; lines() gives a fresh iterator of token-id arrays."""
+    block_tokens = max(64, memory // (2 * BYTES_PER_TOKEN))
+    spill_entries = max(64, memory // (2 * RUN_BYTES))
+    keys = [np.arange(V, dtype=np.int64)]
+    unigram = np.zeros(V, np.int64)
+    for block in _blocks(lines, block_tokens):
+        seq, _ = _pad(block, bos, eos)
+        unigram += np.bincount(seq, minlength=V)
+    raw, suffix, first = [None, unigram.astype(np.int32)], [None, None], [None, None]
+    tmp = Path(tempfile.mkdtemp(prefix="seqgen-ngram-", dir=temp_dir))
+    try:
+        for n in range(2, N + 1):
+            held, spilled, held_entries = [], [], 0
+            for b, block in enumerate(_blocks(lines, block_tokens)):
+                seq, last = _pad(block, bos, eos)
+                # order n-1 rows of this block: the words themselves, or what the last order saved
+                gid = seq if n == 2 else np.load(tmp / f"gid{b}.npy")
+                run, local = _block_run(seq, last, gid, V, n, bos)
+                if n < N:                                    # for the next order: local groups and keys
+                    np.save(tmp / f"local{b}.npy", local)
+                    np.save(tmp / f"lkeys{b}.npy", run[0] if run else np.zeros(0, np.int64))
+                if run is None:
+                    continue
+                held.append(run)
+                held_entries += len(run[0])
+                if held_entries >= spill_entries:            # budget half used: one sorted run to disk
+                    spilled.append(_spill(_reduce(held), tmp / f"o{n}-r{len(spilled)}"))
+                    held, held_entries = [], 0
+            if not held and not spilled:
+                raise DataError(f"no {n}-gram fits in any line (with <s> and </s>, every line is shorter "
+                                f"than {n} tokens): lower model.order")
+            runs = spilled + ([_reduce(held)] if held else [])
+            del held
+            passes = 0
+            while len(runs) > FAN_IN:                        # multi-pass: merge FAN_IN runs into one
+                runs = [_spill(_merge(runs[i:i + FAN_IN], max(64, spill_entries // FAN_IN)),
+                               tmp / f"o{n}-p{passes}-r{i}") for i in range(0, len(runs), FAN_IN)]
+                passes += 1
+            k, c, s, f = _merge(runs, max(64, spill_entries // max(1, len(runs))))
+            keys.append(k)
+            raw.append(c.astype(np.int32))
+            suffix.append(s)
+            first.append(f)
+            del runs, spilled
+            for p in tmp.glob(f"o{n}-*"):
+                p.unlink()
+            if n < N:   # each block's global order-n rows: its sorted local keys looked up once
+                for b in range(sum(1 for _ in tmp.glob("local*.npy"))):
+                    local, lkeys = np.load(tmp / f"local{b}.npy"), np.load(tmp / f"lkeys{b}.npy")
+                    rows = np.searchsorted(k, lkeys)
+                    gid = np.where(local >= 0, rows[np.maximum(local, 0)] if len(rows) else -1, -1)
+                    np.save(tmp / f"gid{b}.npy", gid.astype(np.int64))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return keys, raw, suffix, first
+
+
+def _spill(run, stem: Path):
+    """Write a run's four arrays and map them back read-only."""
+    out = []
+    for name, a in zip(("keys", "counts", "suffix", "first"), run):
+        np.save(f"{stem}-{name}.npy", a)
+        out.append(np.load(f"{stem}-{name}.npy", mmap_mode="r"))
+    return tuple(out)
