@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqgen.core.training import RunContext, save_fitted
+from seqgen.core.training import RunContext, save_fitted, stop_requests, stopped
 from seqgen.data.prepare import prepare
 from seqgen.data.sources import load_splits, text_lines
 from seqgen.families.ngram.io import to_state
@@ -34,6 +34,12 @@ def fit(ctx: RunContext) -> dict:
     def lines(split):
         return [np.asarray(tok.encode(ln), np.int64) for ln in split_lines(texts.get(split, ""), blank)]
 
+    with stop_requests() as stop:   # SIGTERM / Ctrl-C: the stage running ends, the model is saved, exit 143 / 130
+        return _fit(ctx, tok, vocab, lines, blank, texts, stop)
+
+
+def _fit(ctx: RunContext, tok, vocab, lines, blank, texts, stop) -> dict:
+    spec = ctx.spec
     t0 = time.perf_counter()
     model = NGram(NGram.Config(**spec.model, vocab_size=len(vocab))).fit(lines("train"), vocab)
     metrics = {"fit_seconds": time.perf_counter() - t0}
@@ -41,6 +47,10 @@ def fit(ctx: RunContext) -> dict:
           f"{sum(len(k) for k in model.keys):,} n-grams, vocab {len(vocab):,}, fitted in "
           f"{metrics['fit_seconds']:.1f} s", flush=True)
     for split, prefix in (("valid", "val"), ("test", "test")):
+        if stop.signum:   # the counted model is whole: save it, with the figures measured so far
+            save_fitted(ctx, model, to_state(model), metrics, tokenizer=tok)
+            raise stopped(stop.signum, f"before the {split} perplexity (the n-gram tables are complete)",
+                          "run the same command again to refit and evaluate (counting is deterministic)")
         split_ids = lines(split)
         if not split_ids:
             continue

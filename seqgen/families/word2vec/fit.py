@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from seqgen.core import checkpoint as ckpt
 from seqgen.core.errors import ConfigError
-from seqgen.core.training import RunContext, save_fitted
+from seqgen.core.training import RunContext, save_fitted, stop_requests, stopped
 from seqgen.data.sources import load_splits
 from seqgen.data.tokenizer import UNK, WordTokenizer
 from seqgen.families.word2vec.model import Word2Vec
@@ -35,11 +36,31 @@ def fit(ctx: RunContext) -> dict:
     backend, dev = model.resolve_backend()
     print(f"[seqgen] word2vec: {'skip-gram' if model.config.sg else 'CBOW'}, {backend} trainer on {dev.type}, "
           f"{model.config.workers if dev.type == 'cpu' else 1} worker(s)", flush=True)
+    def tok():
+        return WordTokenizer([UNK] + model.vocab, spec.data.word_split, spec.data.lowercase)
+
     t0 = time.perf_counter()
-    model.fit(lines, log=log, log_step=log_step)
+    with stop_requests() as stop:
+        def on_epoch(done: int, g):   # SIGTERM / Ctrl-C: save the epochs done, resumable by the same command
+            if stop.signum:
+                progress = {"epoch": done, "rng": g.get_state(), "history": model.history}
+                save_fitted(ctx, model, model.state(), {"epochs_done": done}, tokenizer=tok(), fit_progress=progress)
+                raise stopped(stop.signum, f"after word2vec epoch {done}/{model.config.epochs}")
+
+        model.fit(lines, log=log, log_step=log_step, resume=_stopped_fit(ctx), on_epoch=on_epoch)
     metrics = {"fit_seconds": time.perf_counter() - t0, "vocab": len(model.vocab)}
     if model.config.eval_sets:
         metrics.update(evaluate_word_vectors(model.vocab, model.vectors, Path(spec.data_root).expanduser() / "raw"))
         tracker.log(metrics, step[0])
-    tok = WordTokenizer([UNK] + model.vocab, spec.data.word_split, spec.data.lowercase)
-    return save_fitted(ctx, model, model.state(), metrics, tokenizer=tok)
+    return save_fitted(ctx, model, model.state(), metrics, tokenizer=tok())
+
+
+def _stopped_fit(ctx: RunContext) -> dict | None:
+    """The run folder's checkpoint of a fit stopped part-way ({fit_progress, vocab, vectors, ...}), or
+    None (train.py has already checked that it holds the same model)."""
+    path = ckpt.latest(ctx.run_dir / "checkpoints")
+    if path is None or ctx.spec.trainer.resume == "never":
+        return None
+    state = ckpt.load(path)
+    progress = state.get("fit_progress")
+    return {**state["model"], **progress} if progress else None
