@@ -9,7 +9,10 @@
                          nearest and bicubic baselines.
 
 The data is found from the checkpoint's own config, so a checkpoint and `data_root` are all a user
-needs. Each family's `evaluate` computes its figures; scripts/evaluate.py and the ladder call this.
+needs; `data.KEY=VALUE` on the command line overrides it (and is how a checkpoint imported from an
+ARPA file is given text to score: data.test=FILE). File paths that come only from the checkpoint must
+lie inside the working folder (see checked_data). Each family's `evaluate` computes its figures;
+scripts/evaluate.py and the ladder call this.
 """
 
 from __future__ import annotations
@@ -41,9 +44,60 @@ class EvaluateConfig:
     out: str | None = None           # also write the figures as JSON here
 
 
+# data config keys that name local files or folders (a hub id in hf_name is a relative name: allowed)
+PATH_KEYS = ("train", "valid", "test", "path", "hf_name")
+
+
+def checked_data(state: dict, given: dict, ckpt) -> dict:
+    """The checkpoint's data config with evaluate.py's `data.*` keys over it. A file path that only the
+    checkpoint names is read when it lies inside the working folder, or when its content is the one
+    the checkpoint recorded at training (its data identity: a checkpoint can name an outside file only
+    if its maker already knew that file's bytes). Otherwise a checkpoint from elsewhere could choose
+    which local file is read (and tokenized under data_root): repeat the key on the command line."""
+    import json
+
+    from seqgen.data.identity import file_digest, folder_digest
+
+    data = {**((state.get("config") or {}).get("data") or {}), **given}
+    recorded = json.loads(state["data_identity"]) if isinstance(state.get("data_identity"), str) else {}
+    here = Path.cwd().resolve()
+    for k in PATH_KEYS:
+        v = data.get(k)
+        if not isinstance(v, str) or not v or k in given:
+            continue
+        p = (here / Path(v).expanduser()).resolve()      # here / an absolute path = that path
+        if p.is_relative_to(here):
+            continue
+        if p.is_file() or p.is_dir():
+            now = f"{p}: {file_digest(p) if p.is_file() else folder_digest(p)}"
+            if recorded.get(f"data.{k}") == now:
+                continue
+        raise ConfigError(f"{ckpt}: its config reads data.{k}={v}, outside the working folder {here}, and the "
+                          f"checkpoint does not record that file's content; a checkpoint may not choose which "
+                          f"local file is read. If you mean it, repeat it: data.{k}={v}")
+    return data
+
+
+def _check_out(out) -> None:
+    if out:
+        from seqgen.core.checkpoint import check_writable
+        from seqgen.core.errors import CheckpointError
+
+        if Path(out).is_dir():
+            raise ConfigError(f"out={out} is a folder; give a file name for the JSON figures")
+        try:
+            check_writable(Path(out).expanduser().parent, what=f"out={out}")
+        except CheckpointError as e:
+            raise ConfigError(str(e).replace(" or pick another out_root", " or give another out=")) from None
+
+
 def evaluate(values: dict) -> dict:
     """A flat dict of figures for one checkpoint (see the module docstring for the units)."""
     values = dict(values)
+    given = values.pop("data", None) or {}
+    if not isinstance(given, dict):
+        raise ConfigError(f"data={given!r}: give data keys one by one, e.g. data.test=FILE")
+    _check_out(values.get("out"))
     ckpt = values.get("ckpt")
     if not ckpt:
         raise ConfigError("ckpt is required: python scripts/evaluate.py ckpt=outputs/<run>/checkpoints/last.pt")
@@ -51,6 +105,7 @@ def evaluate(values: dict) -> dict:
         raise ConfigError(f"ckpt={ckpt}: no such checkpoint file")
     device = D.resolve_device(values.get("device", "auto"))
     model, tokenizer, state = load_model(ckpt, device)
+    state = {**state, "config": {**(state.get("config") or {}), "data": checked_data(state, given, ckpt)}}
     fam = families.get(state["model_name"])
     ec, args = split_args(values, EvaluateConfig, fam.EvalArgs, where=f"evaluate.py with a {fam.name} checkpoint")
     if fam.evaluate is None:

@@ -3,13 +3,14 @@ conventions), save the tables."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import numpy as np
 
 from seqgen.core.training import RunContext, save_fitted, stop_requests, stopped
-from seqgen.data.prepare import prepare
+from seqgen.data.prepare import data_identity, prepare
 from seqgen.data.sources import load_splits, text_lines
 from seqgen.families.ngram.io import to_state
 from seqgen.families.ngram.model import BOS, EOS, UNK, NGram, perplexity
@@ -40,6 +41,7 @@ def fit(ctx: RunContext) -> dict:
 
 def _fit(ctx: RunContext, tok, vocab, lines, blank, texts, stop) -> dict:
     spec = ctx.spec
+    ident = json.dumps(data_identity(spec.data))   # what it was fitted on: lets evaluate.py trust those paths
     t0 = time.perf_counter()
     model = NGram(NGram.Config(**spec.model, vocab_size=len(vocab))).fit(lines("train"), vocab)
     metrics = {"fit_seconds": time.perf_counter() - t0}
@@ -48,7 +50,7 @@ def _fit(ctx: RunContext, tok, vocab, lines, blank, texts, stop) -> dict:
           f"{metrics['fit_seconds']:.1f} s", flush=True)
     for split, prefix in (("valid", "val"), ("test", "test")):
         if stop.signum:   # the counted model is whole: save it, with the figures measured so far
-            save_fitted(ctx, model, to_state(model), metrics, tokenizer=tok)
+            save_fitted(ctx, model, to_state(model), metrics, tokenizer=tok, data_identity=ident)
             raise stopped(stop.signum, f"before the {split} perplexity (the n-gram tables are complete)",
                           "run the same command again to refit and evaluate (counting is deterministic)")
         split_ids = lines(split)
@@ -63,4 +65,4 @@ def _fit(ctx: RunContext, tok, vocab, lines, blank, texts, stop) -> dict:
         print(f"[seqgen] {split}: perplexity {r['ppl']:.2f} (excluding OOVs {r['ppl_excl_oov']:.2f}), "
               f"{r['tokens']:,} tokens, {r['oov']:,} OOV", flush=True)
     ctx.tracker.log(metrics, 0)
-    return save_fitted(ctx, model, to_state(model), metrics, tokenizer=tok)
+    return save_fitted(ctx, model, to_state(model), metrics, tokenizer=tok, data_identity=ident)
