@@ -27,6 +27,7 @@ from seqgen import families
 from seqgen.app.load import load_model
 from seqgen.core import distributed as D
 from seqgen.core.errors import ConfigError
+from seqgen.core.rundir import check_out
 from seqgen.core.schema import key
 from seqgen.families.base import split_args
 
@@ -78,26 +79,14 @@ def checked_data(state: dict, given: dict, ckpt) -> dict:
     return data
 
 
-def _check_out(out) -> None:
-    if out:
-        from seqgen.core.checkpoint import check_writable
-        from seqgen.core.errors import CheckpointError
-
-        if Path(out).is_dir():
-            raise ConfigError(f"out={out} is a folder; give a file name for the JSON figures")
-        try:
-            check_writable(Path(out).expanduser().parent, what=f"out={out}")
-        except CheckpointError as e:
-            raise ConfigError(str(e).replace(" or pick another out_root", " or give another out=")) from None
-
-
 def evaluate(values: dict) -> dict:
     """A flat dict of figures for one checkpoint (see the module docstring for the units)."""
     values = dict(values)
     given = values.pop("data", None) or {}
     if not isinstance(given, dict):
         raise ConfigError(f"data={given!r}: give data keys one by one, e.g. data.test=FILE")
-    _check_out(values.get("out"))
+    if values.get("out"):
+        check_out(values["out"])
     ckpt = values.get("ckpt")
     if not ckpt:
         raise ConfigError("ckpt is required: python scripts/evaluate.py ckpt=outputs/<run>/checkpoints/last.pt")

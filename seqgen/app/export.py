@@ -10,6 +10,7 @@ from pathlib import Path
 from seqgen import families
 from seqgen.app.load import load_model
 from seqgen.core.errors import ConfigError
+from seqgen.core.rundir import check_out
 
 
 @dataclass
@@ -36,6 +37,7 @@ def export(values: dict) -> Path:
     cfg = build(ExportConfig, values, "export")
     if not cfg.out:
         raise ConfigError("out=FILE is required")
+    check_out(cfg.out)
     importers = _importers()
     unknown = sorted(set(imports) - set(importers))
     if unknown:

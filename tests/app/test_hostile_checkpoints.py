@@ -48,19 +48,48 @@ def test_a_checkpoint_may_not_choose_an_outside_file(tmp_path, corpus):
     assert again["split"] == "test"
 
 
-def test_evaluate_out_is_checked_before_any_work(tmp_path, corpus):
+def test_out_files_are_checked_before_any_work(tmp_path, corpus, monkeypatch):
+    """evaluate.py / export.py out=: a folder, a read-only disk, a symlink loop are one ConfigError each."""
+    import os
+
+    from seqgen.app.export import export
+
     last = _ngram(tmp_path, corpus, "char")
-    with pytest.raises(ConfigError, match="out=.* is a folder"):
-        evaluate({"ckpt": str(last), "out": str(tmp_path)})
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o500)
-    try:
-        if not __import__("os").access(ro, __import__("os").W_OK):   # root ignores permissions
-            with pytest.raises(ConfigError, match=r"cannot write out=.*give another out="):
-                evaluate({"ckpt": str(last), "out": str(ro / "sub" / "x.json")})
-    finally:
-        ro.chmod(0o700)
+    for fn, values in ((evaluate, {"ckpt": str(last)}), (export, {"ckpt": str(last), "format": "arpa"})):
+        with pytest.raises(ConfigError, match="out=.* is a folder"):
+            fn({**values, "out": str(tmp_path)})
+        loop = tmp_path / "loop"
+        loop.symlink_to(loop)
+        with pytest.raises(ConfigError, match=r"out=.*loop/x\.json: cannot create the folder"):
+            fn({**values, "out": str(loop / "x.json")})
+        loop.unlink()
+        real_access = os.access          # a read-only disk, also when the tests run as root
+        monkeypatch.setattr(os, "access", lambda p, mode: False if mode == os.W_OK else real_access(p, mode))
+        with pytest.raises(ConfigError, match=r"out=.*not writable \(a read-only disk"):
+            fn({**values, "out": str(tmp_path / "x.json")})
+        monkeypatch.undo()
+    out = export({"ckpt": str(last), "format": "arpa", "out": str(tmp_path / "new" / "folder" / "m.arpa")})
+    assert Path(out).is_file()                      # a missing folder is made
+
+
+def test_a_read_only_run_folder_is_one_line(tmp_path, corpus, monkeypatch):
+    from seqgen.app.train import train
+
+    real_open = __import__("os").open
+
+    def read_only(path, flags, *a):
+        if str(path).endswith(".lock"):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, flags, *a)
+
+    monkeypatch.setattr("os.open", read_only)
+    with pytest.raises(ConfigError, match=r"cannot write into the run folder .*Permission denied"):
+        _ngram(tmp_path, corpus, "char")
+    (tmp_path / "file").write_text("x")
+    monkeypatch.undo()
+    with pytest.raises(ConfigError, match=r"cannot create the run folder"):
+        train(compose(["model=ngram", "data=text_files", f"data.train={corpus['train']}",
+                       f"out_root={tmp_path / 'file'}", "run_name=r"]))
 
 
 # ---- ARPA: whitespace tokens escaped, round trip, KenLM, evaluable imports ----------------------------------
@@ -140,3 +169,24 @@ def test_malformed_arpa_files_name_the_file_and_line(tmp_path):
     spaced.write_text(good.read_text().replace("\t", " "))
     assert read_arpa(spaced).vocab == read_arpa(good).vocab
     shutil.rmtree(tmp_path / "out", ignore_errors=True)
+
+
+# ---- 8. a pickle that calls os.system ----------------------------------------------------------------------
+
+class _System:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo this ran while loading > ran.txt",))
+
+
+def test_an_os_system_pickle_is_called_code_and_refused(tmp_path, monkeypatch):
+    from seqgen.core import checkpoint as ckpt
+    from seqgen.core.errors import CheckpointError
+
+    monkeypatch.chdir(tmp_path)
+    torch.save({"format_version": 1, "model_name": "gpt", "x": _System()}, tmp_path / "system.pt")
+    with pytest.raises(CheckpointError, match=r"holds code - a pickled call to \S*system, from a blocked module.* "
+                                              r"refused without running it"):
+        ckpt.load(tmp_path / "system.pt")
+    assert not (tmp_path / "ran.txt").exists()
