@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from seqgen import families
 from seqgen.core import checkpoint as ckpt
-from seqgen.core.errors import CheckpointError, ConfigError
+from seqgen.core.errors import CheckpointError, ConfigError, DataError
 
 
 def patch(fam, state: dict, path) -> dict:
@@ -26,8 +26,12 @@ def load_model(path, device="cpu"):
     patch(fam, state, path)
     try:
         model, tokenizer = fam.load_state(state, device)
-    except (KeyError, TypeError, RuntimeError) as e:   # a field the family needs is missing or malformed
+    except (KeyError, TypeError, RuntimeError, DataError) as e:   # a field the family needs is missing or malformed
         first = (str(e).strip().splitlines() or [repr(e)])[0][:200]
         raise CheckpointError(f"checkpoint {path} does not rebuild a {fam.name} model ({type(e).__name__}: {first}): "
                               f"a damaged or hand-edited file") from None
+    if tokenizer is None and any(k.endswith("vocab_size") for k in fam.derived):   # its vocabulary is a tokenizer's
+        raise CheckpointError(f"checkpoint {path} has no tokenizer (field 'tokenizer' is missing or empty), and a "
+                              f"{fam.name} model cannot read or write text without the one it was trained with: a "
+                              f"damaged or hand-edited file (the run folder's tokenizer.json belongs in it)")
     return model, tokenizer, state

@@ -190,3 +190,42 @@ def test_an_os_system_pickle_is_called_code_and_refused(tmp_path, monkeypatch):
                                               r"refused without running it"):
         ckpt.load(tmp_path / "system.pt")
     assert not (tmp_path / "ran.txt").exists()
+
+
+# ---- 6. a checkpoint with no or a malformed tokenizer ------------------------------------------------------
+
+@pytest.mark.parametrize("tokenizer, message", [
+    (None, "KeyError: 'tokenizer'"), ("not json", "the tokenizer is not valid JSON"),
+    ("null", "unknown tokenizer kind None"), ('{"kind": "zzz"}', "unknown tokenizer kind 'zzz'"),
+    ('{"kind": "char"}', "the char tokenizer's JSON is malformed"), ('{"kind": "char", "chars": 5}', "malformed")])
+def test_a_bad_tokenizer_is_one_line_in_sample_evaluate_export(tmp_path, corpus, tokenizer, message):
+    from seqgen.app.export import export
+    from seqgen.app.sample import sample
+    from seqgen.core.errors import CheckpointError
+
+    state = torch.load(_ngram(tmp_path, corpus, "char"), weights_only=True)
+    if tokenizer is None:
+        state.pop("tokenizer")
+    else:
+        state["tokenizer"] = tokenizer
+    bad = tmp_path / "bad.pt"
+    torch.save(state, bad)
+    for verb in (lambda: sample(compose([f"ckpt={bad}", "max_new_tokens=3", f"out={tmp_path / 'o.txt'}"], "sample")),
+                 lambda: evaluate({"ckpt": str(bad), "data_root": str(tmp_path / "data")}),
+                 lambda: export({"ckpt": str(bad), "format": "arpa", "out": str(tmp_path / "m.arpa")})):
+        with pytest.raises(CheckpointError, match=f"bad.pt does not rebuild a ngram model .*{message}"):
+            verb()
+
+
+def test_a_gpt_checkpoint_without_its_tokenizer_is_refused(tmp_path):
+    from dataclasses import asdict
+
+    from seqgen.app.load import load_model
+    from seqgen.core.errors import CheckpointError
+    from seqgen.families.gpt.model import GPT
+
+    cfg = GPT.Config(vocab_size=12, n_layer=1, n_head=1, n_embd=8, block_size=8)
+    torch.save({"format_version": 1, "model_name": "gpt", "model_config": asdict(cfg),
+                "model": GPT(cfg).state_dict(), "step": 0}, tmp_path / "g.pt")
+    with pytest.raises(CheckpointError, match="g.pt has no tokenizer .* gpt model cannot read or write text"):
+        load_model(tmp_path / "g.pt")
