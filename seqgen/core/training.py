@@ -114,6 +114,20 @@ def run_task(ctx: RunContext, state: dict | None, task: Task) -> dict:
     return {"run_dir": run_dir, "checkpoint": last, "step": trainer.step, "metrics": metrics, "model": model}
 
 
+def checkpoint_bytes(model: torch.nn.Module, optim_cfg, state: dict | None = None, extra: dict | None = None) -> int:
+    """What the next checkpoint takes on disk, as ckpt.save will check it: a resumed run's checkpoint
+    has the same tensors as the one it resumes from; a new one holds the weights (and buffers) plus the
+    optimizer's per-parameter state - AdamW two moments, SGD with momentum one buffer, without none -
+    and the extra keys (tokenizer, palette)."""
+    if state is not None:
+        need = ckpt.nbytes(state)
+    else:
+        params = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+        slots = 2 if optim_cfg.name == "adamw" else int(optim_cfg.momentum > 0)
+        need = ckpt.nbytes(model.state_dict()) + slots * params + ckpt.nbytes(extra or {})
+    return int(need * 1.1) + 2**16
+
+
 def save_fitted(ctx: RunContext, model, model_state: dict, metrics: dict, tokenizer=None, **extra) -> dict:
     """The checkpoint of a fitted model (step 0): its tables or vectors, tokenizer and figures (extra
     `fit_progress`: a fit stopped part-way, which the family's fit continues from)."""

@@ -119,3 +119,78 @@ def test_evaluate_figure_into_a_folder_is_written_where_reported(tmp_path):
     assert out["figure"] == str(folder / "matrix.png") and (folder / "matrix.png").is_file()
     with pytest.raises(ConfigError, match="figure=.*x.txt: the figure is a PNG"):
         evaluate({"ckpt": str(last), "frames": 50, "ablations": False, "figure": str(tmp_path / "x.txt")})
+
+
+def test_the_space_check_asks_for_what_a_checkpoint_really_needs(tmp_path, corpus, monkeypatch):
+    """Free space for one real checkpoint (less than the old 3 x weights + 1 MiB) is enough, for a new run
+    and for a resume; the up-front figure is within 25% above the checkpoint written."""
+    import shutil
+
+    import torch
+
+    from seqgen.app.train import train
+    from seqgen.core import checkpoint as ckpt
+    from seqgen.core.training import checkpoint_bytes
+    from tests.conftest import tiny_overrides
+
+    asked = []
+    real_check = ckpt.check_writable
+
+    def spy(folder, need_bytes=0, what="checkpoints"):
+        asked.append(need_bytes)
+        return real_check(folder, need_bytes, what)
+
+    monkeypatch.setattr(ckpt, "check_writable", spy)
+    result = train(compose(tiny_overrides(tmp_path, corpus, "trainer.max_steps=2")))
+    written = result["checkpoint"].resolve().stat().st_size
+    assert written <= asked[0] <= 1.25 * written + 2**16, (asked[0], written)
+    weights = sum(p.numel() * p.element_size() for p in result["model"].parameters())
+    assert asked[0] < 3 * weights + 2**20          # the old figure refused runs that fit
+    state = torch.load(result["checkpoint"], weights_only=True)
+    assert checkpoint_bytes(result["model"], None, state) == int(ckpt.nbytes(state) * 1.1) + 2**16
+    usage = shutil.disk_usage(tmp_path)            # exactly the asked room: a resume goes on
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage._replace(free=asked[0] + 2**17))
+    again = train(compose(tiny_overrides(tmp_path, corpus, "trainer.max_steps=4")))
+    assert again["step"] == 4
+
+
+# ---- 12. the smaller items -----------------------------------------------------------------------------------
+
+def test_b_random_needs_filter_labels():
+    from seqgen.texture.analogy_run import inputs
+    from seqgen.texture.run import SynthConfig
+
+    with pytest.raises(ConfigError, match="b=random draws a label map, which only filter=labels can paint"):
+        inputs(build(SynthConfig, {"mode": "analogy", "a": "skimage:brick", "filter": "blur", "b": "random"},
+                     "synthesize"))
+
+
+def test_a_refused_init_embeddings_writes_no_run_file(tmp_path, corpus):
+    from seqgen.app.train import train
+    from tests.conftest import tiny_overrides
+
+    with pytest.raises(Exception, match="init_embeddings"):
+        train(compose(tiny_overrides(tmp_path, corpus, "data.tokenizer=char",
+                                     f"+init_embeddings={tmp_path / 'missing.pt'}")))
+    run = tmp_path / "out" / "t"
+    assert not (run / "config.yaml").exists() and not (run / "tokenizer.json").exists()
+
+
+def test_a_refit_replaces_its_metrics_rows(tmp_path, corpus):
+    import json
+
+    from seqgen.app.train import train
+
+    over = ["model=ngram", "data=text_files", f"data.train={corpus['train']}", f"data.valid={corpus['valid']}",
+            f"out_root={tmp_path / 'out'}", f"data_root={tmp_path / 'data'}", "run_name=n"]
+    train(compose(over))
+    rows = (tmp_path / "out" / "n" / "metrics.jsonl").read_text().splitlines()
+    train(compose(over))
+    again = (tmp_path / "out" / "n" / "metrics.jsonl").read_text().splitlines()
+    assert len(again) == len(rows) and all(json.loads(r)["step"] == 0 for r in again)
+
+
+def test_sample_prompts_zero_skips_the_grid():
+    from seqgen.families.visual_prompt.task import Settings
+
+    assert build(Settings, {"sample_prompts": 0}, "visual_prompt").sample_prompts == 0

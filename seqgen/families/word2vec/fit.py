@@ -22,14 +22,17 @@ def fit(ctx: RunContext) -> dict:
     lines = [WordTokenizer.tokenize(ln, spec.data.word_split, spec.data.lowercase)
              for ln in texts["train"].split("\n") if ln.strip()]
     model = Word2Vec(Word2Vec.Config(**spec.model))
-    step = [0]
+    resume = _stopped_fit(ctx)
+    step = [None]
 
-    def log_step(rec):  # one step = one ~1M-word chunk of SGD
+    def log_step(rec):  # one step = one ~1M-word chunk of SGD; a resumed fit goes on from the stopped one's
+        if step[0] is None:
+            step[0] = resume.get("step", 0) if resume and model.start_epoch else 0
         step[0] += 1
         tracker.log({"train/loss": rec["loss"], "lr": rec["lr"], "progress": rec["progress"]}, step[0])
 
     def log(rec):
-        tracker.log({f"epoch/{k}": v for k, v in rec.items()}, step[0])
+        tracker.log({f"epoch/{k}": v for k, v in rec.items()}, step[0] or 0)
         print(f"[seqgen] epoch {rec['epoch']}: loss {rec['loss']:.4f}, {rec['words_per_s']:,.0f} effective "
               f"words/s, {rec['pairs']:,} examples", flush=True)
 
@@ -43,15 +46,15 @@ def fit(ctx: RunContext) -> dict:
     with stop_requests() as stop:
         def on_epoch(done: int, g):   # SIGTERM / Ctrl-C: save the epochs done, resumable by the same command
             if stop.signum:
-                progress = {"epoch": done, "rng": g.get_state(), "history": model.history}
+                progress = {"epoch": done, "rng": g.get_state(), "history": model.history, "step": step[0] or 0}
                 save_fitted(ctx, model, model.state(), {"epochs_done": done}, tokenizer=tok(), fit_progress=progress)
                 raise stopped(stop.signum, f"after word2vec epoch {done}/{model.config.epochs}")
 
-        model.fit(lines, log=log, log_step=log_step, resume=_stopped_fit(ctx), on_epoch=on_epoch)
+        model.fit(lines, log=log, log_step=log_step, resume=resume, on_epoch=on_epoch)
     metrics = {"fit_seconds": time.perf_counter() - t0, "vocab": len(model.vocab)}
     if model.config.eval_sets:
         metrics.update(evaluate_word_vectors(model.vocab, model.vectors, Path(spec.data_root).expanduser() / "raw"))
-        tracker.log(metrics, step[0])
+        tracker.log(metrics, step[0] or 0)
     return save_fitted(ctx, model, model.state(), metrics, tokenizer=tok())
 
 

@@ -159,10 +159,11 @@ class Word2Vec:
         self.vectors = ((torch.rand(V, D, generator=g) - 0.5) / D).to(dev)
         self.syn1neg = torch.zeros(V, D, device=dev) if c.negative else None
         self.syn1 = torch.zeros(max(0, V - 1), D, device=dev) if c.hs else None
-        first = 0
+        first = self.start_epoch = 0
         if resume is not None and list(resume["vocab"]) == self.vocab and np.array_equal(
                 np.asarray(resume["counts"]), self.counts):
             first, self.history = int(resume["epoch"]), list(resume.get("history", []))
+            self.start_epoch = first
             self.vectors = resume["vectors"].to(dev).clone()
             self.syn1neg = resume["syn1neg"].to(dev).clone() if c.negative else None
             self.syn1 = resume["syn1"].to(dev).clone() if c.hs else None
