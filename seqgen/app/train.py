@@ -32,6 +32,11 @@ def resolve(cfg):
     return parse(plain, fam), fam
 
 
+# how gloo / nccl word a peer whose process is gone (killed, crashed) during a collective
+_PEER_GONE = ("connection closed by peer", "connection reset by peer", "broken pipe", "connection refused",
+              "socket closed", "remote process exited", "nccl communicator was aborted")
+
+
 def train(cfg) -> dict:
     """Train (or fit) the configured model -> {'run_dir', 'checkpoint', 'step', 'metrics', 'model'}."""
     spec, fam = resolve(cfg)
@@ -39,10 +44,14 @@ def train(cfg) -> dict:
     try:
         return _locked(spec, fam, dist)
     except RuntimeError as e:
-        if dist.is_distributed and ("timed out" in str(e).lower() or "Timeout" in type(e).__name__):
+        text = str(e).lower()
+        if dist.is_distributed and ("timed out" in text or "Timeout" in type(e).__name__):
             raise SeqgenError(f"rank {dist.rank}: another process did not answer within trainer.ddp_timeout="
                               f"{spec.trainer.ddp_timeout:g} s (a frozen or dead rank); the last checkpoint is "
                               f"intact, rerun to resume") from None
+        if dist.is_distributed and any(w in text for w in _PEER_GONE):   # gloo / nccl: a rank's process ended
+            raise SeqgenError(f"rank {dist.rank}: another process of this job ended ({str(e).splitlines()[0][:120]}); "
+                              f"the last checkpoint is intact, rerun to resume") from None
         raise
     finally:
         D.cleanup()

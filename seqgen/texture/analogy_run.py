@@ -60,6 +60,8 @@ def _size(cfg, key: str) -> tuple[int, int]:
 def open_image_header(spec: str, key: str):
     from PIL import Image, UnidentifiedImageError
 
+    if not Path(spec).expanduser().is_file():
+        raise TextureError(f"{key}={spec}: file not found")
     try:
         return Image.open(Path(spec).expanduser())
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:

@@ -194,3 +194,20 @@ def test_sample_prompts_zero_skips_the_grid():
     from seqgen.families.visual_prompt.task import Settings
 
     assert build(Settings, {"sample_prompts": 0}, "visual_prompt").sample_prompts == 0
+
+
+def test_an_orphaned_ddp_rank_says_so_in_one_line(monkeypatch):
+    from seqgen.app import train as train_mod
+    from seqgen.core import distributed as D
+    from seqgen.core.errors import SeqgenError
+
+    monkeypatch.setattr(D, "setup", lambda *a: D.DistInfo(rank=1, world_size=2))
+    monkeypatch.setattr(D, "cleanup", lambda: None)
+
+    def gloo_fails(*a):
+        raise RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:534] Connection closed by peer "
+                           "[127.0.0.1]:29500")
+
+    monkeypatch.setattr(train_mod, "_locked", gloo_fails)
+    with pytest.raises(SeqgenError, match="rank 1: another process of this job ended .*rerun to resume"):
+        train_mod.train(compose(["trainer.device=cpu"]))

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from seqgen.core.schema import key
-from seqgen.core.errors import ConfigError, DataError
+from seqgen.core.errors import ConfigError, DataError, SeqgenError
 from seqgen.data.images.safe import MAX_CLIP_PIXELS, MAX_PIXELS, open_image, too_big
 
 GENERATED = ("pendulum", "flame", "sprite")
@@ -212,7 +212,7 @@ def _read_pillow(p: Path, cfg: ClipConfig, key: str):
                     frames.append(budget.add(_transform(np.asarray(f.convert("RGB")), cfg)))
                     durations.append(f.info.get("duration") or 0)
         except (OSError, ValueError, SyntaxError, EOFError) as e:
-            if isinstance(e, DataError):
+            if isinstance(e, SeqgenError):   # ConfigError / DataError are ValueErrors too
                 raise
             if len(frames) < 2:
                 raise DataError(f"{key}={p}: cannot decode its frames ({type(e).__name__}: {e})") from None
