@@ -38,7 +38,9 @@ def load_image(spec: str, resize: int | None = None, crop: int | None = None, ke
         if not path.is_file():
             raise TextureError(f"{key}={spec}: file not found")
         try:
-            img = open_image(path, f"{key}={spec}", max_pixels, "max_pixels", longest=longest or resize)
+            # decoded whole (8-bit, under max_pixels) and resized with Lanczos below, before the float copy:
+            # the same pixels as resizing the float image, so every figure stays as published
+            img = open_image(path, f"{key}={spec}", max_pixels, "max_pixels")
         except DataError as e:
             raise TextureError(str(e)) from None
     if img.mode in ("RGBA", "LA", "P"):
@@ -46,7 +48,7 @@ def load_image(spec: str, resize: int | None = None, crop: int | None = None, ke
         bg = Image.new("RGBA", img.size, (255, 255, 255, 255))
         img = Image.alpha_composite(bg, img).convert("RGB")
     elif img.mode not in ("RGB", "L"):
-        img = img.convert("RGB")
+        img = img.convert("L" if img.mode == "1" else "RGB")   # 1-bit: grey, a third of RGB
     if resize:
         img = img.resize((resize, max(1, round(img.height * resize / img.width))), Image.LANCZOS)
     elif longest and max(img.size) != longest:

@@ -164,7 +164,7 @@ def test_analogy_scales_a_before_the_float_copy_and_refuses_a_bomb(tmp_path):
         print("SHAPE", d["a"].shape)
     """)
     assert "SHAPE (64, 64, 3)" in out, out
-    assert rss < 500, f"{rss:.0f} MB"
+    assert rss < 600, f"{rss:.0f} MB"     # float64 at full size: 36 M x 3 x 8 bytes = 864 MB more
     bomb = bomb_png(tmp_path / "bomb.png")
     res = run_script(["scripts/synthesize.py", "mode=analogy", f"a={bomb}", "filter=blur", "b=skimage:coffee",
                       f"out={tmp_path / 'o.png'}"], check=False)
