@@ -193,3 +193,16 @@ def test_sample_readers_check_the_size_before_decoding(tmp_path):
     (tmp_path / "t.png").write_text("text")
     with pytest.raises(DataError, match=r"image=.*t\.png: not a readable image"):
         open_image(tmp_path / "t.png", f"image={tmp_path / 't.png'}", expect=(32, 32))
+
+
+def test_upsampler_image_non_image_and_bomb_through_sample(tmp_path):
+    from seqgen.app.sample import sample
+    from tests.conftest import compose
+
+    ckpt = ROOT / "tests" / "fixtures" / "v1" / "upsampler.pt"
+    (tmp_path / "text.png").write_text("not a picture")
+    with pytest.raises(DataError, match=r"image=.*text\.png: not a readable image"):
+        sample(compose([f"ckpt={ckpt}", f"+image={tmp_path / 'text.png'}", f"out={tmp_path / 'o.png'}"], "sample"))
+    bomb = bomb_png(tmp_path / "bomb.png")
+    with pytest.raises(ConfigError, match=r"image=.*bomb\.png is 10000x10000; expected 32x32 \(this upsampler takes"):
+        sample(compose([f"ckpt={ckpt}", f"+image={bomb}", f"out={tmp_path / 'o.png'}"], "sample"))
