@@ -188,7 +188,7 @@ class _Budget:
 
 def _frame_cap(w: int, h: int, cfg: ClipConfig, where: str) -> None:
     if w * h > cfg.max_pixels:
-        raise too_big(f"{where}: frames of {w}x{h}", w * h, cfg.max_pixels, "data.max_pixels")
+        raise too_big(f"{where}: each frame ({w}x{h})", w * h, cfg.max_pixels, "data.max_pixels")
 
 
 def _read_pillow(p: Path, cfg: ClipConfig, key: str):
