@@ -62,6 +62,7 @@ def checked_data(state: dict, given: dict, ckpt) -> dict:
     data = {**((state.get("config") or {}).get("data") or {}), **given}
     recorded = json.loads(state["data_identity"]) if isinstance(state.get("data_identity"), str) else {}
     here = Path.cwd().resolve()
+    refused, changed = [], []
     for k in PATH_KEYS:
         v = data.get(k)
         if not isinstance(v, str) or not v or k in given:
@@ -73,9 +74,15 @@ def checked_data(state: dict, given: dict, ckpt) -> dict:
             now = f"{p}: {file_digest(p) if p.is_file() else folder_digest(p)}"
             if recorded.get(f"data.{k}") == now:
                 continue
-        raise ConfigError(f"{ckpt}: its config reads data.{k}={v}, outside the working folder {here}, and the "
-                          f"checkpoint does not record that file's content; a checkpoint may not choose which "
-                          f"local file is read. If you mean it, repeat it: data.{k}={v}")
+            if str(recorded.get(f"data.{k}", "")).startswith(f"{p}: "):
+                changed.append(f"data.{k}")
+        refused.append(f"data.{k}={v}")
+    if refused:
+        why = (f" ({', '.join(changed)} changed since training)" if changed else
+               ", and the checkpoint does not record their content")
+        raise ConfigError(f"{ckpt}: its config reads {', '.join(r.split('=')[0] for r in refused)} outside the "
+                          f"working folder {here}{why}; a checkpoint may not choose which local files are read. "
+                          f"If you mean it, repeat them: {' '.join(refused)}")
     return data
 
 

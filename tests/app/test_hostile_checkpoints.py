@@ -38,7 +38,8 @@ def test_a_checkpoint_may_not_choose_an_outside_file(tmp_path, corpus):
     hostile = tmp_path / "hostile.pt"
     torch.save(state, hostile)
     fresh_root = tmp_path / "fresh"
-    with pytest.raises(ConfigError, match=r"data\.test=.*secret\.txt, outside the working folder .* repeat it"):
+    with pytest.raises(ConfigError, match=r"reads data\.test outside the working folder .* does not record their "
+                                          r"content.* repeat them: data\.test=.*secret\.txt"):
         evaluate({"ckpt": str(hostile), "data_root": str(fresh_root)})
     assert not fresh_root.exists()                        # nothing read, nothing tokenized
     res = run_script(["scripts/evaluate.py", f"ckpt={hostile}", f"data_root={fresh_root}"], check=False)
