@@ -127,6 +127,9 @@ def test_a_big_image_is_decoded_scaled_down_for_an_imagefolder(tmp_path):
     bomb_png(tmp_path / "big.png", 6000)
     im = _open({"path": str(tmp_path / "big.png"), "bytes": None}, "row 0", _image_cfg(tmp_path), 32)
     assert max(im.size) < 4 * 32
+    bomb_png(tmp_path / "photo.png", 1000)     # under 16 MP: decoded whole, so datasets prepare as before
+    im = _open({"path": str(tmp_path / "photo.png"), "bytes": None}, "row 0", _image_cfg(tmp_path), 32)
+    assert im.size == (1000, 1000)
 
 
 def test_a_gif_bomb_is_refused_before_decoding_frames(tmp_path):
@@ -204,5 +207,5 @@ def test_upsampler_image_non_image_and_bomb_through_sample(tmp_path):
     with pytest.raises(DataError, match=r"image=.*text\.png: not a readable image"):
         sample(compose([f"ckpt={ckpt}", f"+image={tmp_path / 'text.png'}", f"out={tmp_path / 'o.png'}"], "sample"))
     bomb = bomb_png(tmp_path / "bomb.png")
-    with pytest.raises(ConfigError, match=r"image=.*bomb\.png is 10000x10000; expected 32x32 \(this upsampler takes"):
+    with pytest.raises(ConfigError, match=r"image=.*bomb\.png is 10000x10000; this upsampler takes 32x32"):
         sample(compose([f"ckpt={ckpt}", f"+image={bomb}", f"out={tmp_path / 'o.png'}"], "sample"))

@@ -17,6 +17,9 @@ from seqgen.core.errors import ConfigError, DataError
 
 MAX_PIXELS = 50_000_000         # per image or frame canvas (about 7000x7000): ~200 MB decoded as RGBA
 MAX_CLIP_PIXELS = 200_000_000   # frames x pixels kept of one clip: ~600 MB as RGB uint8
+# images above this many pixels are decoded scaled down when the caller wants fewer; smaller ones are
+# decoded whole, so every image dataset below it prepares bit for bit as before
+REDUCE_ABOVE = 16_000_000
 
 
 def too_big(what: str, pixels: int, cap: int, key: str) -> DataError:
@@ -27,14 +30,15 @@ def too_big(what: str, pixels: int, cap: int, key: str) -> DataError:
 
 
 def open_image(src, where: str, max_pixels: int = MAX_PIXELS, key: str = "max_pixels",
-               expect: tuple[int, int] | None = None, hint: str = "", longest: int | None = None):
+               expect: tuple[int, int] | None = None, mismatch=None, longest: int | None = None):
     """A decoded PIL image from a path or bytes, or a DataError that names `where`.
 
     max_pixels: refuse larger canvases before decoding (key: the setting that raises it);
-    expect: (w, h) the caller needs exactly - checked from the header, a ConfigError ending with `hint`;
-    longest: the caller scales to this side anyway - decode smaller when the format allows (JPEG
-    draft), then box-reduce by a whole factor that leaves at least twice `longest`, so the caller's
-    own filter still does the final, anti-aliased resize.
+    expect: (w, h) the caller needs exactly - checked from the header, a ConfigError worded by
+    mismatch(w, h) when given;
+    longest: the caller scales to this side anyway - an image over REDUCE_ABOVE pixels is decoded
+    smaller when the format allows (JPEG draft), then box-reduced by a whole factor that leaves at
+    least twice `longest`, so the caller's own filter still does the final, anti-aliased resize.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -55,11 +59,12 @@ def open_image(src, where: str, max_pixels: int = MAX_PIXELS, key: str = "max_pi
     w, h = im.size
     if expect is not None and (w, h) != tuple(expect):
         im.close()
-        raise ConfigError(f"{where} is {w}x{h}; expected {expect[0]}x{expect[1]}" + (f" ({hint})" if hint else ""))
+        raise ConfigError(mismatch(w, h) if mismatch else f"{where} is {w}x{h}; expected {expect[0]}x{expect[1]}")
     if w * h > max_pixels:
         im.close()
         raise too_big(f"{where}: a {w}x{h} image", w * h, max_pixels, key)
     try:
+        longest = longest if w * h > REDUCE_ABOVE else None
         if longest and max(w, h) >= 4 * longest and im.format == "JPEG":   # DCT scaling: 1/2, 1/4, 1/8
             im.draft(im.mode, (2 * longest * w // max(w, h), 2 * longest * h // max(w, h)))
         im.load()   # decode now: a truncated file fails here, with its name

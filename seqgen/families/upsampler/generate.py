@@ -222,8 +222,8 @@ def sample(model, tokenizer, state, sc, args: SampleArgs, device) -> dict:
         raise ConfigError(f"image={args.image}: file not found")
     # the size is checked from the header, before anything is decoded (a tiny file may claim 10000x10000)
     with open_image(path, f"image={args.image}", expect=(size, size),
-                    hint=f"this upsampler takes {size}x{size} images; resize it first, e.g. with Pillow's "
-                         f"Image.resize") as im:
+                    mismatch=lambda w, h: f"image={args.image} is {w}x{h}; this upsampler takes {size}x{size} "
+                                          f"images (resize it first, e.g. with Pillow's Image.resize)") as im:
         rgb = np.asarray(im.convert("RGBA"))
     off = codec.out_of_palette(rgb)
     if off > 0:

@@ -111,7 +111,8 @@ def read_image(path, codec: PixelCodec, size: int, key_name: str) -> np.ndarray:
         raise ConfigError(f"{key_name}={path}: no such image file")
     # the size is checked from the header, before anything is decoded (a tiny file may claim 10000x10000)
     with open_image(p, f"{key_name}={path}", expect=(size, size),
-                    hint=f"this checkpoint reads {size}x{size} palette images") as im:
+                    mismatch=lambda w, h: f"{key_name}={path}: a {w}x{h} image; this checkpoint reads {size}x{size} "
+                                          f"palette images") as im:
         image = im.convert("RGBA") if im.mode in ("P", "LA", "RGBA", "PA") else im.convert("RGB")
     off = codec.out_of_palette(image)
     if off > 0:
