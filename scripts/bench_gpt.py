@@ -4,6 +4,7 @@ python scripts/bench_gpt.py            # full: CPU-recipe and baby-GPT shapes, f
 python scripts/bench_gpt.py --quick    # about a minute
 python scripts/bench_gpt.py --curve 100   # also: bf16 vs fp32 loss curves at the baby shape (slow on CPU)
 python scripts/bench_gpt.py --nanogpt PATH   # also time nanoGPT's model.py from a local checkout, same process
+python scripts/bench_gpt.py --cuda --quick --compile both   # GPU: both shapes, bf16, eager and compiled, MFU
 Ends with one JSON line: {"bench": "gpt", ...}.
 """
 
@@ -65,17 +66,40 @@ def time_ours(shape, iters, warmup, precision="fp32", compile_=False, stream=Non
     return statistics.median(times), losses, model
 
 
-def bench_cuda(res, compile_):
-    """GPU: bf16 autocast + flash SDPA + fused AdamW (+ compile) at the baby shape; MFU vs bf16 matmul."""
+def bench_cuda(res, compiles, quick=False):
+    """GPU: bf16 autocast + flash SDPA + fused AdamW, with torch.compile off and / or on, at the CPU-recipe
+    and baby shapes; ms/step, tokens/s and MFU against a bf16 matmul ceiling measured first; then
+    KV-cache sampling tokens/s."""
     dev = torch.device("cuda")
-    peak = measure_matmul_flops(dev, torch.bfloat16, n=8192, reps=10)
-    f = flops_per_iter("baby")
-    sec, _, _ = time_ours("baby", 20, 5 if not compile_ else 10, precision="bf16", compile_=compile_,
-                          device="cuda")
-    res.update(gpu=torch.cuda.get_device_name(), gpu_peak_bf16_tflops=peak / 1e12, gpu_baby_ms=sec * 1e3,
-               gpu_baby_mfu=f / sec / peak, gpu_baby_tok_s=64 * 256 / sec, gpu_compile=compile_)
-    print(f"GPU {torch.cuda.get_device_name()}: baby bf16 {sec * 1e3:.1f} ms/iter, "
-          f"MFU {f / sec / peak:.2f} of {peak / 1e12:.0f} TFLOP/s measured", flush=True)
+    peak = measure_matmul_flops(dev, torch.bfloat16, n=8192, reps=5 if quick else 10)
+    res.update(gpu=torch.cuda.get_device_name(), gpu_count=torch.cuda.device_count(),
+               gpu_peak_bf16_tflops=peak / 1e12)
+    print(f"GPU {torch.cuda.get_device_name()}: bf16 matmul ceiling {peak / 1e12:.0f} TFLOP/s (8192^3)", flush=True)
+    iters = 10 if quick else 30
+    for shape in ("cpu_recipe", "baby"):
+        s, f = SHAPES[shape], flops_per_iter(shape)
+        for compile_ in compiles:
+            # compiled steps: the first ones trace and autotune; more warm-up keeps them out of the median
+            sec, losses, _ = time_ours(shape, iters, 10 if compile_ else 3, precision="bf16", compile_=compile_,
+                                       rope=True, device="cuda")
+            tag = f"gpu_{shape}{'_compile' if compile_ else ''}"
+            res.update({f"{tag}_ms": sec * 1e3, f"{tag}_mfu": f / sec / peak,
+                        f"{tag}_tok_s": s["batch"] * s["block_size"] / sec, f"{tag}_loss_last": losses[-1]})
+            print(f"GPU {shape} bf16 {'compiled' if compile_ else 'eager'}: {sec * 1e3:.2f} ms/iter, "
+                  f"{s['batch'] * s['block_size'] / sec:,.0f} tok/s, MFU {f / sec / peak:.3f}", flush=True)
+    torch.manual_seed(0)
+    s = SHAPES["baby"]
+    model = build_model("gpt", {k: s[k] for k in ("n_layer", "n_head", "n_embd", "block_size")},
+                        vocab_size=V).to(dev).eval()
+    prompt = torch.zeros(1, 1, dtype=torch.long, device=dev)
+    generate(model, prompt, 20, temperature=1.0, top_k=200, generator=torch.Generator().manual_seed(0))
+    torch.cuda.synchronize()
+    t = time.perf_counter()
+    new = 200 if quick else s["block_size"] - 1
+    generate(model, prompt, new, temperature=1.0, top_k=200, generator=torch.Generator().manual_seed(1))
+    torch.cuda.synchronize()
+    res.update(gpu_baby_sample_tok_s=new / (time.perf_counter() - t))
+    print(f"GPU baby sampling, batch 1, KV cache: {res['gpu_baby_sample_tok_s']:,.0f} tok/s", flush=True)
 
 
 def time_hf(shape, iters, warmup):
@@ -168,14 +192,21 @@ def bench_sampling(reps, new_tokens=500, shape="cpu_recipe"):
     a = generate(model, prompt, s["block_size"] - 1, temperature=0.0, use_cache=True)
     b = generate(model, prompt, s["block_size"] - 1, temperature=0.0, use_cache=False)
     out["greedy_identical"] = bool(torch.equal(a, b))
-    for name, cache in (("cache", True), ("recompute", False)):
+    # cache: the default, exact past the window (re-runs the cropped window once it slides);
+    # cache_half: cache_slide=half, the faster approximation; recompute: use_cache=false
+    for name, cache, slide in (("cache", True, "exact"), ("cache_half", True, "half"), ("recompute", False, "exact")):
         times = []
         for r in range(reps):
             g = torch.Generator().manual_seed(r)
             t = time.perf_counter()
-            generate(model, prompt, new_tokens, temperature=1.0, top_k=200, generator=g, use_cache=cache)
+            generate(model, prompt, new_tokens, temperature=1.0, top_k=200, generator=g, use_cache=cache,
+                     slide=slide)
             times.append(time.perf_counter() - t)
         out[f"{name}_tok_s"] = new_tokens / statistics.median(times)
+    g1, g2 = (torch.Generator().manual_seed(0) for _ in range(2))
+    out["sampled_identical"] = bool(torch.equal(
+        generate(model, prompt, new_tokens, temperature=1.0, top_k=200, generator=g1, use_cache=True),
+        generate(model, prompt, new_tokens, temperature=1.0, top_k=200, generator=g2, use_cache=False)))
     out["cache_speedup"] = out["cache_tok_s"] / out["recompute_tok_s"]
     out["vs_nanogpt"] = out["cache_tok_s"] / NANOGPT["sample_tok_s"]
     return out
@@ -202,11 +233,12 @@ def main():
     ap.add_argument("--nanogpt", default=None, help="path of a nanoGPT checkout to time side by side")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--cuda", action="store_true", help="GPU benchmark only (bf16, flash SDPA, fused AdamW)")
-    ap.add_argument("--compile", action="store_true", help="with --cuda: torch.compile the step")
+    ap.add_argument("--compile", nargs="?", const="on", default="off", choices=["off", "on", "both"],
+                    help="with --cuda: torch.compile the step (on), not (off, the default) or both, side by side")
     args = ap.parse_args()
     if args.cuda:
-        res = {"bench": "gpt", "torch": torch.__version__}
-        bench_cuda(res, args.compile)
+        res = {"bench": "gpt", "torch": torch.__version__, "quick": args.quick}
+        bench_cuda(res, {"off": (False,), "on": (True,), "both": (False, True)}[args.compile], args.quick)
         print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in res.items()}))
         return
     if args.threads:
@@ -293,9 +325,11 @@ def main():
         ntok = nanogpt_sample_tok_s(nano, 3 if args.quick else 5, 200 if args.quick else 500)
         res.update(sample_nanogpt_here_tok_s=ntok, sample_vs_nanogpt_here=samp["cache_tok_s"] / ntok)
         print(f"nanoGPT generate (same process): {ntok:.0f} tok/s", flush=True)
-    print(f"sampling: cache {samp['cache_tok_s']:.0f} tok/s, recompute {samp['recompute_tok_s']:.0f} tok/s "
+    print(f"sampling: cache {samp['cache_tok_s']:.0f} tok/s (cache_slide=half {samp['cache_half_tok_s']:.0f}), "
+          f"recompute {samp['recompute_tok_s']:.0f} tok/s "
           f"({samp['cache_speedup']:.1f}x), greedy identical {samp['greedy_identical']}, "
-          f"{samp['vs_nanogpt']:.1f}x nanoGPT", flush=True)
+          f"sampled identical past the window {samp['sampled_identical']}, {samp['vs_nanogpt']:.1f}x nanoGPT",
+          flush=True)
     print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in res.items()}))
 
 

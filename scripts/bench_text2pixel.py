@@ -10,7 +10,7 @@ python scripts/bench_text2pixel.py --run outputs/text2pixel_shapes --minutes 15,
 python scripts/bench_text2pixel.py --ckpt PATH --figure docs/text2pixel_shapes.png
                                    # + a picture: held-out captions, truth and 4 samples each (shapes), or
                                    #   8 draws of "a squirrel reaching for a nut", read by the glyph classifier (emoji)
-python scripts/bench_text2pixel.py --cuda                      # GPU sampling / training (bf16)
+python scripts/bench_text2pixel.py --cuda [--quick]            # GPU sampling / training (bf16), + 8x384 (GPU recipe)
 Speed is measured for one pixel per step (patch 1, the previous release) and 2x2 patch tokens
 (patch 2), in fp32 and, on a CPU with bf16 matrix instructions, bf16. The anchor is a Hugging Face
 GPT-2 of 4 layers x 256 wide on 1,056-token sequences, timed in the same process when `transformers`
@@ -35,6 +35,7 @@ DATA = dict(text_vocab_size=40, n_colors=11, caption_len=16, height=32, width=32
 SHAPES = {"p1_4x128": dict(patch=1, n_layer=4, n_head=4, n_embd=128),     # the previous release's recipe
           "p2_4x128": dict(patch=2, n_layer=4, n_head=4, n_embd=128),
           "p2_5x160": dict(patch=2, n_layer=5, n_head=5, n_embd=160)}     # experiment=text2pixel_shapes
+GPU_SHAPES = {"p2_8x384": dict(patch=2, n_layer=8, n_head=6, n_embd=384)}  # experiment=text2pixel_shapes_gpu (--cuda)
 HF_IMAGES_S = 2.3                                         # the issue's figure for HF GPT-2 4x256 here
 
 
@@ -119,7 +120,7 @@ def sample_seconds(model, batch, guidance, use_cache, device, tokens=None, reps=
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    return _median(draw, reps, 0)
+    return _median(draw, reps, 1 if device.type == "cuda" else 0)   # CUDA: the first draw pays kernel set-up
 
 
 def quality(ckpt, images, device, scales=(1.0, 2.0, 3.0, 5.0)):
@@ -258,11 +259,12 @@ def main():
         print(json.dumps(res))
         return
     grids = _grids(300)
-    iters, warmup = (3, 1) if args.quick else (8, 2)
+    iters, warmup = {(False, True): (3, 1), (False, False): (8, 2), (True, True): (10, 3),
+                     (True, False): (30, 5)}[(args.cuda, args.quick)]   # GPU steps take milliseconds
     precisions = ["bf16"] if args.cuda else ["fp32"] + (["bf16"] if cpu_bf16().supported else [])
-    for name, shape in SHAPES.items():
+    for name, shape in {**SHAPES, **(GPU_SHAPES if args.cuda else {})}.items():
         model = build(shape, device, grids)
-        batch = 16 if shape["patch"] == 1 else 32
+        batch = 64 if name in GPU_SHAPES else 16 if shape["patch"] == 1 else 32   # the recipes' batches
         for prec in precisions:
             ips = train_speed(model, grids, batch, iters, warmup, device, prec)
             res[f"train_images_s_{name}_{prec}"] = ips
@@ -271,6 +273,10 @@ def main():
         sec = sample_seconds(model, 16, 3.0, True, device, reps=1 if args.quick else 3)
         res[f"sample_images_s_{name}"] = 16 / sec
         print(f"sample {name}, batch 16, guidance 3, KV cache: {16 / sec:.2f} images/s ({sec:.1f} s)", flush=True)
+        if args.cuda:   # a GPU is filled by more images at once
+            sec = sample_seconds(model, 64, 3.0, True, device)
+            res[f"sample_images_s_{name}_b64"] = 64 / sec
+            print(f"sample {name}, batch 64, guidance 3, KV cache: {64 / sec:.2f} images/s", flush=True)
         # without the cache the cost of step j grows with j: quick times a prefix of both (a lower
         # bound on the full-image ratio), full the whole image
         prefix = model.num_tokens if not args.quick else model.num_tokens // 8

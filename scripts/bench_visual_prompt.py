@@ -5,13 +5,19 @@ python scripts/bench_visual_prompt.py --train            # experiment=visual_pro
 python scripts/bench_visual_prompt.py --train --experiment visual_prompt_shapes_all   # loss on every image
 python scripts/bench_visual_prompt.py --ckpt outputs/visual_prompt_shapes/checkpoints/last.pt \
     [--sentences 50] [--figure docs/visual_prompt_grid.png] [--out results.json]
+python scripts/bench_visual_prompt.py --speed --device cuda --experiment visual_prompt_shapes32_gpu --quick
+                                                         # speed only (random weights): train images/s, answers/s
+python scripts/bench_visual_prompt.py --train --experiment visual_prompt_unseen --ttt-steps 20
+                                                         # 3 tasks held out; with test-time training
 
 Scores come from scripts/evaluate.py's code (seqgen.families.visual_prompt.evaluate) on held-out
 task x colour / shape combinations and held-out compositions of two tasks: per task, the model with
 0 / 1 / 2 example pairs (exact match, pixel accuracy, foreground IoU, colour-blind IoU, shape accuracy,
 perplexity of the true B'), the 2x2 canvas form (1 pair), and the two baselines, B unchanged and the
-image analogy (1 and 2 pairs). Then the issue's targets, and seconds per answered prompt on this
-machine with and without the KV cache. Ends with one JSON line: {"bench": "visual_prompt", ...}.
+image analogy (1 and 2 pairs); with --ttt-steps also every prompt answered after test-time training
+on its own examples, and a run with data.held_out_tasks scores those tasks too ("unseen:<task>"
+rows). Then the issue's targets, and seconds per answered prompt on this machine with and without
+the KV cache (and with test-time training). Ends with one JSON line: {"bench": "visual_prompt", ...}.
 """
 
 import argparse
@@ -22,25 +28,7 @@ from pathlib import Path
 
 import torch
 
-COLUMNS = [("0shot/exact", "ex0"), ("1shot/exact", "ex1"), ("2shot/exact", "ex2"), ("2shot/pixel", "pix2"),
-           ("2shot/fg_iou", "fg2"), ("2shot/cb_iou", "cb2"), ("2shot/shape", "shp2"), ("0shot/ppl", "ppl0"),
-           ("1shot/ppl", "ppl1"), ("2shot/ppl", "ppl2"), ("canvas/exact", "cv_ex"), ("canvas/pixel", "cv_pix"),
-           ("unchanged/exact", "B_ex"), ("unchanged/pixel", "B_pix"), ("analogy2/exact", "an_ex"),
-           ("analogy2/pixel", "an_pix")]
-
-
-def table(figures: dict) -> str:
-    tasks = list(dict.fromkeys(k.split("/")[0] for k in figures if k.count("/") == 2
-                               and not k.startswith(("mean/", "compose/"))))
-    head = f"{'task':<22}" + "".join(f"{name:>8}" for _, name in COLUMNS)
-    lines = [head, "-" * len(head)]
-    for t in tasks + ["mean", "compose"]:
-        row = [figures.get(f"{t}/{k}") for k, _ in COLUMNS]
-        if all(v is None for v in row):
-            continue
-        lines.append(f"{t:<22}" + "".join(f"{'-' if v is None else f'{v:.3f}' if v < 10 else f'{v:.1f}':>8}"
-                                          for v in row))
-    return "\n".join(lines)
+from seqgen.families.visual_prompt.evaluate import COLUMNS, table
 
 
 def markdown(figures: dict) -> str:
@@ -53,7 +41,7 @@ def markdown(figures: dict) -> str:
     return "\n".join(out)
 
 
-def sampling_speed(model, ckpt_state, prompts: int, threads) -> dict:
+def sampling_speed(model, ckpt_state, prompts: int, threads, ttt=None) -> dict:
     """Median seconds to answer one 2-shot held-out prompt (batch 1, greedy), with and without the cache,
     at the process's torch threads and at one thread (batch-1 decoding is overhead-bound: a second
     thread rarely helps, and on a busy machine it can cost several times over)."""
@@ -80,6 +68,60 @@ def sampling_speed(model, ckpt_state, prompts: int, threads) -> dict:
     torch.set_num_threads(1)
     out["sample_s_per_prompt_1thread"] = timed(True, len(p))
     torch.set_num_threads(before)
+    if ttt is not None and ttt.ttt_steps:
+        runs = []
+        for i in range(min(5, len(p))):
+            t = time.perf_counter()
+            answers(model, p[i:i + 1], ttt=ttt)
+            runs.append(time.perf_counter() - t)
+        out["ttt_s_per_prompt"] = statistics.median(runs)
+    return out
+
+
+def speed_only(experiment: str, overrides: list, device: str, quick: bool) -> dict:
+    """Training and sampling speed of an experiment's model at random initialisation (no checkpoint):
+    median seconds of the real Trainer.train_step on generated sentences (the experiment's batch,
+    precision and compile), and answered prompts per second (2 shots, greedy, KV cache) at batch 1
+    and at batch 64. Sentences hold n images; an answer is one image."""
+    from seqgen import compose
+    from seqgen.app.train import resolve
+    from seqgen.core import distributed as D
+    from seqgen.core.optim import build_optimizer
+    from seqgen.core.tracking import NullTracker
+    from seqgen.core.trainer import Trainer
+    from seqgen.data.images.visual import make_split
+    from seqgen.families.visual_prompt.generate import answers, prompt_of
+    from seqgen.families.visual_prompt.task import SentenceBatches, build_model
+
+    spec, _ = resolve(compose([f"experiment={experiment}", f"trainer.device={device}", *overrides]))
+    dev = D.resolve_device(device)
+    torch.manual_seed(spec.seed)
+    model, _ = build_model(spec.model, spec.data, dev)
+    stream = SentenceBatches(spec.data, spec.trainer.batch_size, block_size=model.seq_len)
+    tr = Trainer(spec.trainer, spec.optim, model, build_optimizer(model, spec.optim, dev), stream,
+                 D.DistInfo(device=dev), NullTracker())
+    iters, warmup = (5, 2) if quick else (20, 3)
+    warmup += 8 if spec.trainer.compile else 0   # compiled steps trace first
+    times = []
+    for i in range(warmup + iters):
+        t = time.perf_counter()
+        tr.train_step()["loss"].item()           # .item() waits for the GPU: the time is the step's
+        if i >= warmup:
+            times.append(time.perf_counter() - t)
+    sec, B, n = statistics.median(times), spec.trainer.batch_size, spec.data.n_images
+    out = {"experiment": experiment, "device": str(dev), "size": spec.data.size, "batch": B, "n_images": n,
+           "precision": str(tr.dtype).replace("torch.", ""), "compile": spec.trainer.compile,
+           "train_ms_per_step": 1e3 * sec, "train_sentences_s": B / sec, "train_images_s": B * n / sec}
+    prompts = prompt_of(make_split(spec.data, "test", 64 if quick else 128).images, min(2, spec.data.shots))
+    for batch in (1, 64):
+        k = min(len(prompts), batch * (2 if quick and batch > 1 else 4), 8 if batch == 1 else len(prompts))
+        answers(model, prompts[:batch], batch_size=batch)            # warm up
+        t = time.perf_counter()
+        answers(model, prompts[:k], batch_size=batch)
+        out[f"sample_answers_s_b{batch}"] = k / (time.perf_counter() - t)
+    print(f"{experiment} on {dev}: train {1e3 * sec:.1f} ms/step (batch {B} x {n} images, {out['precision']}), "
+          f"{out['train_images_s']:,.0f} images/s; answers {out['sample_answers_s_b1']:.1f}/s at batch 1, "
+          f"{out['sample_answers_s_b64']:.1f}/s at batch 64", flush=True)
     return out
 
 
@@ -94,11 +136,22 @@ def main():
     ap.add_argument("--figure", help="write a PNG of held-out prompts | answers | truths here")
     ap.add_argument("--speed-prompts", type=int, default=20)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--ttt-steps", type=int, default=0, help="also answer after this many test-time training steps")
+    ap.add_argument("--ttt-lr", type=float, default=3e-4)
+    ap.add_argument("--ttt-copies", type=int, default=8)
     ap.add_argument("--out", help="also write the JSON line here")
     ap.add_argument("--markdown", action="store_true", help="also print the table as Markdown (docs/results.md)")
+    ap.add_argument("--speed", action="store_true", help="speed only, at random initialisation: train images/s "
+                    "and answers/s of --experiment (with --device, --quick)")
+    ap.add_argument("--device", default="cpu", help="with --speed: cpu, cuda or auto")
+    ap.add_argument("--quick", action="store_true", help="with --speed: fewer steps and prompts")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.speed:
+        res = speed_only(args.experiment, args.set, args.device, args.quick)
+        print(json.dumps({"bench": "visual_prompt", "speed": True, **res}))
+        return
     from seqgen import compose, evaluate, load_model, train
     from seqgen.app.cli import run
 
@@ -111,10 +164,14 @@ def main():
     if ckpt is None:
         plain = compose([f"experiment={args.experiment}", *args.set])
         ckpt = str(Path(plain.out_root) / plain.run_name / "checkpoints" / "last.pt")
+    from seqgen.families.visual_prompt.ttt import TTTArgs
+
+    ttt = TTTArgs(ttt_steps=args.ttt_steps, ttt_lr=args.ttt_lr, ttt_copies=args.ttt_copies)
     figures = run(evaluate, {"ckpt": ckpt, "sentences": args.sentences, "analogy": not args.no_analogy,
-                             "figure": args.figure, "device": "cpu"})
+                             "figure": args.figure, "device": "cpu", "ttt_steps": args.ttt_steps,
+                             "ttt_lr": args.ttt_lr, "ttt_copies": args.ttt_copies})
     model, _, state = load_model(ckpt)
-    speed = sampling_speed(model, state, args.speed_prompts, args.threads)
+    speed = sampling_speed(model, state, args.speed_prompts, args.threads, ttt)
     print()
     print(table(figures))
     print()

@@ -2,7 +2,8 @@
 
 python scripts/bench_word2vec.py                    # skip-gram and CBOW, 5 epochs each (about 5 minutes)
 python scripts/bench_word2vec.py --quick            # 20% of the corpus, 1 epoch, both (about a minute)
-python scripts/bench_word2vec.py --backend torch    # the PyTorch path instead of the compiled one
+python scripts/bench_word2vec.py --backend torch    # the PyTorch path instead of the compiled one (CUDA when present)
+python scripts/bench_word2vec.py --data FILE --quick --no-gensim --no-eval --backend torch --device cuda   # GPU speed
 Prints the machine first; ends with one JSON line: {"bench": "word2vec", ...}.
 """
 
@@ -30,6 +31,8 @@ def main():
     ap.add_argument("--only", choices=["sg", "cbow"], default=None)
     ap.add_argument("--backend", choices=["auto", "numba", "torch"], default="auto")
     ap.add_argument("--hs", action="store_true", help="hierarchical softmax (hs=1, negative=0) for both")
+    ap.add_argument("--device", default="auto", help="model.device: auto (CUDA when present) | cpu | cuda")
+    ap.add_argument("--no-eval", action="store_true", help="speed only: skip the analogy / similarity sets")
     args = ap.parse_args()
     mach = {**machine(), "numba": _version("numba"), "gensim": _version("gensim")}
     print("machine: " + ", ".join(f"{k} {v}" for k, v in mach.items()), flush=True)
@@ -40,11 +43,13 @@ def main():
     raw = Path("data/raw")
     hs, negative = (1, 0) if args.hs else (0, 5)
     res = {"bench": "word2vec", "lines": len(lines), "epochs": epochs, "backend": args.backend, "hs": hs,
+           "device": args.device,
            "negative": negative, "workers": 2}
     models = {"sg": (1,), "cbow": (0,)}.get(args.only, (1, 0))
     for sg in models:
         name = "sg" if sg else "cbow"
-        m = Word2Vec(Word2Vec.Config(sg=sg, epochs=epochs, backend=args.backend, hs=hs, negative=negative, workers=2))
+        m = Word2Vec(Word2Vec.Config(sg=sg, epochs=epochs, backend=args.backend, hs=hs, negative=negative, workers=2,
+                                     device=args.device))
         t = time.perf_counter()
         m.fit(lines)
         total = time.perf_counter() - t
@@ -52,7 +57,7 @@ def main():
         secs = sum(h["seconds"] for h in m.history)
         words = sum(h["words_per_s"] * h["seconds"] for h in m.history)
         cpu = sum(h["cpu_seconds"] for h in m.history)    # all threads: robust to other jobs on the machine
-        ours = evaluate_word_vectors(m.vocab, m.vectors, raw)
+        ours = {} if args.no_eval else evaluate_word_vectors(m.vocab, m.vectors.cpu(), raw)
         res.update({f"{name}_seconds": secs, f"{name}_seconds_incl_vocab": total, f"{name}_words_s": words / secs,
                     f"{name}_epoch_words_s": [round(h["words_per_s"]) for h in m.history],
                     f"{name}_words_per_cpu_s": words / cpu,
@@ -73,7 +78,8 @@ def main():
         t, c = time.perf_counter(), time.process_time()
         trained, _ = gm.train(lines, total_examples=gm.corpus_count, epochs=epochs)
         gsecs, gcpu = time.perf_counter() - t, time.process_time() - c
-        ge = evaluate_word_vectors(list(gm.wv.index_to_key), torch.from_numpy(gm.wv.vectors), raw)
+        ge = {} if args.no_eval else evaluate_word_vectors(list(gm.wv.index_to_key),
+                                                           torch.from_numpy(gm.wv.vectors), raw)
         ratio = (words / secs) / (trained / gsecs)
         cpu_ratio = (words / cpu) / (trained / gcpu)
         res.update({f"gensim_{name}_seconds": gsecs, f"gensim_{name}_words_s": trained / gsecs,

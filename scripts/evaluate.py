@@ -1,6 +1,7 @@
 """Evaluate a checkpoint in comparable units: python scripts/evaluate.py ckpt=PATH [split=test] [out=x.json]
 
-Prints one line per figure and, last, one JSON line with all of them (see seqgen/app/evaluate.py).
+Prints the figures (one a line, or the family's table) and, last, one JSON line with all of them
+(see seqgen/app/evaluate.py).
 """
 
 import json
@@ -9,7 +10,7 @@ from pathlib import Path
 import hydra
 
 from seqgen.app import cli
-from seqgen.app.evaluate import evaluate
+from seqgen.app.evaluate import evaluate, report
 from seqgen.core.config import to_plain
 
 
@@ -17,8 +18,7 @@ from seqgen.core.config import to_plain
 def main(cfg):
     values = to_plain(cfg)
     result = cli.run(evaluate, values)
-    for k, v in result.items():
-        print(f"{k:>28}  {v:.4f}" if isinstance(v, float) else f"{k:>28}  {v}")
+    print(report(result))
     line = json.dumps({"evaluate": values["ckpt"], **result})
     if values.get("out"):
         Path(values["out"]).parent.mkdir(parents=True, exist_ok=True)

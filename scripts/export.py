@@ -3,6 +3,11 @@
 python scripts/export.py ckpt=PATH format=arpa out=model.arpa          # n-gram -> ARPA (KenLM, SRILM)
 python scripts/export.py arpa=model.arpa format=checkpoint out=m.pt    # ARPA -> seqgen checkpoint
 python scripts/export.py ckpt=PATH format=word2vec out=vectors.txt      # or word2vec_binary (gensim, word2vec.c)
+python scripts/export.py ckpt=PATH format=pretrained out=DIR [push_to_hub=user/repo]   # any family: safetensors + card
+python scripts/export.py ckpt=PATH format=hf_transformers out=DIR       # GPT -> AutoModelForCausalLM folder
+python scripts/export.py hf=DIR format=checkpoint out=m.pt              # transformers GPT-2 / GPT-NeoX -> seqgen
+
+ckpt= is a checkpoint file, a pretrained folder or hf:user/repo[@revision].
 """
 
 import hydra

@@ -6,6 +6,11 @@ validation, which names the key and the valid ones, instead of Hydra's "use +key
 that are the input's fault (seqgen.core.errors) print one line and exit with status 2 (a run stopped
 by SIGTERM / SIGINT after saving exits with 128 + the signal); anything else is a bug and keeps its
 traceback.
+
+Free text (`prompt=O Romeo, Romeo`, `prompt=What's up`, `prompt=Zoë`) never reaches Hydra's override
+grammar, which would read a comma as a sweep, an apostrophe as a quote and `${...}` as an interpolation:
+the script names those keys (`VERBATIM`), `prepare_argv` takes their values out of the command line
+character for character, and `verbatim(cfg)` puts them back into the composed config.
 """
 
 from __future__ import annotations
@@ -17,22 +22,46 @@ from seqgen.core.errors import SeqgenError
 
 # config groups of train.py (a `group=option` argument chooses a file, it is not a key)
 TRAIN_GROUPS = ("model", "data", "optim", "trainer", "logger", "experiment")
+# keys of sample.py whose values are free text, taken verbatim (see the module docstring)
+VERBATIM = ("prompt", "prompt_file")
+# the values prepare_argv took out of the command line: {key: value}, applied by verbatim(cfg)
+_taken: dict[str, str] = {}
 
 
-def prepare_argv(groups: tuple = (), argv: list[str] | None = None) -> list[str]:
+def prepare_argv(groups: tuple = (), argv: list[str] | None = None, verbatim: tuple = ()) -> list[str]:
     """Rewrite key overrides as Hydra force-adds (++key=value); leave flags, group choices, hydra.*
-    keys and explicit +, ++ and ~ overrides alone. Changes sys.argv in place unless argv is given."""
+    keys and explicit +, ++ and ~ overrides alone; take `key=value` of the keys in `verbatim` out of
+    the command line (kept for verbatim(cfg); the last one given wins). Changes sys.argv in place
+    unless argv is given."""
     args = sys.argv if argv is None else argv
+    _taken.clear()
     out = [args[0]] if args else []
     for a in args[1:]:
         key = a.split("=", 1)[0]
-        if a.startswith(("-", "+", "~")) or "=" not in a or key.startswith("hydra") or key in groups:
+        if "=" in a and key in verbatim:
+            _taken[key] = unquote(a.split("=", 1)[1])
+        elif a.startswith(("-", "+", "~")) or "=" not in a or key.startswith("hydra") or key in groups:
             out.append(a)
         else:
             out.append("++" + a)
     if argv is None:
         sys.argv[:] = out
     return out
+
+
+def unquote(value: str) -> str:
+    """A value wrapped whole in one pair of quotes, Hydra's quoting (`prompt="'O Romeo, Romeo'"`, the
+    only way before values were taken verbatim), loses that pair; anything else stays as typed."""
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"" and value[0] not in value[1:-1]:
+        return value[1:-1]
+    return value
+
+
+def verbatim(cfg) -> dict:
+    """The composed config as a plain dict with the values prepare_argv took verbatim put back."""
+    from seqgen.core.schema import to_plain
+
+    return {**to_plain(cfg), **_taken}
 
 
 def run(fn, *args):

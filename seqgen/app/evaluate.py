@@ -41,8 +41,21 @@ class EvaluateConfig:
     data_root: str = "data"
     device: str = "auto"
     batch_size: int = key(32, ge=1)
-    seed: int = 0
+    seed: int | None = None          # null: the run's own seed, so the figures repeat what train.py printed
     out: str | None = None           # also write the figures as JSON here
+    copy_index: str | None = None    # an infgram checkpoint / index: copy rate of this model's samples
+    infgram: str | None = None       # an infgram checkpoint / index: the GPT + ∞-gram hybrid (λ tuned on valid)
+    kn: str | None = None            # an n-gram checkpoint (same tokenizer): the GPT + KN hybrid beside it
+
+
+def report(figures: dict) -> str:
+    """What evaluate.py prints before its JSON line: the family's own report (visual_prompt: a table of
+    tasks x figures), else one line per figure."""
+    name = figures.get("model")
+    fam = families.get(name) if name in families.FAMILIES else None
+    if fam is not None and fam.report is not None:
+        return fam.report(figures)
+    return "\n".join(f"{k:>28}  {v:.4f}" if isinstance(v, float) else f"{k:>28}  {v}" for k, v in figures.items())
 
 
 # data config keys that name local files or folders (a hub id in hf_name is a relative name: allowed)
@@ -97,18 +110,35 @@ def evaluate(values: dict) -> dict:
     ckpt = values.get("ckpt")
     if not ckpt:
         raise ConfigError("ckpt is required: python scripts/evaluate.py ckpt=outputs/<run>/checkpoints/last.pt")
-    if not Path(ckpt).is_file():
-        raise ConfigError(f"ckpt={ckpt}: no such checkpoint file")
+    if not str(ckpt).startswith("hf:") and not Path(ckpt).exists():
+        raise ConfigError(f"ckpt={ckpt}: no such checkpoint file or pretrained folder")
     device = D.resolve_device(values.get("device", "auto"))
     model, tokenizer, state = load_model(ckpt, device)
     state = {**state, "config": {**(state.get("config") or {}), "data": checked_data(state, given, ckpt)}}
+    return evaluate_loaded(model, tokenizer, state, values, device)
+
+
+def evaluate_loaded(model, tokenizer, state: dict, values: dict, device="cpu") -> dict:
+    """evaluate() on a model already loaded (export.py's model card evaluates what it exports)."""
     fam = families.get(state["model_name"])
     ec, args = split_args(values, EvaluateConfig, fam.EvalArgs, where=f"evaluate.py with a {fam.name} checkpoint")
     if fam.evaluate is None:
         raise ConfigError(f"a {fam.name} checkpoint has no evaluation")
+    if ec.seed is None:   # the seed train.py's own figures were drawn with (walks, fidelity samples, ...)
+        ec.seed = int((state.get("config") or {}).get("seed", 0))
     t0 = time.perf_counter()
     with torch.no_grad():
         out = fam.evaluate(model, tokenizer, state, ec, args, device)
+        if ec.copy_index or ec.infgram or ec.kn:
+            from seqgen.app import infgram_eval
+
+            if ec.copy_index:
+                out.update(infgram_eval.copy_audit(fam, model, tokenizer, state, ec, device))
+            if ec.infgram:
+                out.update(infgram_eval.hybrid(model, tokenizer, state, ec, device, getattr(args, "max_tokens", None)))
+            if ec.kn:
+                out.update(infgram_eval.kn_hybrid(model, tokenizer, state, ec, device,
+                                                  getattr(args, "max_tokens", None)))
     out["step"] = state.get("step", 0)
     out["eval_seconds"] = time.perf_counter() - t0
     return out

@@ -1,6 +1,8 @@
 """export(values): the export verb. A checkpoint out to another tool's format (the formats its family
-lists: ARPA for n-grams, word2vec text / binary), or another tool's file in as a checkpoint
-(`<key>=FILE format=checkpoint`, for a key some family imports, e.g. arpa=)."""
+lists: ARPA for n-grams, word2vec text / binary, a transformers folder for the GPT), to a pretrained
+folder (`format=pretrained`, every family: config.json + model.safetensors + model card), or another
+tool's file in as a checkpoint (`<key>=FILE format=checkpoint`, for a key some family imports, e.g.
+arpa=, hf=). `push_to_hub=user/repo` uploads the folder written."""
 
 from __future__ import annotations
 
@@ -15,9 +17,14 @@ from seqgen.core.rundir import check_out
 
 @dataclass
 class ExportConfig:
-    ckpt: str | None = None
-    format: str = "arpa"      # a format of the checkpoint's family, or checkpoint (import a file)
+    ckpt: str | None = None   # a checkpoint file, a pretrained folder or hf:user/repo[@revision]
+    format: str = "arpa"      # pretrained, a format of the checkpoint's family, or checkpoint (import a file)
     out: str | None = None
+    push_to_hub: str | None = None   # user/repo: upload the folder written (pretrained / hf_transformers)
+    private: bool = False            # a new Hub repo is private
+    evaluate: bool = True            # format=pretrained: the model card reports held-out figures
+    data_root: str = "data"          # where evaluate finds the run's prepared data
+    license: str = "mit"             # the model card's licence field
 
 
 def _importers() -> dict:
@@ -35,9 +42,25 @@ def export(values: dict) -> Path:
     from seqgen.core.config import build
 
     cfg = build(ExportConfig, values, "export")
+    if not cfg.out and not cfg.push_to_hub:
+        raise ConfigError("out=FILE (or push_to_hub=user/repo) is required")
     if not cfg.out:
-        raise ConfigError("out=FILE is required")
-    check_out(cfg.out)
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            return _export(cfg, imports, str(Path(tmp) / cfg.push_to_hub.split("/")[-1]))
+    # its folder made and writable before any work; onto an existing folder only the folder formats write
+    check_out(cfg.out, folder_ok=cfg.format in FOLDER_FORMATS)
+    try:
+        return _export(cfg, imports, cfg.out)
+    except IsADirectoryError:
+        raise ConfigError(f"out={cfg.out} is a folder; format={cfg.format} writes one file: give a file name") from None
+
+
+FOLDER_FORMATS = ("pretrained", "hf_transformers")   # formats that write a folder (the others write one file)
+
+
+def _export(cfg: ExportConfig, imports: dict, out: str):
     importers = _importers()
     unknown = sorted(set(imports) - set(importers))
     if unknown:
@@ -49,12 +72,26 @@ def export(values: dict) -> Path:
             raise ConfigError("format=checkpoint needs exactly one file to import: "
                               + " or ".join(f"{k}=PATH" for k in importers))
         (key, path), = given.items()
-        return importers[key][1](path, cfg.out)
+        return importers[key][1](path, out)
     if not cfg.ckpt:
-        raise ConfigError(f"format={cfg.format} needs ckpt=PATH")
-    model, _, state = load_model(cfg.ckpt)
-    fam = families.get(state["model_name"])
-    if cfg.format not in fam.exporters:
+        raise ConfigError(f"format={cfg.format} needs ckpt=PATH (a checkpoint, pretrained folder or hf:user/repo)")
+    loaded = load_model(cfg.ckpt)
+    fam = families.get(loaded[2]["model_name"])
+    if cfg.format == "pretrained":
+        from seqgen.app.pretrained import save_pretrained
+
+        path = save_pretrained(loaded, out, evaluate=cfg.evaluate, data_root=cfg.data_root, license=cfg.license)
+    elif cfg.format in fam.exporters:
+        path = fam.exporters[cfg.format](loaded[0], loaded[2], out)
+    else:
         raise ConfigError(f"{cfg.ckpt} holds a '{fam.name}' model, which exports to "
-                          f"{sorted(fam.exporters) or 'no other format'}; format={cfg.format!r} is not one of them")
-    return fam.exporters[cfg.format](model, state, cfg.out)
+                          f"{sorted(['pretrained', *fam.exporters])}; format={cfg.format!r} is not one of them")
+    if cfg.push_to_hub:
+        from seqgen.app import hub
+
+        if not Path(path).is_dir():
+            raise ConfigError(f"push_to_hub uploads a folder; format={cfg.format} writes one file ({path}): "
+                              f"use format=pretrained")
+        print(f"[seqgen] pushed {path} to {cfg.push_to_hub}: {hub.push(path, cfg.push_to_hub, cfg.private)}",
+              flush=True)
+    return Path(path)

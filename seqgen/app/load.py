@@ -1,10 +1,16 @@
-"""Rebuild any checkpoint's model through its family: `load_model(path) -> (model, tokenizer, state)`."""
+"""Rebuild any model through its family: `load_model(path) -> (model, tokenizer, state)`, where path is a
+checkpoint file (`last.pt`), a pretrained folder (config.json + model.safetensors) or a Hub id
+(`hf:user/repo[@revision]`). Every verb that takes `ckpt=` (sample, evaluate, export, the demos) loads
+through here, so each gets folders and the Hub for free."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from seqgen import families
 from seqgen.core import checkpoint as ckpt
-from seqgen.core.errors import CheckpointError, ConfigError, DataError
+from seqgen.core import pretrained
+from seqgen.core.errors import CheckpointError, ConfigError
 
 
 def patch(fam, state: dict, path) -> dict:
@@ -16,9 +22,35 @@ def patch(fam, state: dict, path) -> dict:
     return state
 
 
+def resolve(path) -> Path:
+    """A local path for a checkpoint file, a pretrained folder or a Hub id (downloaded into, or read
+    from, huggingface_hub's cache)."""
+    from seqgen.app import hub
+
+    if hub.is_hub_id(path):
+        return hub.snapshot(path)
+    return Path(path)
+
+
+def load_state(path, device="cpu", local: Path | None = None) -> dict:
+    """The checkpoint dict behind any of the three kinds of path (weights_only / safetensors: no pickle)."""
+    local = local or resolve(path)
+    if local.is_dir():
+        return pretrained.load(local, map_location=device)
+    return ckpt.load(local, map_location=device)
+
+
+def _first_line(e: Exception) -> str:
+    lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()] or [repr(e)]
+    # torch's load_state_dict error opens with "Error(s) in loading state_dict for X:"; the cause is next
+    return (lines[1] if len(lines) > 1 and lines[0].startswith("Error(s) in loading") else lines[0])[:200]
+
+
 def load_model(path, device="cpu"):
-    """(model, tokenizer or None, checkpoint state) from a checkpoint file alone (weights_only=True)."""
-    state = ckpt.load(path, map_location=device)
+    """(model, tokenizer or None, checkpoint state) from a checkpoint, pretrained folder or Hub id alone."""
+    local = resolve(path)
+    state = load_state(path, device, local)
+    folder = local.is_dir()
     try:
         fam = families.get(state["model_name"])
     except ConfigError as e:
@@ -26,10 +58,13 @@ def load_model(path, device="cpu"):
     patch(fam, state, path)
     try:
         model, tokenizer = fam.load_state(state, device)
-    except (KeyError, TypeError, RuntimeError, DataError) as e:   # a field the family needs is missing or malformed
-        first = (str(e).strip().splitlines() or [repr(e)])[0][:200]
-        raise CheckpointError(f"checkpoint {path} does not rebuild a {fam.name} model ({type(e).__name__}: {first}): "
-                              f"a damaged or hand-edited file") from None
+    except (KeyError, TypeError, RuntimeError, ValueError) as e:   # a field the family needs is missing or malformed
+        if folder:
+            raise CheckpointError(f"pretrained folder {path}: weights and config disagree: the tensors in "
+                                  f"{pretrained.WEIGHTS} do not build the {fam.name} model {pretrained.CONFIG} "
+                                  f"describes ({type(e).__name__}: {_first_line(e)})") from None
+        raise CheckpointError(f"checkpoint {path} does not rebuild a {fam.name} model ({type(e).__name__}: "
+                              f"{_first_line(e)}): a damaged or hand-edited file") from None
     if tokenizer is None and any(k.endswith("vocab_size") for k in fam.derived):   # its vocabulary is a tokenizer's
         raise CheckpointError(f"checkpoint {path} has no tokenizer (field 'tokenizer' is missing or empty), and a "
                               f"{fam.name} model cannot read or write text without the one it was trained with: a "

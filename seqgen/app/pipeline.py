@@ -37,6 +37,11 @@ def load_second_stage(path, first_fam, first_state: dict, device) -> SecondStage
     from seqgen.app.load import load_model
 
     model, _, state = load_model(path, device)
+    return check_second_stage(path, model, state, first_fam, first_state)
+
+
+def check_second_stage(path, model, state: dict, first_fam, first_state: dict) -> SecondStage:
+    """A loaded second stage, checked against the first (the demo loads both through its cache)."""
     fam = families.get(state["model_name"])
     if fam.transform_images is None:
         raise ConfigError(f"upsampler_ckpt={path} holds a '{fam.name}' model, which does not take images")

@@ -5,6 +5,7 @@ common keys below plus the family's SampleArgs), and hands over to the family's 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from seqgen import families
 from seqgen.app.load import load_model
@@ -21,6 +22,7 @@ class SampleConfig:
 
     ckpt: str | None = None
     prompt: str = "\n"
+    prompt_file: str | None = None   # read the prompt from this UTF-8 file, exactly as it is (newlines too)
     num_samples: int = key(1, ge=1)
     max_new_tokens: int = key(500, ge=0)
     temperature: float = key(0.8, ge=0)      # 0: greedy
@@ -32,13 +34,34 @@ class SampleConfig:
     out: str | None = None      # the output file or folder; default <run_dir>/samples/sample_seed<seed>.<txt|png>
 
 
-def sample(cfg) -> dict:
-    """Load a checkpoint, draw num_samples samples, print and save them -> {"out", "texts" | "images"}."""
+def read_prompt_file(values: dict) -> dict:
+    """values with prompt_file's text as the prompt (and prompt_file dropped); one error for a file
+    that cannot be read, or for both keys at once."""
+    path = values.get("prompt_file")
+    if not path:
+        return values
+    if values.get("prompt", SampleConfig.prompt) != SampleConfig.prompt:
+        raise ConfigError("give prompt= or prompt_file=, not both")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"prompt_file={path}: cannot read it as UTF-8 text ({e})") from None
+    return {**values, "prompt": text, "prompt_file": None}
+
+
+def sample(cfg, loaded: tuple | None = None) -> dict:
+    """Load a checkpoint, draw num_samples samples, print and save them -> {"out", "texts" | "images"}.
+    `loaded`: a (model, tokenizer, state) already loaded from ckpt (seqgen.from_pretrained's objects)."""
     values = dict(to_plain(cfg))
     if not values.get("ckpt"):
         raise ConfigError("ckpt is required: python scripts/sample.py ckpt=outputs/<run>/checkpoints/last.pt")
+    values = read_prompt_file(values)
     device = D.resolve_device(values.get("device", "auto"))
-    model, tokenizer, state = load_model(values["ckpt"], device)
+    if not values.get("out") and not str(values["ckpt"]).endswith(".pt") and not Path(values["ckpt"]).is_file():
+        # a pretrained folder or Hub snapshot has no run folder to write samples into (and the Hub cache
+        # must stay as downloaded): ./samples/<name>/
+        values["out"] = str(Path("samples") / Path(str(values["ckpt"]).removeprefix("hf:").split("@")[0]).name) + "/"
+    model, tokenizer, state = loaded or load_model(values["ckpt"], device)
     fam = families.get(state["model_name"])
     second = load_second_stage(values.get("upsampler_ckpt"), fam, state, device)
     sc, args, pipeline, second_args = split_args(

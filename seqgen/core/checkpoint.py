@@ -6,6 +6,7 @@ optimizer, step, rng {torch, data per rank}, tracker {wandb_id}, config (the pla
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 from pathlib import Path
@@ -186,17 +187,32 @@ def pack(spec, model_config: dict, model_state, step: int, **extra) -> dict:
     config), the weights or tables, the step; `extra` adds the family's keys (tokenizer, codec,
     optimizer, rng, metrics, train_seconds, ...)."""
     return {"model_name": spec.model_name, "model_config": dict(model_config), "model": model_state,
-            "step": step, "config": spec.plain, **extra}
+            "step": step, "config": spec.plain, "hardware": hardware(), **extra}
+
+
+def hardware() -> str:
+    """The machine a checkpoint was made on, in words (for model cards): CPU, cores, and GPUs if any."""
+    from seqgen.core.precision import cpu_name
+
+    out = f"{cpu_name()}, {os.cpu_count()} CPU cores"
+    if torch.cuda.is_available():
+        out += f", {torch.cuda.device_count()}x {torch.cuda.get_device_name(0)}"
+    return out
 
 
 def check_same_model(spec, state: dict, path, family=None):
     """A run folder holds one model: refuse a different one rather than overwrite its checkpoints.
-    A key the checkpoint predates (added by a later release) counts as having had the default of
-    the family's Config (`family.Model.Config`), when the family is given."""
+    A key the checkpoint predates (added by a later release) counts as having had that release's
+    default: the family's patch steps fill it (model.patch=1 for a text2pixel before patch tokens),
+    and a key no step names takes the family's Config default (`family.Model.Config`)."""
     if state["model_name"] != spec.model_name:
         raise ConfigError(f"checkpoint {path} holds a '{state['model_name']}' model, the config asks for "
                           f"'{spec.model_name}'")
-    old = dict(state["model_config"])
+    patched = {**state, "model_config": dict(state["model_config"]),
+               "config": copy.deepcopy(state.get("config") or {})}
+    for _, step in getattr(family, "patches", ()):
+        step(patched)
+    old = patched["model_config"]
     config_cls = getattr(getattr(family, "Model", None), "Config", None)
     for k in spec.model:
         if k not in old and config_cls is not None and hasattr(config_cls, k):

@@ -175,11 +175,12 @@ def write_config(run_dir: Path, plain: dict) -> None:
     OmegaConf.save(OmegaConf.create(plain), run_dir / "config.yaml")
 
 
-def check_out(out, key: str = "out") -> Path:
-    """An output file's path, checked before any work: not a folder, its folder creatable and writable
-    (read-only disks, missing permissions, symlink loops end here as one ConfigError)."""
+def check_out(out, key: str = "out", folder_ok: bool = False) -> Path:
+    """An output file's path, checked before any work: not a folder (unless folder_ok: a writer of
+    folders), its folder creatable and writable (read-only disks, missing permissions, symlink loops end
+    here as one ConfigError)."""
     path = Path(str(out)).expanduser()
-    if path.is_dir() or str(out).endswith(("/", os.sep)):
+    if not folder_ok and (path.is_dir() or str(out).endswith(("/", os.sep))):
         raise ConfigError(f"{key}={out} is a folder; give a file name")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ class LoggerConfig:
     # wandb: auto (online with a key, offline without) | online | offline | disabled
     mode: str = key("auto", choices=("auto", "online", "offline", "disabled"))
     tags: list | None = None
+    run_suffix: str = ""   # appended to the default run_name, so another dashboard setup is another run folder
 
 
 class NullTracker:

@@ -51,6 +51,9 @@ def folder_digest(folder) -> str:
 def identity(cfg, files: dict | None = None, folders: dict | None = None, **extra) -> dict:
     """{'config': hash of the data config, '<key>': digest of each local input, **extra}."""
     state = {k: v for k, v in asdict(cfg).items() if k not in LIMIT_KEYS}
+    for k, default in getattr(cfg, "UNHASHED_DEFAULTS", {}).items():   # keys newer than old checkpoints
+        if state.get(k) == default:
+            state.pop(k)
     out = {"config": hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()[:12]}
     for key, path in (files or {}).items():
         if path:

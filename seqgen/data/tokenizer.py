@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections import Counter
 from pathlib import Path
 
@@ -67,6 +68,21 @@ class Tokenizer:
         return Tokenizer.from_json(path.read_text(encoding="utf-8"))
 
 
+def encode_prompt(tokenizer, prompt: str) -> list[int]:
+    """A sampling prompt's ids: a character vocabulary folds the characters it lacks to their base
+    letters (`prompt="Zoë"` on tiny-shakespeare is read as "Zoe") and says so once; a character with
+    no such form is one error naming the prompt."""
+    if isinstance(tokenizer, CharTokenizer):
+        prompt, changed = tokenizer.fold(prompt)
+        if changed:
+            print("[seqgen] warning: not in this model's characters, read as their base letters: "
+                  + ", ".join(f"{a!r} -> {b!r}" for a, b in changed.items()), flush=True)
+    try:
+        return tokenizer.encode(prompt)
+    except DataError as e:
+        raise DataError(f"prompt: {e}") from None
+
+
 class CharTokenizer(Tokenizer):
     """One id per Unicode character, vocabulary sorted (nanoGPT's shakespeare_char convention)."""
 
@@ -89,6 +105,20 @@ class CharTokenizer(Tokenizer):
         except KeyError as e:
             raise DataError(f"character {e.args[0]!r} is not in the {len(self.itos)}-character "
                              f"vocabulary of this tokenizer") from None
+
+    def fold(self, text: str) -> tuple[str, dict]:
+        """text with each character this vocabulary lacks written as its base letter where that is in
+        the vocabulary (Unicode NFKD without combining marks: 'ë' -> 'e', 'ﬁ' -> 'fi') -> (text,
+        {character: replacement}). Characters without such a form stay (encode names them)."""
+        out, changed = [], {}
+        for ch in text:
+            if ch not in self.stoi:
+                base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+                if base and all(c in self.stoi for c in base):
+                    changed[ch] = base
+                    ch = base
+            out.append(ch)
+        return "".join(out), changed
 
     def decode(self, ids):
         return "".join(self.itos[int(i)] for i in ids)

@@ -10,7 +10,7 @@ from importlib import import_module
 
 from seqgen.core.errors import ConfigError
 
-FAMILIES = ("gpt", "ngram", "word2vec", "text2pixel", "upsampler", "video_texture", "visual_prompt")
+FAMILIES = ("gpt", "ngram", "infgram", "word2vec", "text2pixel", "upsampler", "video_texture", "visual_prompt")
 
 
 def get(name: str):

@@ -25,9 +25,12 @@ class Family:
     sample: Callable | None = None     # (model, tokenizer, state, sc, args, device) -> {"out", ...}
     transform_images: Callable | None = None   # images in, images out: (model, state, lo, sc, args, device)
     evaluate: Callable | None = None   # (model, tokenizer, state, ec, args, device) -> figures dict
+    report: Callable | None = None     # (figures) -> str: evaluate.py's printout; None: one line per figure
     exporters: dict = field(default_factory=dict)   # format -> (model, state, out) -> Path
     importers: dict = field(default_factory=dict)   # export.py key (e.g. arpa) -> (path, out) -> Path
     patches: tuple = ()                # (description, fn(state) -> bool) for checkpoints of older releases
+    pretrained_files: dict = field(default_factory=dict)   # file in a pretrained folder -> an exporters format
+    hub_tags: tuple = ()               # model-card tags; the first is the Hub's pipeline_tag
 
     def __post_init__(self):
         if (self.make_task is None) == (self.fit is None):
@@ -48,6 +51,21 @@ class Family:
 def arg_keys(*classes) -> list[str]:
     """Field names of the given dataclasses (None skipped), in order."""
     return [f.name for cls in classes if cls is not None for f in fields(cls)]
+
+
+def predated(block: str, then: dict):
+    """A patch step for checkpoints older than some keys: each key of `then` that the checkpoint lacks
+    takes the value it had by default back then (not today's default, which may since have become
+    another recipe's). block "model": the model_config; otherwise the run config's block of that name
+    (a family's settings). -> fn(state) -> bool (whether it filled anything)."""
+    def fill(state: dict) -> bool:
+        d = state.get("model_config") if block == "model" else (state.get("config") or {}).get(block)
+        if not isinstance(d, dict):
+            return False
+        missing = {k: v for k, v in then.items() if k not in d}
+        d.update(missing)
+        return bool(missing)
+    return fill
 
 
 def split_args(values: dict, common: type, *extra: type | None, where: str):

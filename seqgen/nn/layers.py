@@ -88,6 +88,21 @@ class KVCache:
                 self.k[i], self.v[i] = k.index_select(0, rows), v.index_select(0, rows)
 
 
+def check_heads(n_embd: int, n_head: int, rope_multiple: int = 0, prefix: str = "model"):
+    """Validate an attention shape when the config is built (before any data or run folder): the width
+    splits into n_head heads, and with rotary positions each head's size is a multiple of
+    rope_multiple (2: RoPE turns pairs of channels; 4: visual_prompt's 2-D rows and columns)."""
+    if n_embd % n_head:
+        raise ConfigError(f"{prefix}.n_embd={n_embd} must be divisible by {prefix}.n_head={n_head}")
+    hs = n_embd // n_head
+    if rope_multiple and hs % rope_multiple:
+        ok = [h for h in range(1, n_embd + 1) if n_embd % h == 0 and (n_embd // h) % rope_multiple == 0]
+        near = min(ok, key=lambda h: (abs(h - n_head), h)) if ok else None
+        raise ConfigError(f"{prefix}.n_embd={n_embd} / {prefix}.n_head={n_head} gives {hs}-dim heads; rotary "
+                          f"positions need a head size that is a multiple of {rope_multiple}"
+                          + (f" (e.g. {prefix}.n_head={near})" if near else "") + f", or {prefix}.rope=false")
+
+
 def rope_tables(head_size: int, max_len: int, theta: float = 10000.0, device=None):
     """cos, sin tables (max_len, hs/2) for rotary position embeddings."""
     inv_freq = 1.0 / theta ** (torch.arange(0, head_size, 2, device=device).float() / head_size)

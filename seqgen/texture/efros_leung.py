@@ -111,8 +111,9 @@ def _waves(ys, xs, r: int) -> np.ndarray:
 
 
 def fill(canvas: np.ndarray, filled: np.ndarray, patches: np.ndarray, centres: np.ndarray,
-         cfg: EfrosLeungConfig, seed: int, device="cpu") -> np.ndarray:
-    """Fill every unfilled pixel of canvas (H, W, C) in place order, fast path. Returns a new array."""
+         cfg: EfrosLeungConfig, seed: int, device="cpu", progress=None) -> np.ndarray:
+    """Fill every unfilled pixel of canvas (H, W, C) in place order, fast path. Returns a new array.
+    progress: called with the filled fraction after each pass (a web page's progress bar)."""
     w, r = cfg.window, cfg.window // 2
     dtype = getattr(torch, cfg.dtype)
     dev = torch.device(device)
@@ -129,7 +130,10 @@ def fill(canvas: np.ndarray, filled: np.ndarray, patches: np.ndarray, centres: n
     fm[r:r + H, r:r + W] = torch.tensor(filled, dtype=dtype, device=dev)
     dy, dx = (t.reshape(-1).to(dev) for t in torch.meshgrid(torch.arange(w), torch.arange(w), indexing="ij"))
     filled = filled.copy()
+    todo = max(1, int((~filled).sum()))
     while not filled.all():
+        if progress is not None:
+            progress(1.0 - float((~filled).sum()) / todo)
         ys, xs, u = _pass_order(filled, w, gen)
         waves = _waves(ys, xs, r)
         for k in range(int(waves.max()) + 1):
@@ -191,7 +195,7 @@ def _seeded_canvas(sample: np.ndarray, size, cfg: EfrosLeungConfig, seed: int):
 
 
 def synthesize(sample: np.ndarray, size, cfg: EfrosLeungConfig | None = None, seed: int = 0,
-               device="cpu", reference: bool = False) -> np.ndarray:
+               device="cpu", reference: bool = False, progress=None) -> np.ndarray:
     """Grow a size x size (or (H, W)) texture from sample (H, W, C) floats. Exact E&L."""
     cfg = cfg or EfrosLeungConfig()
     sample = np.asarray(sample, dtype=np.float64)
@@ -200,11 +204,11 @@ def synthesize(sample: np.ndarray, size, cfg: EfrosLeungConfig | None = None, se
     canvas, filled = _seeded_canvas(sample, size, cfg, seed)
     if reference:
         return fill_reference(canvas, filled, patches, centres, cfg, seed)
-    return fill(canvas, filled, patches, centres, cfg, seed, device)
+    return fill(canvas, filled, patches, centres, cfg, seed, device, progress)
 
 
 def fill_holes(image: np.ndarray, mask: np.ndarray, cfg: EfrosLeungConfig | None = None, seed: int = 0,
-               device="cpu", reference: bool = False) -> np.ndarray:
+               device="cpu", reference: bool = False, progress=None) -> np.ndarray:
     """Fill the pixels where mask is True, sampling from the image's fully known windows.
 
     Known pixels are returned untouched.
@@ -224,7 +228,7 @@ def fill_holes(image: np.ndarray, mask: np.ndarray, cfg: EfrosLeungConfig | None
     if reference:
         out = fill_reference(canvas, ~mask, patches, centres, cfg, seed)
     else:
-        out = fill(canvas, ~mask, patches, centres, cfg, seed, device)
+        out = fill(canvas, ~mask, patches, centres, cfg, seed, device, progress)
     out[~mask] = image[~mask]  # bit-exact known pixels
     return out
 

@@ -100,7 +100,24 @@ def test_invalid_train_values(tmp_path, corpus, capsys, override, key):
 def test_model_shape_errors_name_the_keys(tmp_path, corpus, capsys):
     with pytest.raises(SystemExit):
         cli.run(train, compose(tiny_overrides(tmp_path, corpus, "model.n_embd=30", "model.n_head=4")))
-    assert "n_embd=30 must be divisible by n_head=4" in capsys.readouterr().err
+    assert "model.n_embd=30 must be divisible by model.n_head=4" in capsys.readouterr().err
+
+
+def test_rope_head_size_is_checked_at_config_time(tmp_path, corpus, capsys):
+    """n_embd=100 with 4 heads (the word2vec vector size) gives 25-dim heads that RoPE cannot rotate:
+    one line naming both keys and a fix, before any data or run folder is touched (was a traceback
+    in apply_rope)."""
+    with pytest.raises(SystemExit) as e:
+        cli.run(train, compose(tiny_overrides(tmp_path, corpus, "model.n_embd=100", "model.n_head=4")))
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "model.n_embd=100" in err[0] and "model.n_head=4" in err[0], err
+    assert "25-dim heads" in err[0] and "model.n_head=5" in err[0] and "model.rope=false" in err[0]
+    assert not (tmp_path / "out").exists()
+    # the same width with a learned position table, or with 5 heads, is valid
+    from seqgen.families.gpt.model import GPT
+    GPT.Config(n_embd=100, n_head=4, rope=False)
+    GPT.Config(n_embd=100, n_head=5)
 
 
 SAMPLE_BAD = [("top_p=0", "top_p"), ("top_p=1.5", "top_p"), ("top_k=-1", "top_k"), ("top_k=0", "top_k"),

@@ -19,6 +19,34 @@ def test_every_experiment_composes(experiment):
     assert spec.trainer.max_steps > 0
 
 
+def test_documented_commands_get_distinct_run_folders():
+    """README's `train.py`, `logger=wandb|tensorboard|all` and `experiment=...` commands used to share
+    outputs/gpt_shakespeare_char, so the later ones resumed a finished run or were refused."""
+    cases = [[], ["logger=wandb"], ["logger=tensorboard"], ["logger=all"],
+             *([f"experiment={e}"] for e in EXPERIMENTS), ["experiment=gpt_shakespeare_char", "logger=wandb"]]
+    for model in ("ngram", "text2pixel", "upsampler", "video_texture", "visual_prompt", "word2vec"):
+        cases.append([f"model={model}", f"data={_data_for(model)}"])
+    names = [resolve(compose(c))[0].run_name for c in cases]
+    assert len(set(names)) == len(names), sorted(names)
+    assert names[:4] == ["gpt_on_shakespeare_char", "gpt_on_shakespeare_char_wandb", "gpt_on_shakespeare_char_tb",
+                         "gpt_on_shakespeare_char_wandb_tb"]
+    assert resolve(compose(["logger=wandb", "run_name=mine"]))[0].run_name == "mine"
+
+
+@pytest.mark.parametrize("model, experiment, settings", [
+    ("text2pixel", "text2pixel_shapes", ("guidance",)), ("upsampler", "upsampler_shapes", ("decode",)),
+    ("visual_prompt", "visual_prompt_shapes", ())])
+def test_model_groups_are_the_current_recipes_models(model, experiment, settings):
+    """Plain model=text2pixel / upsampler / visual_prompt gave the superseded models (patch 1 with
+    guidance 3, the block upsampler, the first visual-prompting model); only experiment= gave the
+    README's. The model group's defaults are now the recipe's model."""
+    recipe = resolve(compose([f"experiment={experiment}"]))[0]
+    plain = resolve(compose([f"model={model}", f"data={recipe.data.name}"]))[0]
+    assert plain.model == recipe.model
+    for k in settings:
+        assert getattr(plain.settings, k) == getattr(recipe.settings, k), k
+
+
 def _yaml(group, option):
     return yaml.safe_load((CONFIGS / group / f"{option}.yaml").read_text())
 

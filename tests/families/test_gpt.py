@@ -79,8 +79,25 @@ def test_greedy_generation_deterministic_and_cache_agrees():
     b = generate(model, idx, 12, temperature=0.0, use_cache=False)
     assert torch.equal(a, b) and a.shape == (2, 15)
     # past block_size the cached path re-encodes half a window: it must still run and stay in vocab
-    long = generate(model, idx, 40, temperature=0.0)
+    long = generate(model, idx, 40, temperature=0.0, slide="half")
     assert long.shape == (2, 43) and long.max() < 50
+
+
+@pytest.mark.parametrize("rope", [True, False])
+def test_cache_gives_the_tokens_of_no_cache_past_the_window(rope):
+    """README: `use_cache=false` gives the same tokens - also after the window slides (block 16,
+    60 new tokens, sampled with temperature 1): the default slide re-runs the cropped window, as
+    nanoGPT's generate does (the old half-window cache diverged right after the first slide)."""
+    torch.manual_seed(0)
+    model = tiny(rope=rope)
+    idx = torch.randint(0, 50, (3, 5))
+    runs = [generate(model, idx, 60, temperature=1.0, top_k=20, generator=torch.Generator().manual_seed(7),
+                     use_cache=c) for c in (True, False)]
+    assert runs[0].shape == (3, 65) and torch.equal(runs[0], runs[1])
+    # a prompt longer than the window is cropped the same way
+    long = torch.randint(0, 50, (1, 40))
+    a, b = (generate(model, long, 20, temperature=0.0, use_cache=c) for c in (True, False))
+    assert torch.equal(a, b)
 
 
 def test_seeded_sampling_reproducible():

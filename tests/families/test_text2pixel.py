@@ -14,7 +14,7 @@ from tests.conftest import ROOT, overfit, run_script
 
 def tiny(**kw):
     cfg = dict(text_vocab_size=20, n_colors=6, caption_len=5, height=6, width=6, n_layer=2, n_head=2,
-               n_embd=32, caption_dropout=0.0)
+               n_embd=32, caption_dropout=0.0, patch=1)   # one pixel per step (the default is 2x2 patches)
     cfg.update(kw)
     torch.manual_seed(0)
     return Text2Pixel(Text2Pixel.Config(**cfg))
@@ -228,3 +228,16 @@ def test_guidance_run_reads_the_checkpoints_own_scale():
     assert run_guidance(1.5, {}) == 1.5
     with pytest.raises(ConfigError, match="guidance='auto'"):
         run_guidance("auto", {})
+
+
+def test_guidance_null_draws_and_says_the_fidelity_row_once():
+    """With guidance null the guided and unguided rows are one draw: scored once and flagged fresh once,
+    so train.py prints its glyph / caption fidelity line once (it printed it twice)."""
+    from seqgen.families.text2pixel.evaluate import guided_and_unguided
+
+    calls = []
+    rows = list(guided_and_unguided(("glyphs", "glyphs_noguide"), None, lambda g: calls.append(g) or {"x": 1.0}))
+    assert calls == [None]
+    assert [(n, fresh) for n, _, _, fresh in rows] == [("glyphs", True), ("glyphs_noguide", False)]
+    rows = list(guided_and_unguided(("f", "f_noguide"), 2.0, lambda g: calls.append(g) or {"x": g or 0.0}))
+    assert calls == [None, 2.0, None] and all(fresh for *_, fresh in rows)

@@ -58,7 +58,8 @@ def test_feasible_colours_match_a_brute_force_search():
 
 def test_constrained_block_sampling_is_consistent_for_every_block():
     torch.manual_seed(0)
-    m = Upsampler(Upsampler.Config(n_colors=K, factor=4, context=1, n_layer=1, n_head=2, n_embd=16)).eval()
+    m = Upsampler(Upsampler.Config(arch="blocks", n_colors=K, factor=4, context=1, n_layer=1, n_head=2,
+                                   n_embd=16)).eval()
     lo, _ = pair(B=3)
     for t in (1.0, 3.0):   # an untrained model at a high temperature breaks the rule often unless masked
         hi = upsample_tokens(m, lo, t, None, torch.Generator().manual_seed(1), retries=0, constrained=True)

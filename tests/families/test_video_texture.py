@@ -288,6 +288,15 @@ def test_fit_save_load_sample_evaluate(tmp_path):
     assert figs["reversals"] == 0 and figs["nofilter/reversals"] > 0 and figs["range_share_after"] >= 0.9
     assert figs["nofuture/tail_share"] > figs["tail_share"] and (tmp_path / "m.png").is_file()
     assert ckpt.load(path)["metrics"]["jumps_per_100"] > 0
+    # one checkpoint, one set of figures: evaluate.py walks with the run's seed, as train.py did
+    figs = evaluate({"ckpt": str(path), "frames": 2000})
+    train_metrics = result["metrics"]
+    for k in ("jumps_per_100", "longest_run", "tail_share", "jump_smoothness", "loop_jumps", "loop_length",
+              "nofilter/reversals", "range_share_after"):
+        assert figs[k] == pytest.approx(train_metrics[k]), k
+    # and sample.py's loop counts the wrap-around jump, as loop_jumps does
+    info = json.loads((tmp_path / "s_1_png.json").read_text())
+    assert info["mode"] == "loop" and info["jumps"] == figs["loop_jumps"] >= 1
 
 
 def test_script_errors_are_one_line(tmp_path):

@@ -15,12 +15,15 @@ from seqgen.families.visual_prompt.task import SentenceBatches, build_model
 from tests.conftest import compose, overfit, run_script
 
 CFG = VisualConfig(n_valid=8, n_test=2)
+# the first release's model (2x2 patch tokens, a softmax head, no rotary positions, loss on every image),
+# which the tests without their own keys count tokens of; the defaults are now the recipe's model
+FIRST = dict(patch=2, head="vocab", rope=False, loss="all")
 
 
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    m, _ = build_model(dict(n_layer=2, n_head=2, n_embd=32), CFG, "cpu")
+    m, _ = build_model(dict(n_layer=2, n_head=2, n_embd=32, **FIRST), CFG, "cpu")
     return m.eval()
 
 
@@ -96,7 +99,7 @@ def test_escaped_patches_round_trip_and_are_scored(model, sentences):
 
 def test_overfit_one_batch():
     torch.manual_seed(0)
-    m, _ = build_model(dict(n_layer=2, n_head=2, n_embd=64, canvas=0.0), CFG, "cpu")
+    m, _ = build_model(dict(n_layer=2, n_head=2, n_embd=64, canvas=0.0, **FIRST), CFG, "cpu")
     x = torch.from_numpy(make_split(CFG, "valid", 2).images[:, -2:]).long().flatten(2)   # [B, B']: fast
     assert overfit(m, (x, None), 100) < 0.05
     m.eval()
@@ -108,7 +111,8 @@ def test_pixel_head_loss_cache_seeded_answers_and_overfit(sentences, form, rope)
     """head=pixels with 4x4 patches (and 2-D rotary positions): uniform colours at init, causal,
     cache == recompute, seeded draws; one batch memorised."""
     torch.manual_seed(0)
-    m, _ = build_model(dict(n_layer=2, n_head=2, n_embd=32, patch=4, head="pixels", rope=rope), CFG, "cpu")
+    m, _ = build_model(dict(n_layer=2, n_head=2, n_embd=32, patch=4, head="pixels", rope=rope, loss="all"), CFG,
+                       "cpu")
     m.eval()
     assert m.head is None and m.seq_len == 6 * 17 - 1
     x = sentences[:2] if form == "sentence" else sentences[:2, [0, 1, 4, 5]]
@@ -144,7 +148,8 @@ def test_pixel_head_loss_cache_seeded_answers_and_overfit(sentences, form, rope)
 
 def test_loss_on_answers_scores_half_the_images_and_the_canvas_trains():
     torch.manual_seed(0)
-    m, _ = build_model(dict(n_layer=1, n_head=2, n_embd=32, loss="answers", canvas=1.0), CFG, "cpu")
+    m, _ = build_model(dict(n_layer=1, n_head=2, n_embd=32, canvas=1.0, **{**FIRST, "loss": "answers"}), CFG,
+                       "cpu")
     assert m.scored_images(6) == [1, 3, 5]
     x = torch.from_numpy(make_split(CFG, "valid", 2).images).long().flatten(2)
     m.train()
@@ -243,6 +248,12 @@ def test_train_sample_and_evaluate_end_to_end(tmp_path):
               "shift/analogy1/fg_iou", "mean/1shot/shape"):
         assert 0 <= figs[k] < math.inf, k
     assert (tmp_path / "fig.png").is_file()
+    # evaluate.py prints a table of tasks, not one line per figure (572 lines on the recipe)
+    from seqgen.app.evaluate import report
+
+    printed = report(figs).splitlines()
+    assert len(printed) < 60 < len(figs), (len(printed), len(figs))
+    assert any(line.startswith("recolour ") for line in printed) and "ex2" in "\n".join(printed)
     assert answers(result["model"], prompt_of(make_split(CFG, "test", 2).images, 0)).shape == (2, 16, 16)
 
 

@@ -51,7 +51,11 @@ BACKGROUNDS = tuple(S.BACKGROUNDS)
 WHITE, BLACK, GREY = S.INDEX["white"], S.INDEX["black"], S.INDEX["grey"]
 SIDES = {"small": 8, "large": 12}              # box side at 16x16 (x size / 16 for larger images)
 SHIFT, HOLE, FACTOR = 3, 2, 4                  # at 16x16
-SPLITS = {"train": 0, "valid": 1, "test": 2, "compose": 3}
+SPLITS = {"train": 0, "valid": 1, "test": 2, "compose": 3, "unseen": 4}
+AUGMENTS = ("colours", "dihedral", "translate")   # seqgen.data.images.visual_augment
+# the held-out-task split of experiment=visual_prompt_unseen: one task of each kind, each with a
+# trained relative that shares its parts but not its rule (docs/results.md says why these three)
+UNSEEN_TASKS = ("shift", "colourise", "outline")
 NAME = "visual_sentences"
 GENERATOR = "visual sentences v1"   # bump when the same config would draw other sentences
 
@@ -69,8 +73,13 @@ class VisualConfig:
     n_valid: int = key(256, ge=1)              # seen combinations, fresh draws (loss during training)
     n_test: int = key(50, ge=1)                # per task (and per held-out composition): held-out combinations
     seed: int = 0
+    augment: list = field(default_factory=list)          # training only: colours / dihedral / translate
+    held_out_tasks: list = field(default_factory=list)   # never trained: scored on split `unseen`
 
     kind = "visual sentence"
+    # keys added after the first release: left out of the data identity at their default, so the
+    # checkpoints of runs without them still resume (seqgen.data.identity)
+    UNHASHED_DEFAULTS = {"augment": [], "held_out_tasks": []}
 
     @staticmethod
     def names() -> list[str]:
@@ -80,6 +89,13 @@ class VisualConfig:
         bad = [t for t in self.tasks if t not in TASKS]
         if bad or not self.tasks:
             raise ConfigError(f"data.tasks={self.tasks}: expected a non-empty list of {list(TASKS)}")
+        bad = [t for t in self.held_out_tasks if t not in TASKS or t in self.tasks]
+        if bad:
+            raise ConfigError(f"data.held_out_tasks={self.held_out_tasks}: expected tasks of {list(TASKS)} that "
+                              f"are not in data.tasks={self.tasks} (a held-out task is never trained)")
+        bad = [a for a in self.augment if a not in AUGMENTS]
+        if bad:
+            raise ConfigError(f"data.augment={self.augment}: expected a list of {list(AUGMENTS)}")
 
     @property
     def n_images(self) -> int:
@@ -273,7 +289,8 @@ def draw(cfg: VisualConfig, split: str, index: int) -> dict:
     """Sentence `index` of a split: {images (n_images, S, S), shapes, bgs, rule, task}.
 
     train / valid: seen combinations (single tasks and the training compositions); test: task
-    index % len(tasks), its combination held out; compose: a held-out composition of two tasks."""
+    index % len(tasks), its combination held out; compose: a held-out composition of two tasks;
+    unseen: task index % len(held_out_tasks), a task never trained (any combination)."""
     if split not in SPLITS:
         raise ConfigError(f"split={split!r}: expected one of {list(SPLITS)}")
     rng = np.random.default_rng([cfg.seed, SPLITS[split], index])
@@ -281,6 +298,10 @@ def draw(cfg: VisualConfig, split: str, index: int) -> dict:
         tasks, held = _training_tasks(cfg, rng), False
     elif split == "test":
         tasks, held = (cfg.tasks[index % len(cfg.tasks)],), True
+    elif split == "unseen":
+        if not cfg.held_out_tasks:
+            raise ConfigError("split=unseen: this run holds no task out (data.held_out_tasks is empty)")
+        tasks, held = (cfg.held_out_tasks[index % len(cfg.held_out_tasks)],), False
     else:
         comps = compositions(cfg)
         if not comps:
@@ -297,7 +318,7 @@ def compositions(cfg: VisualConfig) -> list[tuple]:
 
 def split_size(cfg: VisualConfig, split: str) -> int:
     return {"valid": cfg.n_valid, "test": cfg.n_test * len(cfg.tasks),
-            "compose": cfg.n_test * len(compositions(cfg))}[split]
+            "compose": cfg.n_test * len(compositions(cfg)), "unseen": cfg.n_test * len(cfg.held_out_tasks)}[split]
 
 
 @dataclass

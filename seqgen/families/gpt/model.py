@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from seqgen.core.schema import key
 from seqgen.nn.decoder import Decoder
-from seqgen.nn.layers import KVCache, rope_tables
+from seqgen.nn.layers import KVCache, check_heads, rope_tables
 
 
 class GPT(Decoder):
@@ -27,6 +27,9 @@ class GPT(Decoder):
         rope: bool = True            # rotary positions (false: a learned position table, as nanoGPT)
         rope_theta: float = key(10000.0, gt=0)
         tie_weights: bool = True     # share the token embedding with the output head
+
+        def __post_init__(self):     # at config time: a shape RoPE cannot take is a config error, not a traceback
+            check_heads(self.n_embd, self.n_head, 2 if self.rope else 0)
 
     def __init__(self, config: "GPT.Config"):
         super().__init__()

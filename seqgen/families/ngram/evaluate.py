@@ -1,5 +1,5 @@
-"""An n-gram on held-out text: every line coded (one </s> per newline), so bits per character
-compare with a GPT's; per-token perplexity in KenLM's conventions otherwise."""
+"""An n-gram on held-out text: per-token perplexity in KenLM's conventions over the model's sentences
+(what train.py prints), bits per character over every line (one </s> per newline), comparable with a GPT's."""
 
 from __future__ import annotations
 
@@ -21,13 +21,25 @@ class EvalArgs:
 
 
 def ngram_text_scores(model, tokenizer, text: str) -> dict:
-    """Every line of `text` -> bits per character and per-token perplexity."""
-    lines = text_lines(text)
-    r = perplexity(model, [np.asarray(tokenizer.encode(ln), np.int64) for ln in lines])
-    bits = -r["log10_sum"] * math.log2(10)
-    chars = sum(len(ln) + 1 for ln in lines)
-    return {"bpc": bits / chars, "ppl": r["ppl"], "bits_per_token": r["bits_per_token"], "tokens": r["tokens"],
-            "chars": chars, "oov": r["oov"]}
+    """One definition, shared by train.py (fit.py) and evaluate.py, so one checkpoint reports one figure.
+
+    `ppl` (and `ppl_excl_oov`, `tokens`, `oov`, `bits_per_token`): KenLM's `query` over the lines the
+    model takes as sentences - the non-empty ones, or with `model.blank_lines=true` every line.
+    `bpc`: bits per character of the whole text, every line coded (one </s> per newline), comparable
+    with a GPT's; where the model skips blank lines, `ppl_every_line` names the per-token perplexity of
+    that whole-text coding (the ladder's n-grams set blank_lines=true, so there the two are one)."""
+    blank = bool(getattr(model.config, "blank_lines", False))
+    every = text_lines(text)
+    sentences = every if blank else [ln for ln in every if ln.strip()]
+    r = perplexity(model, [np.asarray(tokenizer.encode(ln), np.int64) for ln in sentences])
+    whole = r if blank else perplexity(model, [np.asarray(tokenizer.encode(ln), np.int64) for ln in every])
+    out = {"ppl": r["ppl"], "ppl_excl_oov": r["ppl_excl_oov"], "bits_per_token": r["bits_per_token"],
+           "tokens": r["tokens"], "oov": r["oov"], "lines": "every line" if blank else "non-empty lines (KenLM)",
+           "bpc": -whole["log10_sum"] * math.log2(10) / sum(len(ln) + 1 for ln in every),
+           "chars": sum(len(ln) + 1 for ln in every)}
+    if not blank:
+        out["ppl_every_line"] = whole["ppl"]
+    return out
 
 
 def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
@@ -48,7 +60,8 @@ def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
     out = {"model": state["model_name"], "data": dc.name, "tokenizer": dc.tokenizer, "split": split,
            **ngram_text_scores(model, tokenizer, text)}
     if dc.tokenizer != "word":   # per-character perplexity is not a word-level figure
-        out.pop("ppl")
+        for k in ("ppl", "ppl_every_line"):
+            out.pop(k, None)
     return out
 
 

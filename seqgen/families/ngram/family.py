@@ -10,4 +10,6 @@ from seqgen.families.ngram.model import NGram
 
 FAMILY = Family(name="ngram", Model=NGram, DataConfig=DataConfig, derived=("vocab_size", "block_size"),
                 EvalArgs=EvalArgs, fit=fit, load=load, sample=sample, evaluate=evaluate,
-                exporters={"arpa": export_arpa}, importers={"arpa": arpa_to_checkpoint})
+                exporters={"arpa": export_arpa}, importers={"arpa": arpa_to_checkpoint},
+                hub_tags=("text-generation", "n-gram", "kneser-ney", "arpa"),
+                pretrained_files={"model.arpa": "arpa"})

@@ -12,8 +12,9 @@ import numpy as np
 from seqgen.core.training import RunContext, save_fitted, stop_requests, stopped
 from seqgen.data.prepare import data_identity, prepare
 from seqgen.data.sources import load_splits, text_lines
+from seqgen.families.ngram.evaluate import ngram_text_scores
 from seqgen.families.ngram.io import to_state
-from seqgen.families.ngram.model import BOS, EOS, UNK, NGram, perplexity
+from seqgen.families.ngram.model import BOS, EOS, UNK, NGram
 
 
 def split_lines(text: str, blank: bool = False) -> list[str]:
@@ -23,13 +24,26 @@ def split_lines(text: str, blank: bool = False) -> list[str]:
     return [ln for ln in text.split("\n") if ln.strip()]
 
 
+def model_vocab(tok) -> list[str]:
+    """The model's vocabulary: the tokenizer's ids unchanged, then <s>, </s> (and <unk> if missing)."""
+    itos = [tok.decode([i]) if tok.kind != "word" else tok.itos[i] for i in range(tok.vocab_size)]
+    return itos + [w for w in (BOS, EOS, UNK) if w not in itos]
+
+
+def fit_text(text: str, tok, order: int = 3, smoothing: str = "mkn", blank: bool = False) -> NGram:
+    """An n-gram of `text` in memory, without a run folder (the demo's Shannon tab): one line is one
+    sentence, as in fit()."""
+    vocab = model_vocab(tok)
+    lines = [np.asarray(tok.encode(ln), np.int64) for ln in split_lines(text, blank)]
+    cfg = NGram.Config(order=order, smoothing=smoothing, blank_lines=blank, vocab_size=len(vocab))
+    return NGram(cfg).fit(lines, vocab)
+
+
 def fit(ctx: RunContext) -> dict:
     spec = ctx.spec
     tok = prepare(spec.data, spec.data_root).tokenizer
     texts = load_splits(spec.data, Path(spec.data_root).expanduser() / "raw")
-    # the model's vocabulary: the tokenizer's ids unchanged, then <s>, </s> (and <unk> if missing)
-    itos = [tok.decode([i]) if tok.kind != "word" else tok.itos[i] for i in range(tok.vocab_size)]
-    vocab = itos + [w for w in (BOS, EOS, UNK) if w not in itos]
+    vocab = model_vocab(tok)
     blank = bool(spec.model.get("blank_lines", False))
 
     def lines(split):
@@ -53,16 +67,12 @@ def _fit(ctx: RunContext, tok, vocab, lines, blank, texts, stop) -> dict:
             save_fitted(ctx, model, to_state(model), metrics, tokenizer=tok, data_identity=ident)
             raise stopped(stop.signum, f"before the {split} perplexity (the n-gram tables are complete)",
                           "run the same command again to refit and evaluate (counting is deterministic)")
-        split_ids = lines(split)
-        if not split_ids:
+        if not texts.get(split, "").strip():
             continue
-        r = perplexity(model, split_ids)
-        chars = sum(len(ln) + 1 for ln in split_lines(texts[split], blank))
-        metrics.update({f"{prefix}/ppl": r["ppl"], f"{prefix}/ppl_excl_oov": r["ppl_excl_oov"],
-                        f"{prefix}/tokens": r["tokens"], f"{prefix}/oov": r["oov"],
-                        f"{prefix}/bits_per_token": r["bits_per_token"],
-                        f"{prefix}/bpc": -r["log10_sum"] * float(np.log2(10)) / chars})
-        print(f"[seqgen] {split}: perplexity {r['ppl']:.2f} (excluding OOVs {r['ppl_excl_oov']:.2f}), "
-              f"{r['tokens']:,} tokens, {r['oov']:,} OOV", flush=True)
+        r = ngram_text_scores(model, tok, texts[split])   # the figures evaluate.py reports, one definition
+        metrics.update({f"{prefix}/{k}": v for k, v in r.items() if k not in ("lines", "chars")})
+        print(f"[seqgen] {split}: perplexity {r['ppl']:.2f} (excluding OOVs {r['ppl_excl_oov']:.2f}) over "
+              f"{r['lines']}, {r['tokens']:,} tokens, {r['oov']:,} OOV; {r['bpc']:.4f} bits/char over every line",
+              flush=True)
     ctx.tracker.log(metrics, 0)
     return save_fitted(ctx, model, to_state(model), metrics, tokenizer=tok, data_identity=ident)

@@ -7,6 +7,7 @@ import math
 import torch
 
 from seqgen.core.rundir import samples_path, write_texts
+from seqgen.data.tokenizer import encode_prompt
 from seqgen.families.ngram.model import next_log10probs
 from seqgen.nn.sampling import sample_next
 
@@ -17,7 +18,7 @@ def ngram_text(model, tokenizer, prompt: str, max_new_tokens: int, seed: int,
     context (after <s>); <unk> is never drawn."""
     bos, eos, unk = model._specials()
     gen = torch.Generator().manual_seed(seed)
-    ctx = [bos] + tokenizer.encode(prompt.split("\n")[-1])
+    ctx = [bos] + encode_prompt(tokenizer, prompt.split("\n")[-1])
     lines, current = [], []
     for _ in range(max_new_tokens):
         logits = torch.from_numpy(next_log10probs(model, [ctx]) * math.log(10))   # (1, V) natural log

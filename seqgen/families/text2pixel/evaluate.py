@@ -83,13 +83,15 @@ def emoji_fidelity(model, data: PreparedImages, n: int, guidance, device, seed: 
 
 
 def guided_and_unguided(names: tuple, guidance, score):
-    """Yield (name, guidance, score(guidance)) for the guided row names[0] and the unguided names[1];
-    with guidance null both rows are the same seeded draws, so they are drawn once."""
+    """Yield (name, guidance, score(guidance), fresh) for the guided row names[0] and the unguided
+    names[1]; with guidance null both rows are the same seeded draws, so they are drawn (and, where a
+    caller prints when `fresh`, said) once."""
     drawn = {}
     for name, g in zip(names, (guidance, None)):
-        if g not in drawn:
+        fresh = g not in drawn
+        if fresh:
             drawn[g] = score(g)
-        yield name, g, drawn[g]
+        yield name, g, drawn[g], fresh
 
 
 def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
@@ -112,14 +114,14 @@ def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
     guidance = out["guidance"] = run_guidance(args.guidance, state)
     if dc.name == "shapes" and args.fidelity_images:
         t0 = time.perf_counter()
-        for name, g, scores in guided_and_unguided(("fidelity", "fidelity_noguide"), guidance, lambda g: fidelity(
+        for name, g, scores, _ in guided_and_unguided(("fidelity", "fidelity_noguide"), guidance, lambda g: fidelity(
                 model, data, args.fidelity_images, g, device, ec.seed, split=split, tokenizer=tokenizer)):
             out[name] = scores["mean"]
             out.update({f"{name}_{k}": v for k, v in scores.items() if k != "mean"})
             out[f"{name}_seconds"] = time.perf_counter() - t0
             t0 = time.perf_counter()
     if dc.name == "emoji" and args.fidelity_images:
-        for name, g, scores in guided_and_unguided(("glyphs", "glyphs_noguide"), guidance, lambda g: emoji_fidelity(
+        for name, g, scores, _ in guided_and_unguided(("glyphs", "glyphs_noguide"), guidance, lambda g: emoji_fidelity(
                 model, data, args.fidelity_images, g, device, ec.seed, split=split, tokenizer=tokenizer)):
             out.update({f"{name}_{k}": v for k, v in scores.items()})
     return out

@@ -1,7 +1,7 @@
 """Caption -> 32x32 palette image: a prefix LM on the shared decoder trunk, classifier-free guidance."""
 
 from seqgen.data.images.prepare import ImageDataConfig
-from seqgen.families.base import Family
+from seqgen.families.base import Family, predated
 from seqgen.families.text2pixel.evaluate import EvalArgs, evaluate
 from seqgen.families.text2pixel.generate import SampleArgs, sample
 from seqgen.families.text2pixel.model import Text2Pixel
@@ -32,4 +32,7 @@ FAMILY = Family(name="text2pixel", Model=Text2Pixel, DataConfig=ImageDataConfig,
                 Settings=Settings, SampleArgs=SampleArgs, EvalArgs=EvalArgs, make_task=make_task, sample=sample,
                 evaluate=evaluate,
                 patches=(("settings moved from the pixels: block to text2pixel:", _settings_from_pixels_block),
-                         ("one pixel per token (model.patch=1, the model before patch tokens)", _one_pixel_tokens)))
+                         ("one pixel per token (model.patch=1, the model before patch tokens)", _one_pixel_tokens),
+                         ("guidance 3 (text2pixel.guidance, the default before 2)",
+                          predated("text2pixel", {"guidance": 3.0}))),
+                hub_tags=("text-to-image", "pixel-tokens"))

@@ -31,7 +31,7 @@ from einops import rearrange
 
 from seqgen.core.schema import key
 from seqgen.nn.decoder import Decoder
-from seqgen.nn.layers import KVCache
+from seqgen.nn.layers import KVCache, check_heads
 from seqgen.nn.patches import PatchVocab
 
 
@@ -44,15 +44,20 @@ class Text2Pixel(Decoder, PatchVocab):
         caption_len: int = 0         # derived: caption slot length in tokens (padded with <pad>)
         height: int = 32             # derived: image size in pixels
         width: int = 32
-        n_layer: int = key(4, ge=1)
-        n_head: int = key(4, ge=1)
-        n_embd: int = key(128, ge=1)
+        # defaults: the current recipe's model (experiment=text2pixel_shapes: 5x160, 2x2 patches); keys a
+        # checkpoint predates take that release's default in family.py's patch steps, not these
+        n_layer: int = key(5, ge=1)
+        n_head: int = key(5, ge=1)
+        n_embd: int = key(160, ge=1)
         dropout: float = key(0.0, ge=0, lt=1)
         bias: bool = False
         caption_dropout: float = key(0.1, ge=0, le=1)   # probability a training caption becomes the null one
-        patch: int = key(1, choices=(1, 2, 4))    # side of an image token in pixels (1: one pixel per step)
+        patch: int = key(2, choices=(1, 2, 4))    # side of an image token in pixels (1: one pixel per step)
         max_vocab: int = key(4096, ge=1)          # patch > 1: at most this many patch tokens (+ escape)
         n_tokens: int = 0            # derived: patch vocabulary size (patch 1: n_colors)
+
+        def __post_init__(self):
+            check_heads(self.n_embd, self.n_head)
 
     def __init__(self, config: "Text2Pixel.Config"):
         super().__init__()

@@ -25,7 +25,7 @@ from seqgen.families.text2pixel.model import Text2Pixel
 class Settings:
     """How text2pixel is sampled and scored during and after training (the `text2pixel:` block)."""
 
-    guidance: float | None = 3.0     # classifier-free guidance scale for samples and fidelity (null: none)
+    guidance: float | None = 2.0     # classifier-free guidance scale for samples and fidelity (null: none)
     temperature: float = key(1.0, ge=0)
     top_k: int | None = key(None, ge=1)
     eval_images: int | None = key(500, ge=1)   # images per split for bits per pixel-token (null: all)
@@ -42,7 +42,7 @@ def make_task(ctx: RunContext) -> Task:
     data = ctx.main_first(lambda: prepare_images(spec.data, spec.data_root),
                           lambda: load_prepared(prepared_dir(spec.data, spec.data_root)))
     vocab = None
-    if spec.model.get("patch", 1) > 1:   # the patch vocabulary, from the training images only
+    if spec.model.get("patch", Text2Pixel.Config.patch) > 1:   # the patch vocabulary, from the training images only
         vocab = fit_vocab(np.asarray(data.lo("train")), spec.model["patch"], spec.model.get("max_vocab", 4096))
         held = data.lo("test") if data.count("test") else data.lo("valid")
         print(f"[seqgen] {len(vocab):,} {spec.model['patch']}x{spec.model['patch']} patch tokens, covering "
@@ -79,10 +79,11 @@ def make_task(ctx: RunContext) -> Task:
                 return emoji_fidelity(m, data, n_fidelity, g, dist.device, spec.seed, px.temperature, px.top_k,
                                       progress=True)
 
-            for name, g, scores in guided_and_unguided(("glyphs", "glyphs_noguide"), px.guidance, draw_glyphs):
+            for name, g, scores, fresh in guided_and_unguided(("glyphs", "glyphs_noguide"), px.guidance, draw_glyphs):
                 out.update({f"test/{name}_{k}": v for k, v in scores.items()})
-                print(f"[seqgen] glyph fidelity (guidance {g}): "
-                      + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()), flush=True)
+                if fresh:   # with guidance null the unguided row is the same draws: said once
+                    print(f"[seqgen] glyph fidelity (guidance {g}): "
+                          + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()), flush=True)
         if is_shapes and n_fidelity and final:
             def draw_fidelity(g):
                 print(f"[seqgen] drawing {n_fidelity} held-out captions (guidance {g}) for caption fidelity",
@@ -90,11 +91,13 @@ def make_task(ctx: RunContext) -> Task:
                 return fidelity(m, data, n_fidelity, g, dist.device, spec.seed, px.temperature, px.top_k, progress=True)
 
             t0 = time.perf_counter()
-            for name, g, scores in guided_and_unguided(("fidelity", "fidelity_noguide"), px.guidance, draw_fidelity):
+            for name, g, scores, fresh in guided_and_unguided(("fidelity", "fidelity_noguide"), px.guidance,
+                                                              draw_fidelity):
                 out.update({f"test/{name}_{k}": v for k, v in scores.items()})
-                print(f"[seqgen] caption fidelity on held-out combinations (guidance {g}): mean "
-                      f"{scores['mean']:.3f}, all attributes right {scores['all']:.3f} "
-                      f"({time.perf_counter() - t0:.0f} s)", flush=True)
+                if fresh:
+                    print(f"[seqgen] caption fidelity on held-out combinations (guidance {g}): mean "
+                          f"{scores['mean']:.3f}, all attributes right {scores['all']:.3f} "
+                          f"({time.perf_counter() - t0:.0f} s)", flush=True)
                 t0 = time.perf_counter()
         return out
 

@@ -1,7 +1,7 @@
 """The 4x token upsampler: p(128x128 palette indices | 32x32 ones), drawn block by block."""
 
 from seqgen.data.images.prepare import ImageDataConfig
-from seqgen.families.base import Family
+from seqgen.families.base import Family, predated
 from seqgen.families.upsampler.evaluate import EvalArgs, evaluate
 from seqgen.families.upsampler.generate import SampleArgs, sample, transform_images
 from seqgen.families.upsampler.model import Upsampler, build_upsampler
@@ -39,4 +39,7 @@ FAMILY = Family(name="upsampler", Model=Upsampler, DataConfig=ImageDataConfig, d
                 Settings=Settings, SampleArgs=SampleArgs, EvalArgs=EvalArgs, make_task=make_task, sample=sample,
                 transform_images=transform_images, evaluate=evaluate, load=load,
                 patches=(("settings moved from the pixels: block to upsampler:", _settings_from_pixels_block),
-                         ("the autoregressive block model (model.arch=blocks)", _block_model)))
+                         ("the autoregressive block model (model.arch=blocks)", _block_model),
+                         ("decoded by sampling (upsampler.decode=sample, the default before mee)",
+                          predated("upsampler", {"decode": "sample"}))),
+                hub_tags=("image-to-image", "super-resolution", "pixel-tokens"))

@@ -5,7 +5,6 @@ image= upsampling of a PNG."""
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -227,10 +226,9 @@ def sample(model, tokenizer, state, sc, args: SampleArgs, device) -> dict:
         rgb = np.asarray(im.convert("RGBA"))
     off = codec.out_of_palette(rgb)
     if off > 0:
-        warnings.warn(f"image={args.image}: {100 * off:.1f}% of its pixels are not palette colours; they were "
-                      f"quantized to the nearest of the checkpoint's {codec.size} colours", stacklevel=2)
-        print(f"[seqgen] warning: {100 * off:.1f}% of the pixels of {args.image} are outside the palette; "
-              f"quantized to the nearest colour", flush=True)
+        # one line, said once (it was also a raw UserWarning with a source path)
+        print(f"[seqgen] warning: image={args.image}: {100 * off:.1f}% of its pixels are not palette colours; "
+              f"quantized to the nearest of the checkpoint's {codec.size} colours", flush=True)
     out = samples_path(sc.ckpt, sc.out, sc.seed, ".png")
     lo = codec.quantize(rgb)[None]
     for i in range(max(1, sc.num_samples)):   # sample i is drawn with seed sc.seed + i

@@ -34,12 +34,15 @@ class Upsampler(Decoder):
     class Config:
         n_colors: int = 0          # derived: palette size K
         factor: int = 4            # derived: high-res side / low-res side
-        arch: str = key("blocks", choices=("blocks", "conv"))   # blocks: the autoregressive block model (below);
+        # defaults: the current recipe's model (experiment=upsampler_shapes: conv, 6 blocks of 64 channels);
+        # the block model was 3x128 (experiment=upsampler_shapes_blocks); keys a checkpoint predates take
+        # that release's default in family.py's patch steps
+        arch: str = key("conv", choices=("blocks", "conv"))   # blocks: the autoregressive block model (below);
         # conv: the one-pass conv net of conv.py (n_layer residual blocks of n_embd channels; context, n_head unused)
         context: int = key(2, ge=0)    # low-res window radius r: (2r+1)^2 context tokens
-        n_layer: int = key(3, ge=1)
+        n_layer: int = key(6, ge=1)
         n_head: int = key(4, ge=1)
-        n_embd: int = key(128, ge=1)
+        n_embd: int = key(64, ge=1)
         dropout: float = key(0.0, ge=0, lt=1)
         bias: bool = False
 

@@ -24,12 +24,12 @@ class Settings:
 
     blocks_per_image: int = key(64, ge=1)   # random 4x4 blocks per training image (trainer.batch_size = images)
     edge_weight: float = key(8.0, gt=0)     # blocks whose low-res window is not flat are drawn this much more often
-    eval_images: int = key(16, ge=0)        # images scored per evaluation, and upsampled at the end (0: skip)
-    sample_images: int = key(8, ge=1)       # images in the sample grid
+    eval_images: int = key(32, ge=0)        # images scored per evaluation, and upsampled at the end (0: skip)
+    sample_images: int = key(4, ge=1)       # images in the sample grid
     retries: int = key(0, ge=0)             # constrained=false: redraws of a block whose 4x reduction misses
     temperature: float = key(1.0, ge=0)
     top_k: int | None = key(None, ge=1)
-    decode: str = key("sample", choices=("sample", "greedy", "mee"))   # mee: min expected RGB error (arch=conv)
+    decode: str = key("mee", choices=("sample", "greedy", "mee"))   # mee: min expected RGB error (arch=conv)
     constrained: bool = True                # every block drawn / repaired to map back to its low-res pixel
 
 

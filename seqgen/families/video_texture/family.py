@@ -16,4 +16,5 @@ def load(state: dict, device):
 
 FAMILY = Family(name="video_texture", Model=VideoTexture, DataConfig=ClipConfig,
                 derived=("n_frames", "height", "width", "channels"), Settings=Settings, SampleArgs=SampleArgs,
-                EvalArgs=EvalArgs, fit=fit, load=load, sample=sample, evaluate=evaluate)
+                EvalArgs=EvalArgs, fit=fit, load=load, sample=sample, evaluate=evaluate,
+                hub_tags=("other", "video-textures", "non-parametric"))

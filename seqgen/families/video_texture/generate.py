@@ -1,6 +1,6 @@
 """sample.py for a video texture: play the chain from the checkpoint alone and write the result.
 
-    python scripts/sample.py ckpt=outputs/video_texture_pendulum/checkpoints/last.pt frames=1000 out=x.gif
+    python scripts/sample.py ckpt=outputs/video_texture_on_pendulum/checkpoints/last.pt frames=1000 out=x.gif
 
 Modes (one at a time): a seeded random walk (default), the video loop (loop=true: one period, which
 the GIF repeats forever), a frame range to move to and stay in (target=[first,last]), or, for sprite
@@ -99,7 +99,10 @@ def sample(model, tokenizer, state, sc, args: SampleArgs, device) -> dict:
     played = play(model, args, sc.seed)
     seq = played["indices"]
     write(video_of(model, played, args), out, float(args.fps or model.fps), fmt, args.strip_frames)
-    info = {"mode": played["mode"], "frames": len(seq), "jumps": int(len(jumps(seq))), "seed": sc.seed,
+    # a loop plays on from its last frame to its first: that wrap is one of its jumps (as train.py and
+    # evaluate.py's loop_jumps count them), though the file holds one period
+    played_seq = np.concatenate([seq, seq[:1]]) if played["mode"] == "loop" else seq
+    info = {"mode": played["mode"], "frames": len(seq), "jumps": int(len(jumps(played_seq))), "seed": sc.seed,
             "indices": seq.tolist(),
             **{k: v for k, v in played.items() if k in ("reached", "loop_transitions", "loop_cost")}}
     if "positions" in played:
@@ -107,6 +110,6 @@ def sample(model, tokenizer, state, sc, args: SampleArgs, device) -> dict:
     side = out.with_suffix(".json")
     side.write_text(json.dumps(info))
     extra = f", waypoints reached at frames {played['reached']}" if "reached" in played else ""
-    print(f"[seqgen] {played['mode']}: {len(seq)} frames, {info['jumps']} jumps{extra} -> {out} (indices: {side})",
+    print(f"[seqgen] {played['mode']}: {len(seq)} frames, {info['jumps']} jump(s){extra} -> {out} (indices: {side})",
           flush=True)
     return {"out": out, "indices": seq, "info": side, **{k: v for k, v in played.items() if k != "indices"}}

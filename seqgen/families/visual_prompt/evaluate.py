@@ -30,19 +30,21 @@ from seqgen.data.images.visual import TARGET_TASKS, VisualSet, classify_shapes, 
 from seqgen.families.base import checkpoint_data
 from seqgen.families.visual_prompt.generate import answers, picture, prompt_of
 from seqgen.families.visual_prompt.model import canvas_images
+from seqgen.families.visual_prompt.ttt import TTTArgs
 from seqgen.nn.sampling import eval_mode
 
 METRICS = ("pixel", "fg_iou", "cb_iou", "shape", "exact")
 
 
 @dataclass
-class EvalArgs:
+class EvalArgs(TTTArgs):
     sentences: int | None = key(50, ge=1)   # held-out prompts per task (null: all of data.n_test)
     shots: list = field(default_factory=lambda: [0, 1, 2])   # example pairs per prompt
     canvas: bool = True             # also the 2x2 canvas form (1 shot)
     analogy: bool = True            # the image-analogy baseline (1 and 2 shots)
     kappa: float = key(0.1, ge=0)   # its coherence bias
     compositions: bool = True       # also the held-out compositions of two tasks (split test)
+    unseen: bool = True             # also the held-out tasks, never trained (split test, when the run has them)
     temperature: float = key(0.0, ge=0)   # 0: the most likely token at every step
     figure: str | None = None       # write a PNG of prompts, answers and truths here
 
@@ -111,6 +113,9 @@ def evaluate_set(model, data: VisualSet, codec: PixelCodec, args: EvalArgs, seed
             prompts = prompt_of(sub.images, shots)
             pred = answers(model, prompts, "sentence", args.temperature, seed=seed)
             out.update({f"{task}/{shots}shot/{k}": v for k, v in mean_scores(pred, truth, bgs, shapes).items()})
+            if args.ttt_steps and shots >= 1:   # the same prompts, each answered after tuning on its examples
+                pred = answers(model, prompts, "sentence", args.temperature, seed=seed, ttt=args)
+                out.update({f"{task}/{shots}shot_ttt/{k}": v for k, v in mean_scores(pred, truth, bgs, shapes).items()})
             out[f"{task}/{shots}shot/ppl"] = perplexity(model, prompts)
             if args.analogy and shots >= 1:
                 pred = analogy_answers(prompts, codec, args.kappa, seed)
@@ -131,7 +136,8 @@ def summary(figures: dict, tasks, shots) -> dict:
     """Means over tasks, and the issue's targets on the four acceptance tasks (2 shots): exact >= 0.5,
     pixel >= 0.95, both above B-unchanged and the analogy; 2-shot perplexity below 0-shot."""
     out = {}
-    methods = [f"{s}shot" for s in shots] + ["canvas", "unchanged"] + [f"analogy{s}" for s in shots if s]
+    methods = ([f"{s}shot" for s in shots] + [f"{s}shot_ttt" for s in shots if s] + ["canvas", "unchanged"]
+               + [f"analogy{s}" for s in shots if s])
     for m in methods:
         for k in METRICS + ("ppl",):
             vals = [figures[f"{t}/{m}/{k}"] for t in tasks if f"{t}/{m}/{k}" in figures]
@@ -155,15 +161,18 @@ def summary(figures: dict, tasks, shots) -> dict:
 
 def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
     """evaluate.py for visual_prompt: the module docstring's figures on the checkpoint's own held-out
-    split (split=auto|test: held-out combinations, and the held-out compositions; valid: seen ones)."""
+    split (split=auto|test: held-out combinations, the held-out compositions and the held-out tasks;
+    compose / unseen: those alone; valid: seen ones)."""
     from seqgen.core.config import build
     from seqgen.data.images.visual import VisualConfig, compositions
 
     dc = build(VisualConfig, checkpoint_data(state, ec.ckpt), "data")
     split = "test" if ec.split == "auto" else ec.split
-    if split not in ("test", "valid", "compose"):
+    if split not in ("test", "valid", "compose", "unseen") or (split == "unseen" and not dc.held_out_tasks):
         raise ConfigError(f"split={ec.split!r}: visual sentences have the splits test (held-out combinations), "
-                          f"compose (held-out compositions) and valid (seen combinations)")
+                          f"compose (held-out compositions), valid (seen combinations)"
+                          + (" and unseen (held-out tasks)" if dc.held_out_tasks else
+                             "; this run holds no task out, so it has no split unseen"))
     bad = [s for s in args.shots if not isinstance(s, int) or s < 0 or 2 * s + 2 > dc.n_images]
     if bad:
         raise ConfigError(f"shots={args.shots}: this checkpoint's sentences hold 0..{dc.shots} example pairs")
@@ -171,7 +180,8 @@ def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
     per_task = args.sentences or dc.n_test
 
     def load(name):
-        groups = {"test": len(dc.tasks), "compose": len(compositions(dc)), "valid": 1}[name]
+        groups = {"test": len(dc.tasks), "compose": len(compositions(dc)), "valid": 1,
+                  "unseen": len(dc.held_out_tasks)}[name]
         n = per_task * groups if name != "valid" else min(dc.n_valid, per_task * len(dc.tasks))
         return make_split(dc, name, n)
 
@@ -186,9 +196,47 @@ def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
         comp_tasks = list(dict.fromkeys(k.split("/")[0] for k in comp))
         out.update({k.replace("mean/", "compose/"): v for k, v in summary(comp, comp_tasks, args.shots).items()
                     if k.startswith("mean/")})
+    if split == "test" and args.unseen and dc.held_out_tasks:
+        new = evaluate_set(model, load("unseen"), codec, args, ec.seed, log)
+        figures.update({f"unseen:{k}": v for k, v in new.items()})
+        means = summary(new, list(dc.held_out_tasks), args.shots)
+        out.update({k.replace("mean/", "unseen/"): v for k, v in means.items() if k.startswith("mean/")})
     out.update(summary(figures, tasks, args.shots))
     out.update(figures)
     if args.figure:
         picture(model, load(split), codec, args.figure, seed=ec.seed, temperature=args.temperature)
         out["figure"] = args.figure
     return out
+
+
+# ---- how evaluate.py prints the figures: a table, not one line per figure (hundreds) -------------
+
+COLUMNS = [("0shot/exact", "ex0"), ("1shot/exact", "ex1"), ("2shot/exact", "ex2"), ("2shot/pixel", "pix2"),
+           ("2shot/fg_iou", "fg2"), ("2shot/cb_iou", "cb2"), ("2shot/shape", "shp2"), ("0shot/ppl", "ppl0"),
+           ("1shot/ppl", "ppl1"), ("2shot/ppl", "ppl2"), ("canvas/exact", "cv_ex"), ("canvas/pixel", "cv_pix"),
+           ("unchanged/exact", "B_ex"), ("unchanged/pixel", "B_pix"), ("analogy2/exact", "an_ex"),
+           ("analogy2/pixel", "an_pix"), ("2shot_ttt/exact", "tt_ex2"), ("2shot_ttt/pixel", "tt_pix2")]
+
+
+def table(figures: dict) -> str:
+    """Per-task rows (then the mean and the held-out compositions) of the headline figures: the table
+    evaluate.py and bench_visual_prompt.py print."""
+    tasks = list(dict.fromkeys(k.split("/")[0] for k in figures if k.count("/") == 2
+                               and not k.startswith(("mean/", "compose/", "unseen/"))))
+    head = f"{'task':<22}" + "".join(f"{name:>8}" for _, name in COLUMNS)
+    lines = [head, "-" * len(head)]
+    for t in tasks + ["mean", "compose", "unseen"]:
+        row = [figures.get(f"{t}/{k}") for k, _ in COLUMNS]
+        if all(v is None for v in row):
+            continue
+        lines.append(f"{t:<22}" + "".join(f"{'-' if v is None else f'{v:.3f}' if v < 10 else f'{v:.1f}':>8}"
+                                          for v in row))
+    return "\n".join(lines)
+
+
+def report(figures: dict) -> str:
+    """evaluate.py's printout: the run-level figures (targets, timings), one a line, then the table of
+    tasks (and their mean, and the held-out compositions); every figure is in the JSON line."""
+    lines = [f"{k:>28}  {v:.4f}" if isinstance(v, float) else f"{k:>28}  {v}" for k, v in figures.items()
+             if k.count("/") < 2]
+    return "\n".join(lines + ["", table(figures)])

@@ -16,11 +16,12 @@ from seqgen.core.schema import key
 from seqgen.data.images.codec import PixelCodec, upsample_nearest
 from seqgen.data.images.safe import open_image
 from seqgen.families.visual_prompt.model import FORMS, canvas_images
+from seqgen.families.visual_prompt.ttt import TTTArgs, adapted
 from seqgen.nn.sampling import eval_mode, sample_next
 
 
 @dataclass
-class SampleArgs:
+class SampleArgs(TTTArgs):
     examples: list | None = None   # example pairs as image files: [a.png, a_prime.png, ...] (0, 1 or 2 pairs)
     query: str | None = None       # the query image B
     canvas: str | None = None      # instead: one 2x2 canvas image [A A' ; B ?] (its bottom-right is ignored)
@@ -86,11 +87,19 @@ def prompt_of(sentences: np.ndarray, shots: int) -> np.ndarray:
 
 
 def answers(model, prompts: np.ndarray, form: str = "sentence", temperature: float = 0.0, top_k=None, top_p=None,
-            seed: int = 0, batch_size: int = 64, use_cache: bool = True) -> np.ndarray:
+            seed: int = 0, batch_size: int = 64, use_cache: bool = True, ttt: TTTArgs | None = None) -> np.ndarray:
     """Prompts (N, n, S, S) uint8 (the last image a placeholder) -> drawn answers (N, S, S), seeded, in
-    batches. form=canvas reads the first pair and the query pair of each prompt."""
+    batches. form=canvas reads the first pair and the query pair of each prompt. ttt (ttt_steps > 0):
+    each prompt is answered by the model tuned on its own examples (seqgen.families.visual_prompt.ttt),
+    one prompt at a time, the weights restored after each."""
     gen = torch.Generator().manual_seed(seed)
     S = prompts.shape[-1]
+    if ttt is not None and ttt.ttt_steps > 0:
+        out = []
+        for i, p in enumerate(prompts):
+            with adapted(model, p, ttt, seed=seed + i):
+                out.append(answers(model, p[None], form, temperature, top_k, top_p, seed + i, 1, use_cache))
+        return np.concatenate(out) if out else np.zeros((0, S, S), np.uint8)
     if form == "canvas":
         prompts = prompts[:, canvas_images(prompts.shape[1])]
     out = []
@@ -195,9 +204,10 @@ def sample(model, tokenizer, state, sc, args: SampleArgs, device) -> dict:
         if args.examples or args.query or args.canvas:
             raise ConfigError("task= draws its prompts from the held-out split: drop examples= / query= / canvas=")
         dc = build(VisualConfig, dict(state["config"]["data"]), "data")
-        if args.task not in dc.tasks:
-            raise ConfigError(f"task={args.task!r}: this checkpoint was trained on {dc.tasks}")
-        test = make_split(dc, "test")
+        if args.task not in dc.tasks + dc.held_out_tasks:
+            raise ConfigError(f"task={args.task!r}: this checkpoint was trained on {dc.tasks}"
+                              + (f" and holds out {dc.held_out_tasks}" if dc.held_out_tasks else ""))
+        test = make_split(dc, "unseen" if args.task in dc.held_out_tasks else "test")
         pick = test.by_task()[args.task][:sc.num_samples]
         prompts = prompt_of(test.images[pick], args.shots)
         form = args.form
@@ -207,7 +217,8 @@ def sample(model, tokenizer, state, sc, args: SampleArgs, device) -> dict:
         prompts = np.repeat(prompt, sc.num_samples, axis=0)
     out = samples_path(sc.ckpt, sc.out, sc.seed, ".png")
     t0 = time.perf_counter()
-    drawn = answers(model, prompts, form, sc.temperature, sc.top_k, sc.top_p, sc.seed, use_cache=sc.use_cache)
+    drawn = answers(model, prompts, form, sc.temperature, sc.top_k, sc.top_p, sc.seed, use_cache=sc.use_cache,
+                    ttt=args)
     seconds = time.perf_counter() - t0
     if form == "canvas":
         quads = [p[canvas_images(len(p))] for p in prompts]
@@ -227,6 +238,8 @@ def sample(model, tokenizer, state, sc, args: SampleArgs, device) -> dict:
     image.save(out)
     shots = prompts.shape[1] // 2 - 1
     what = f"task {args.task} ({shots}-shot, held-out)" if args.task else f"{shots}-shot prompt"
+    if args.ttt_steps:
+        what += f", {args.ttt_steps} test-time training steps each"
     print(f"[seqgen] {len(drawn)} answer(s) to a {what} in the {form} form in {seconds:.2f} s from {sc.ckpt} "
           f"(step {state['step']}) written to {out}", flush=True)
     return {"images": drawn, "codec": codec, "out": out, "seconds": seconds}

@@ -53,7 +53,7 @@ from einops import rearrange
 from seqgen.core.errors import ConfigError
 from seqgen.core.schema import key
 from seqgen.nn.decoder import Decoder
-from seqgen.nn.layers import KVCache
+from seqgen.nn.layers import KVCache, check_heads
 from seqgen.nn.patches import PatchVocab
 
 FORMS = ("sentence", "canvas")
@@ -115,12 +115,17 @@ class VisualPrompt(Decoder, PatchVocab):
         n_embd: int = key(128, ge=1)
         dropout: float = key(0.0, ge=0, lt=1)
         bias: bool = False
-        patch: int = key(2, choices=(1, 2, 4))    # side of an image token in pixels (1: the plain palette)
+        # defaults: the current recipe's model (experiment=visual_prompt_shapes); keys a checkpoint predates
+        # (head, rope) take that release's default in family.py's patch step
+        patch: int = key(4, choices=(1, 2, 4))    # side of an image token in pixels (1: the plain palette)
         max_vocab: int = key(1024, ge=1)          # at most this many patch tokens (+ <esc>)
-        loss: str = key("all", choices=("all", "answers"))   # scored images: every one, or each pair's second
+        loss: str = key("answers", choices=("all", "answers"))   # scored images: every one, or each pair's second
         canvas: float = key(0.2, ge=0, le=1)      # share of training prompts laid out as the 2x2 canvas
-        head: str = key("vocab", choices=HEADS)   # vocab: a patch-token softmax | pixels: each pixel's colour
-        rope: bool = False           # also 2-D rotary (row, column) positions in attention
+        head: str = key("pixels", choices=HEADS)   # vocab: a patch-token softmax | pixels: each pixel's colour
+        rope: bool = True            # also 2-D rotary (row, column) positions in attention
+
+        def __post_init__(self):     # rope splits each head's rotary pairs between rows and columns: 4 | hs
+            check_heads(self.n_embd, self.n_head, 4 if self.rope else 0)
 
     def __init__(self, config: "VisualPrompt.Config"):
         super().__init__()
@@ -130,9 +135,6 @@ class VisualPrompt(Decoder, PatchVocab):
         p = c.patch
         if c.size % p:
             raise ConfigError(f"model.patch={p} does not divide the {c.size}x{c.size} images")
-        if c.rope and (c.n_embd // max(c.n_head, 1)) % 4:
-            raise ConfigError(f"model.rope=true splits each head's rotary pairs between rows and columns: "
-                              f"the head size n_embd/n_head={c.n_embd}/{c.n_head} must be a multiple of 4")
         if c.canvas > 0 and c.n_images < 4:
             raise ConfigError(f"model.canvas={c.canvas}: the canvas needs one example pair (data.shots >= 1)")
         self.w = c.size // p

@@ -17,6 +17,7 @@ from seqgen.core.training import RunContext, Task
 from seqgen.data.identity import identity
 from seqgen.data.images.patches import coverage, fit_vocab
 from seqgen.data.images.visual import GENERATOR, TASKS, VisualConfig, codec, draw, make_split, train_index
+from seqgen.data.images.visual_augment import augment
 from seqgen.families.visual_prompt.evaluate import answer_nats, mean_scores
 from seqgen.families.visual_prompt.generate import answers, picture, prompt_of
 from seqgen.families.visual_prompt.model import VisualPrompt
@@ -38,8 +39,9 @@ class Settings:
 
 class SentenceBatches:
     """Training batches (images (B, n, S*S) long, task index (B,)). Draw i of rank r is training
-    sentence i * world + r (seqgen.data.images.visual.draw), so the counter is the whole state:
-    resume is exact and ranks never share a sentence."""
+    sentence i * world + r (seqgen.data.images.visual.draw), under data.augment's surface change
+    drawn from its own seed (seed, i * world + r), so the counter is the whole state: resume is
+    exact and ranks never share a sentence."""
 
     def __init__(self, cfg: VisualConfig, batch_size: int, rank: int = 0, world: int = 1, block_size: int = 0):
         self.cfg, self.batch_size, self.rank, self.world = cfg, batch_size, rank, world
@@ -49,7 +51,11 @@ class SentenceBatches:
     def next(self):
         items = []
         for _ in range(self.batch_size):
-            items.append(draw(self.cfg, "train", train_index(self.cfg, self.count * self.world + self.rank)))
+            i = self.count * self.world + self.rank
+            item = draw(self.cfg, "train", train_index(self.cfg, i))
+            if self.cfg.augment:   # per draw, not per sentence: a cycled pool (n_train) changes surface too
+                item = augment(item, np.random.default_rng([self.cfg.seed, 101, i]), self.cfg.augment)
+            items.append(item)
             self.count += 1
         images = torch.from_numpy(np.stack([d["images"] for d in items])).long().flatten(2)
         tasks = torch.tensor([TASKS.index(d["rule"]["tasks"][0]) for d in items])

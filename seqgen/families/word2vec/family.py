@@ -10,4 +10,6 @@ from seqgen.families.word2vec.vectors import EvalArgs, evaluate
 
 FAMILY = Family(name="word2vec", Model=Word2Vec, DataConfig=DataConfig, derived=("vocab_size",),
                 EvalArgs=EvalArgs, fit=fit, load=load, sample=sample, evaluate=evaluate,
-                exporters={"word2vec": exporter(binary=False), "word2vec_binary": exporter(binary=True)})
+                exporters={"word2vec": exporter(binary=False), "word2vec_binary": exporter(binary=True)},
+                hub_tags=("feature-extraction", "word2vec", "word-embeddings"),
+                pretrained_files={"vectors.txt": "word2vec"})

@@ -1,0 +1,162 @@
+"""The on-disk ∞-gram index: per shard a token file and a suffix array of fixed-width pointers, both
+memory-mapped, so an index larger than RAM is queried from the page cache.
+
+Layout of an index folder (infini-gram's, with our names):
+    index.json          format, dtype, separator, boundary id, vocabulary size, one record per shard
+    tokens.<s>.bin      (T,) uint16 (uint32 when the vocabulary needs it) little-endian token ids; every
+                        document is preceded by the separator (the dtype's maximum) and the shard ends with
+                        one: SEP d1 SEP d2 ... SEP dk SEP. A boundary token of the prepared file (the
+                        newline with documents=line) *becomes* the separator, so no match crosses a line.
+    table.<s>.bin       (T * W,) bytes: suffix array, position of the i-th smallest suffix as W
+                        little-endian bytes, W = ceil(log2(T + 1) / 8) (3 for T < 16.7M tokens)
+    docs.<s>.bin        (D,) uint32 / uint64: position of the separator opening each document
+Bytes per token: 2 (tokens) + W (pointers) + a few % for separators and document offsets.
+
+Suffixes compare token by token as integers; the separator is the largest id, and a suffix that is a
+prefix of another sorts first (end of shard). pydivsufsort sorts the big-endian bytes of the tokens and
+keeps the suffixes that start on a token: big-endian byte order is integer order, so the result is the
+token-level suffix array.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from seqgen.core.errors import DataError
+
+FORMAT = "seqgen-infgram-1"
+
+
+def token_dtype(vocab_size: int) -> np.dtype:
+    """uint16 while every id and the separator (the maximum) fit, else uint32."""
+    return np.dtype("<u2") if vocab_size <= 0xFFFF else np.dtype("<u4")
+
+
+def ptr_width(n: int) -> int:
+    """Bytes per suffix-array pointer for a shard of n tokens (infini-gram's ceil(log2(n + 1) / 8))."""
+    return max(1, math.ceil(math.log2(n + 1) / 8))
+
+
+def _shard_cuts(tokens: np.ndarray, boundary: int | None, shard_tokens: int) -> list[tuple[int, int]]:
+    """[(a, b)] token ranges of the input, each ending just after a boundary token where possible."""
+    n = len(tokens)
+    cuts, a = [], 0
+    while a < n:
+        b = min(n, a + shard_tokens)
+        if b < n and boundary is not None:   # end the shard at the last boundary inside it
+            window = np.asarray(tokens[a:b])
+            last = np.flatnonzero(window == boundary)
+            if len(last):
+                b = a + int(last[-1]) + 1
+        cuts.append((a, b))
+        a = b
+    return cuts
+
+
+def _sort_suffixes(arr: np.ndarray) -> np.ndarray:
+    """Token-level suffix array (int64) of arr (uint16 / uint32), via divsufsort on big-endian bytes."""
+    from pydivsufsort import divsufsort
+
+    width = arr.dtype.itemsize
+    raw = divsufsort(arr.astype(f">u{width}").view(np.uint8))   # byte-level SA, int32 / int64
+    keep = raw[raw % width == 0]
+    return (keep // width).astype(np.int64)
+
+
+def _write_shard(out: Path, s: int, arr: np.ndarray) -> dict:
+    """tokens / table / docs files of one shard; returns its record for index.json."""
+    n = len(arr)
+    sep = np.iinfo(arr.dtype).max
+    w = ptr_width(n)
+    sa = _sort_suffixes(arr)
+    assert len(sa) == n, "suffix array length differs from the token count"
+    arr.tofile(out / f"tokens.{s}.bin")
+    # pointers: low W bytes of each little-endian int64, written in slices to bound the temporary
+    with open(out / f"table.{s}.bin", "wb") as f:
+        for a in range(0, n, 1 << 24):
+            f.write(sa[a:a + (1 << 24)].astype("<u8").view(np.uint8).reshape(-1, 8)[:, :w].tobytes())
+    docs = np.flatnonzero(arr[:-1] == sep)
+    off_dtype = "<u4" if n < 2**32 else "<u8"
+    docs.astype(off_dtype).tofile(out / f"docs.{s}.bin")
+    return {"tokens": int(n), "docs": int(len(docs)), "ptr_bytes": w, "doc_dtype": off_dtype}
+
+
+def build(tokens: np.ndarray, out, vocab_size: int, boundary: int | None, shard_tokens: int,
+          verbose: bool = True) -> dict:
+    """Index `tokens` (a memmap of the prepared train split) into folder `out`; returns index.json's dict.
+    boundary: the id whose every occurrence ends a document (replaced by the separator), None: the file
+    is one document. Shards are built one at a time: peak memory ~ 20 bytes x shard_tokens."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "index.json").unlink(missing_ok=True)   # written last: a half-built folder is not an index
+    dtype = token_dtype(vocab_size)
+    sep = int(np.iinfo(dtype).max)
+    if boundary is not None and not 0 <= boundary < vocab_size:
+        raise DataError(f"boundary id {boundary} is outside the vocabulary (size {vocab_size})")
+    t0 = time.perf_counter()
+    shards = []
+    for s, (a, b) in enumerate(_shard_cuts(tokens, boundary, shard_tokens)):
+        body = np.asarray(tokens[a:b]).astype(dtype)
+        if body.size and int(body.max()) >= vocab_size:
+            raise DataError(f"token id {int(body.max())} in the token file is outside the vocabulary "
+                            f"(size {vocab_size}): the file and its tokenizer do not match")
+        if boundary is not None:
+            body[body == boundary] = sep
+        tail = [] if (body.size and body[-1] == sep) else [sep]
+        arr = np.concatenate([np.array([sep], dtype), body, np.array(tail, dtype)])
+        shards.append(_write_shard(out, s, arr))
+        if verbose:
+            print(f"[seqgen] infgram shard {s}: {len(arr):,} tokens, {shards[-1]['docs']:,} documents", flush=True)
+    meta = {"format": FORMAT, "dtype": dtype.str, "separator": sep, "boundary": boundary,
+            "vocab_size": int(vocab_size), "shards": shards, "build_seconds": time.perf_counter() - t0,
+            "source_tokens": int(len(tokens))}
+    tmp = out / "index.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=1))
+    os.replace(tmp, out / "index.json")
+    return meta
+
+
+@dataclass
+class Shard:
+    tok: np.ndarray    # (T,) token ids, separators included
+    sa: np.ndarray     # (T * W,) uint8 pointer bytes
+    w: int             # bytes per pointer
+    docs: np.ndarray   # (D,) positions of the separator opening each document
+
+
+def _map(path: Path, dtype, count: int) -> np.ndarray:
+    """A read-only memmap of exactly `count` items, or a DataError naming the file and the sizes."""
+    if not path.is_file():
+        raise DataError(f"∞-gram index file {path} is missing: rebuild the index (scripts/train.py model=infgram)")
+    want = count * np.dtype(dtype).itemsize
+    have = path.stat().st_size
+    if have != want:
+        raise DataError(f"∞-gram index file {path} has {have:,} bytes, expected {want:,} "
+                        f"({'truncated' if have < want else 'too long'}): rebuild the index")
+    if count == 0:
+        return np.zeros(0, dtype)
+    return np.asarray(np.memmap(path, dtype=dtype, mode="r", shape=(count,)))
+
+
+def open_index(folder) -> tuple[dict, list[Shard]]:
+    """(index.json dict, shards) of an index folder, every file size checked."""
+    folder = Path(folder)
+    meta_path = folder / "index.json"
+    if not meta_path.is_file():
+        raise DataError(f"{folder} is not an ∞-gram index (no index.json; a build that did not finish?)")
+    meta = json.loads(meta_path.read_text())
+    if meta.get("format") != FORMAT:
+        raise DataError(f"{meta_path}: format {meta.get('format')!r}, expected {FORMAT!r}")
+    shards = []
+    for s, r in enumerate(meta["shards"]):
+        shards.append(Shard(tok=_map(folder / f"tokens.{s}.bin", meta["dtype"], r["tokens"]),
+                            sa=_map(folder / f"table.{s}.bin", np.uint8, r["tokens"] * r["ptr_bytes"]),
+                            w=r["ptr_bytes"], docs=_map(folder / f"docs.{s}.bin", r["doc_dtype"], r["docs"])))
+    return meta, shards
