@@ -9,7 +9,10 @@
                          nearest and bicubic baselines.
 
 The data is found from the checkpoint's own config, so a checkpoint and `data_root` are all a user
-needs. Each family's `evaluate` computes its figures; scripts/evaluate.py and the ladder call this.
+needs; `data.KEY=VALUE` on the command line overrides it (and is how a checkpoint imported from an
+ARPA file is given text to score: data.test=FILE). File paths that come only from the checkpoint must
+lie inside the working folder (see checked_data). Each family's `evaluate` computes its figures;
+scripts/evaluate.py and the ladder call this.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from seqgen import families
 from seqgen.app.load import load_model
 from seqgen.core import distributed as D
 from seqgen.core.errors import ConfigError
+from seqgen.core.rundir import check_out
 from seqgen.core.schema import key
 from seqgen.families.base import split_args
 
@@ -54,9 +58,55 @@ def report(figures: dict) -> str:
     return "\n".join(f"{k:>28}  {v:.4f}" if isinstance(v, float) else f"{k:>28}  {v}" for k, v in figures.items())
 
 
+# data config keys that name local files or folders (a hub id in hf_name is a relative name: allowed)
+PATH_KEYS = ("train", "valid", "test", "path", "hf_name")
+
+
+def checked_data(state: dict, given: dict, ckpt) -> dict:
+    """The checkpoint's data config with evaluate.py's `data.*` keys over it. A file path that only the
+    checkpoint names is read when it lies inside the working folder, or when its content is the one
+    the checkpoint recorded at training (its data identity: a checkpoint can name an outside file only
+    if its maker already knew that file's bytes). Otherwise a checkpoint from elsewhere could choose
+    which local file is read (and tokenized under data_root): repeat the key on the command line."""
+    import json
+
+    from seqgen.data.identity import file_digest, folder_digest
+
+    data = {**((state.get("config") or {}).get("data") or {}), **given}
+    recorded = json.loads(state["data_identity"]) if isinstance(state.get("data_identity"), str) else {}
+    here = Path.cwd().resolve()
+    refused, changed = [], []
+    for k in PATH_KEYS:
+        v = data.get(k)
+        if not isinstance(v, str) or not v or k in given:
+            continue
+        p = (here / Path(v).expanduser()).resolve()      # here / an absolute path = that path
+        if p.is_relative_to(here):
+            continue
+        if p.is_file() or p.is_dir():
+            now = f"{p}: {file_digest(p) if p.is_file() else folder_digest(p)}"
+            if recorded.get(f"data.{k}") == now:
+                continue
+            if str(recorded.get(f"data.{k}", "")).startswith(f"{p}: "):
+                changed.append(f"data.{k}")
+        refused.append(f"data.{k}={v}")
+    if refused:
+        why = (f" ({', '.join(changed)} changed since training)" if changed else
+               ", and the checkpoint does not record their content")
+        raise ConfigError(f"{ckpt}: its config reads {', '.join(r.split('=')[0] for r in refused)} outside the "
+                          f"working folder {here}{why}; a checkpoint may not choose which local files are read. "
+                          f"If you mean it, repeat them: {' '.join(refused)}")
+    return data
+
+
 def evaluate(values: dict) -> dict:
     """A flat dict of figures for one checkpoint (see the module docstring for the units)."""
     values = dict(values)
+    given = values.pop("data", None) or {}
+    if not isinstance(given, dict):
+        raise ConfigError(f"data={given!r}: give data keys one by one, e.g. data.test=FILE")
+    if values.get("out"):
+        check_out(values["out"])
     ckpt = values.get("ckpt")
     if not ckpt:
         raise ConfigError("ckpt is required: python scripts/evaluate.py ckpt=outputs/<run>/checkpoints/last.pt")
@@ -64,6 +114,7 @@ def evaluate(values: dict) -> dict:
         raise ConfigError(f"ckpt={ckpt}: no such checkpoint file or pretrained folder")
     device = D.resolve_device(values.get("device", "auto"))
     model, tokenizer, state = load_model(ckpt, device)
+    state = {**state, "config": {**(state.get("config") or {}), "data": checked_data(state, given, ckpt)}}
     return evaluate_loaded(model, tokenizer, state, values, device)
 
 

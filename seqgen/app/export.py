@@ -12,6 +12,7 @@ from pathlib import Path
 from seqgen import families
 from seqgen.app.load import load_model
 from seqgen.core.errors import ConfigError
+from seqgen.core.rundir import check_out
 
 
 @dataclass
@@ -48,7 +49,15 @@ def export(values: dict) -> Path:
 
         with tempfile.TemporaryDirectory() as tmp:
             return _export(cfg, imports, str(Path(tmp) / cfg.push_to_hub.split("/")[-1]))
-    return _export(cfg, imports, cfg.out)
+    # its folder made and writable before any work; onto an existing folder only the folder formats write
+    check_out(cfg.out, folder_ok=cfg.format in FOLDER_FORMATS)
+    try:
+        return _export(cfg, imports, cfg.out)
+    except IsADirectoryError:
+        raise ConfigError(f"out={cfg.out} is a folder; format={cfg.format} writes one file: give a file name") from None
+
+
+FOLDER_FORMATS = ("pretrained", "hf_transformers")   # formats that write a folder (the others write one file)
 
 
 def _export(cfg: ExportConfig, imports: dict, out: str):

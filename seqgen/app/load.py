@@ -65,4 +65,8 @@ def load_model(path, device="cpu"):
                                   f"describes ({type(e).__name__}: {_first_line(e)})") from None
         raise CheckpointError(f"checkpoint {path} does not rebuild a {fam.name} model ({type(e).__name__}: "
                               f"{_first_line(e)}): a damaged or hand-edited file") from None
+    if tokenizer is None and any(k.endswith("vocab_size") for k in fam.derived):   # its vocabulary is a tokenizer's
+        raise CheckpointError(f"checkpoint {path} has no tokenizer (field 'tokenizer' is missing or empty), and a "
+                              f"{fam.name} model cannot read or write text without the one it was trained with: a "
+                              f"damaged or hand-edited file (the run folder's tokenizer.json belongs in it)")
     return model, tokenizer, state

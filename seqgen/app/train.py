@@ -19,7 +19,7 @@ from seqgen.core.config import RunSpec, parse, run_dir_for, to_plain
 from seqgen.core.errors import ConfigError, SeqgenError
 from seqgen.core.rundir import RunLock, check_refit, check_resumed_data, check_schedule, resume_state, write_config
 from seqgen.core.tracking import NullTracker, Tracker
-from seqgen.core.training import RunContext, run_task
+from seqgen.core.training import RunContext, checkpoint_bytes, run_task
 
 
 def resolve(cfg):
@@ -32,6 +32,11 @@ def resolve(cfg):
     return parse(plain, fam), fam
 
 
+# how gloo / nccl word a peer whose process is gone (killed, crashed) during a collective
+_PEER_GONE = ("connection closed by peer", "connection reset by peer", "broken pipe", "connection refused",
+              "socket closed", "remote process exited", "nccl communicator was aborted")
+
+
 def train(cfg) -> dict:
     """Train (or fit) the configured model -> {'run_dir', 'checkpoint', 'step', 'metrics', 'model'}."""
     spec, fam = resolve(cfg)
@@ -39,10 +44,14 @@ def train(cfg) -> dict:
     try:
         return _locked(spec, fam, dist)
     except RuntimeError as e:
-        if dist.is_distributed and ("timed out" in str(e).lower() or "Timeout" in type(e).__name__):
+        text = str(e).lower()
+        if dist.is_distributed and ("timed out" in text or "Timeout" in type(e).__name__):
             raise SeqgenError(f"rank {dist.rank}: another process did not answer within trainer.ddp_timeout="
                               f"{spec.trainer.ddp_timeout:g} s (a frozen or dead rank); the last checkpoint is "
                               f"intact, rerun to resume") from None
+        if dist.is_distributed and any(w in text for w in _PEER_GONE):   # gloo / nccl: a rank's process ended
+            raise SeqgenError(f"rank {dist.rank}: another process of this job ended ({str(e).splitlines()[0][:120]}); "
+                              f"the last checkpoint is intact, rerun to resume") from None
         raise
     finally:
         D.cleanup()
@@ -74,11 +83,23 @@ def _fit(spec: RunSpec, fam, dist: D.DistInfo, run_dir: Path) -> dict:
     check_refit(spec, run_dir / "checkpoints", fam)
     ckpt.check_writable(run_dir / "checkpoints")
     write_config(run_dir, spec.plain)
-    tracker = Tracker(run_dir, spec.logger, spec.plain, spec.run_name)
+    # a refit replaces the earlier fit's rows (all at step 0) instead of adding another set; a stopped
+    # word2vec fit that resumes keeps its finished epochs' rows
+    progress = _fit_progress(run_dir / "checkpoints")
+    tracker = Tracker(run_dir, spec.logger, spec.plain, spec.run_name, resume_step=progress if progress else -1)
     try:
         return fam.fit(RunContext(spec, dist, run_dir, tracker))
     finally:
         tracker.finish()
+
+
+def _fit_progress(ckpt_dir: Path) -> int:
+    """The last logged step of a fit stopped part-way (its checkpoint's fit_progress), else 0."""
+    path = ckpt.latest(ckpt_dir)
+    if path is None:
+        return 0
+    progress = ckpt.load(path).get("fit_progress") or {}
+    return int(progress.get("step", 0))
 
 
 def _train(spec: RunSpec, fam, dist: D.DistInfo, run_dir: Path) -> dict:
@@ -89,9 +110,13 @@ def _train(spec: RunSpec, fam, dist: D.DistInfo, run_dir: Path) -> dict:
     if state is not None:
         check_resumed_data(state, task.data_identity, ckpt_dir)
         check_schedule(spec, state)
+    if spec.init_embeddings and state is None:   # may refuse the vectors: before any run file is written
+        from seqgen.app.init_embeddings import init_embeddings
+
+        init_embeddings(task.model, task.tokenizer, spec.init_embeddings, dist.is_main)
     if dist.is_main:
-        weights = sum(p.numel() * p.element_size() for p in task.model.parameters())
-        ckpt.check_writable(ckpt_dir, 3 * weights + 2**20)   # weights + two Adam moments, before any compute
+        # before any compute: room for one checkpoint as ckpt.save will measure it
+        ckpt.check_writable(ckpt_dir, checkpoint_bytes(task.model, spec.optim, state, task.ckpt_extra))
         write_config(run_dir, spec.plain)
         for name, text in task.files.items():
             (run_dir / name).write_text(text, encoding="utf-8")
@@ -100,10 +125,6 @@ def _train(spec: RunSpec, fam, dist: D.DistInfo, run_dir: Path) -> dict:
         ctx.tracker = Tracker(run_dir, spec.logger, spec.plain, spec.run_name, wandb_id,
                               resume_step=state["step"] if state else None)
     try:
-        if spec.init_embeddings and state is None:
-            from seqgen.app.init_embeddings import init_embeddings
-
-            init_embeddings(task.model, task.tokenizer, spec.init_embeddings, dist.is_main)
         return run_task(ctx, state, task)
     finally:
         ctx.tracker.finish()

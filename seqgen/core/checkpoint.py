@@ -79,6 +79,10 @@ def load(path, map_location="cpu") -> dict:
     """A checkpoint dict, read with weights_only=True; every failure is a CheckpointError naming the file."""
     path = Path(path)
     if not path.is_file():
+        if path.is_symlink():
+            raise CheckpointError(f"checkpoint {path} is a symlink that leads nowhere (broken, or a loop)")
+        if path.is_dir():
+            raise CheckpointError(f"checkpoint {path} is a folder; give a .pt file (e.g. {path}/checkpoints/last.pt)")
         raise CheckpointError(f"checkpoint not found: {path}")
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint {path} is empty (0 bytes): written by a crashed process? Delete it "
@@ -87,12 +91,16 @@ def load(path, map_location="cpu") -> dict:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
         text = str(e)
-        glob = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        # torch names a refused global two ways: "Unsupported global: GLOBAL x.y" (an unknown class) and
+        # "unsupported GLOBAL x.y whose module x is blocked" (os / posix / subprocess / builtins ...)
+        glob = re.search(r"[Uu]nsupported (?:global: )?GLOBAL (\S+)", text)
         if glob:
-            raise CheckpointError(f"refused to load {path}: besides tensors and plain values it holds pickled "
-                                  f"Python objects ({glob.group(1)}), which can run code when unpickled. seqgen only "
-                                  f"reads weights_only checkpoints; do not open it with weights_only=False unless "
-                                  f"you know who made it") from None
+            blocked = "is blocked" in text
+            raise CheckpointError(f"refused to load {path}: it holds code - a pickled call to {glob.group(1)}"
+                                  f"{', from a blocked module' if blocked else ''}, which can run code when "
+                                  f"unpickled - and was refused without running it. seqgen only reads weights_only "
+                                  f"checkpoints; do not open it with weights_only=False unless you know who made "
+                                  f"it") from None
         # torch's own text advises weights_only=False, the unsafe way out: say what is wrong instead
         detail = "" if "Weights only load failed" in text else ": " + (text.strip().splitlines() or [""])[0][:200]
         raise CheckpointError(f"cannot read checkpoint {path}: the file is truncated, corrupt or not a torch "

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from seqgen.core.errors import ConfigError
 from seqgen.core.schema import key
 
 
@@ -24,6 +25,16 @@ class OptimConfig:
     schedule: str = key("cosine", choices=("cosine", "constant"))
     grad_clip: float = key(1.0, ge=0)         # 0 disables clipping
     fused: str | bool = key("auto", choices=("auto", "true", "false", True, False))  # fused AdamW (CUDA and CPU)
+
+    def validate(self, prefix: str = "optim") -> None:
+        """Checks across keys, after the per-key ranges (seqgen.core.schema.build calls it)."""
+        if self.min_lr > self.lr:   # the cosine would climb from lr to min_lr
+            raise ConfigError(f"{prefix}.min_lr={self.min_lr:g} is above {prefix}.lr={self.lr:g}: the schedule would "
+                              f"raise the learning rate; expected min_lr <= lr (set {prefix}.min_lr too when you "
+                              f"lower {prefix}.lr)")
+        b = self.betas
+        if len(b) != 2 or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x < 1 for x in b):
+            raise ConfigError(f"{prefix}.betas={b!r}: expected two numbers in [0, 1), e.g. [0.9, 0.99]")
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float):

@@ -31,9 +31,17 @@ class RunLock:
     def acquire(self) -> "RunLock":
         import fcntl
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:   # read-only disk, a file where a folder should be, a symlink loop, ...
+            raise ConfigError(f"cannot create the run folder {self.path.parent}: {e.strerror or e}; pick another "
+                              f"out_root / run_name") from None
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as e:
+                raise ConfigError(f"cannot write into the run folder {self.path.parent} ({e.strerror or e}): "
+                                  f"check its permissions, or pick another out_root / run_name") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
@@ -165,6 +173,23 @@ def write_config(run_dir: Path, plain: dict) -> None:
 
     run_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(OmegaConf.create(plain), run_dir / "config.yaml")
+
+
+def check_out(out, key: str = "out", folder_ok: bool = False) -> Path:
+    """An output file's path, checked before any work: not a folder (unless folder_ok: a writer of
+    folders), its folder creatable and writable (read-only disks, missing permissions, symlink loops end
+    here as one ConfigError)."""
+    path = Path(str(out)).expanduser()
+    if not folder_ok and (path.is_dir() or str(out).endswith(("/", os.sep))):
+        raise ConfigError(f"{key}={out} is a folder; give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"{key}={out}: cannot create the folder {path.parent} ({e.strerror or e})") from None
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError(f"{key}={out}: {path.parent} is not writable (a read-only disk or missing permissions); "
+                          f"give another {key}=")
+    return path
 
 
 def samples_path(ckpt_path, out: str | None, seed: int, suffix: str, formats: tuple = ()) -> Path:

@@ -29,13 +29,15 @@ def _check_type(value, hint, key):
     if hint is typing.Any:
         return value
     if origin in (typing.Union, types.UnionType):
-        errors = []
-        for h in typing.get_args(hint):
+        options = typing.get_args(hint)
+        for h in options:
             try:
                 return _check_type(value, h, key)
-            except ConfigError as e:
-                errors.append(e)
-        raise errors[-1]
+            except ConfigError:
+                pass
+        names = [("null" if h is type(None) else getattr(h, "__name__", str(h))) for h in options]
+        example = f" (e.g. {key.split('.')[-1]}=[1,2])" if list in options and isinstance(value, str) else ""
+        raise ConfigError(f"{key}={value!r}: expected {' or '.join(names)}{example}")
     if hint is type(None):
         if value is None:
             return None
@@ -95,4 +97,7 @@ def build(cls, values: dict, prefix: str, derived: tuple = ()):
             _check_range(values[f.name], f.metadata.get("range", {}), f"{prefix}.{f.name}")
         elif f.default is MISSING and f.default_factory is MISSING and f.name not in derived:
             raise ConfigError(f"missing required key {prefix}.{f.name}")
-    return cls(**values)
+    obj = cls(**values)
+    if hasattr(obj, "validate"):   # checks across keys (e.g. optim.min_lr <= optim.lr)
+        obj.validate(prefix)
+    return obj

@@ -9,6 +9,8 @@ Families fitted without gradients (`fit(ctx)`: counting, their own loop, non-par
 from __future__ import annotations
 
 import json
+import signal
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,9 +19,9 @@ import torch
 from seqgen.core import checkpoint as ckpt
 from seqgen.core import distributed as D
 from seqgen.core.config import RunSpec
-from seqgen.core.errors import CheckpointError
+from seqgen.core.errors import CheckpointError, Stopped
 from seqgen.core.optim import build_optimizer
-from seqgen.core.trainer import Trainer
+from seqgen.core.trainer import StopRequest, Trainer
 
 
 @dataclass
@@ -112,8 +114,23 @@ def run_task(ctx: RunContext, state: dict | None, task: Task) -> dict:
     return {"run_dir": run_dir, "checkpoint": last, "step": trainer.step, "metrics": metrics, "model": model}
 
 
+def checkpoint_bytes(model: torch.nn.Module, optim_cfg, state: dict | None = None, extra: dict | None = None) -> int:
+    """What the next checkpoint takes on disk, as ckpt.save will check it: a resumed run's checkpoint
+    has the same tensors as the one it resumes from; a new one holds the weights (and buffers) plus the
+    optimizer's per-parameter state - AdamW two moments, SGD with momentum one buffer, without none -
+    and the extra keys (tokenizer, palette)."""
+    if state is not None:
+        need = ckpt.nbytes(state)
+    else:
+        params = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+        slots = 2 if optim_cfg.name == "adamw" else int(optim_cfg.momentum > 0)
+        need = ckpt.nbytes(model.state_dict()) + slots * params + ckpt.nbytes(extra or {})
+    return int(need * 1.1) + 2**16
+
+
 def save_fitted(ctx: RunContext, model, model_state: dict, metrics: dict, tokenizer=None, **extra) -> dict:
-    """The checkpoint of a fitted model (step 0): its tables or vectors, tokenizer and figures."""
+    """The checkpoint of a fitted model (step 0): its tables or vectors, tokenizer and figures (extra
+    `fit_progress`: a fit stopped part-way, which the family's fit continues from)."""
     run_dir = ctx.run_dir
     if tokenizer is not None:
         tokenizer.save(run_dir / "tokenizer.json")
@@ -124,3 +141,19 @@ def save_fitted(ctx: RunContext, model, model_state: dict, metrics: dict, tokeni
     last = run_dir / "checkpoints" / "last.pt"
     print(f"[seqgen] checkpoint: {last}", flush=True)
     return {"run_dir": run_dir, "checkpoint": last, "step": 0, "metrics": metrics, "model": model}
+
+
+@contextmanager
+def stop_requests():
+    """SIGTERM / Ctrl-C while a fitted family runs: the handler only records the signal; the family
+    checks `stop.signum` at the end of each epoch or stage, saves, and raises `stopped(...)`."""
+    stop = StopRequest().install()
+    try:
+        yield stop
+    finally:
+        stop.uninstall()
+
+
+def stopped(signum: int, where: str, resume: str = "run the same command again to resume") -> Stopped:
+    """The Stopped error of a fitted family (exit 128 + signum: 143 for SIGTERM, 130 for Ctrl-C)."""
+    return Stopped(f"stopped by {signal.Signals(signum).name} {where}: a checkpoint is saved; {resume}", signum)

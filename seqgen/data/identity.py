@@ -12,6 +12,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 FULL_HASH_LIMIT = 64 * 2**20   # files up to 64 MiB are hashed whole; larger ones by size, mtime, head, tail
+# caps that only refuse oversized inputs, never change what is prepared: left out of the identity, so
+# raising one keeps the prepared folder and the resume check
+LIMIT_KEYS = ("max_pixels", "max_clip_pixels")
 
 
 def file_digest(path) -> str:
@@ -48,7 +51,7 @@ def folder_digest(folder) -> str:
 def identity(cfg, files: dict | None = None, folders: dict | None = None, **extra) -> dict:
     """{'config': hash of the data config (a dataclass or its dict), '<key>': digest of each local
     input, **extra}."""
-    state = cfg if isinstance(cfg, dict) else asdict(cfg)
+    state = {k: v for k, v in (cfg if isinstance(cfg, dict) else asdict(cfg)).items() if k not in LIMIT_KEYS}
     for k, default in getattr(cfg, "UNHASHED_DEFAULTS", {}).items():   # keys newer than old checkpoints
         if state.get(k) == default:
             state.pop(k)

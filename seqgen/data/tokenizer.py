@@ -51,11 +51,20 @@ class Tokenizer:
 
     @staticmethod
     def from_json(text: str) -> "Tokenizer":
-        state = json.loads(text)
-        kind = state.get("kind")
+        """A tokenizer from its JSON; anything malformed is a DataError saying what (never a traceback)."""
+        try:
+            state = json.loads(text)
+        except (TypeError, ValueError) as e:
+            raise DataError(f"the tokenizer is not valid JSON ({type(e).__name__}: {str(e)[:80]})") from None
+        kind = state.get("kind") if isinstance(state, dict) else None
         if kind not in TOKENIZERS:
-            raise ValueError(f"unknown tokenizer kind {kind!r}; expected one of {sorted(TOKENIZERS)}")
-        return TOKENIZERS[kind]._from_state(state)
+            raise DataError(f"unknown tokenizer kind {kind!r}; expected one of {sorted(TOKENIZERS)}")
+        try:
+            return TOKENIZERS[kind]._from_state(state)
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            if isinstance(e, DataError):
+                raise
+            raise DataError(f"the {kind} tokenizer's JSON is malformed ({type(e).__name__}: {str(e)[:120]})") from None
 
     @staticmethod
     def load(path) -> "Tokenizer":

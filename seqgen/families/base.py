@@ -82,3 +82,15 @@ def split_args(values: dict, common: type, *extra: type | None, where: str):
         out.append(build(cls, {k: v for k, v in values.items() if k in arg_keys(cls)}, where.split()[0])
                    if cls is not None else None)
     return out
+
+
+def checkpoint_data(state: dict, ckpt=None) -> dict:
+    """The data config an evaluation reads (the checkpoint's, with evaluate.py's data.* keys over it):
+    a clear error when the checkpoint has none (imported from another tool's file)."""
+    data = (state.get("config") or {}).get("data")
+    if not data or not data.get("name"):
+        source = (state.get("config") or {}).get("source")
+        raise ConfigError(f"{ckpt or 'this checkpoint'} holds no data config (it was "
+                          f"{f'imported from {source}' if source else 'not made by train.py'}), so there is no "
+                          f"held-out split to find: give one on the command line, e.g. data.test=FILE")
+    return dict(data)

@@ -39,22 +39,43 @@ def _fit(img: np.ndarray, side: int | None) -> np.ndarray:
     return np.asarray(pil.resize(size, Image.LANCZOS), dtype=np.float64).reshape(size[1], size[0], -1) / 255.0
 
 
-def _load(cfg, key: str) -> np.ndarray:
+def _load(cfg, key: str, side: int | None = None) -> np.ndarray:
+    """A, A′ or B as (H, W, 3) floats; scaled to `side` on the 8-bit image, before the float copy (a
+    large A is never float64 at full size); over cfg.max_pixels refused before decoding."""
     spec = getattr(cfg, key)
     if not spec:
         raise ConfigError(f"mode=analogy needs {key}=PATH (or skimage:NAME)")
+    return as_rgb(load_image(spec, key=key, max_pixels=cfg.max_pixels, longest=side), key)
+
+
+def _size(cfg, key: str) -> tuple[int, int]:
+    """(H, W) of A or A′ as stored, from the file's header (skimage: images are loaded)."""
+    spec = getattr(cfg, key)
+    if str(spec).startswith("skimage:"):
+        return load_image(spec, key=key).shape[:2]
+    with open_image_header(spec, key) as im:
+        return im.size[1], im.size[0]
+
+
+def open_image_header(spec: str, key: str):
+    from PIL import Image, UnidentifiedImageError
+
+    if not Path(spec).expanduser().is_file():
+        raise TextureError(f"{key}={spec}: file not found")
     try:
-        return as_rgb(load_image(spec), key)
-    except TextureError as e:
-        msg = str(e)
-        raise TextureError(msg if msg.startswith(f"{key}=") else f"{key}={spec}: {msg.split(': ', 1)[-1]}") from None
+        return Image.open(Path(spec).expanduser())
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
+        raise TextureError(f"{key}={spec}: not a readable image ({e})") from None
 
 
 def inputs(cfg) -> dict:
     """{"a", "a_prime", "b", "truth"} from the config's files or filter."""
     if cfg.filter and cfg.a_prime:
         raise ConfigError("give a_prime=FILE or filter=NAME, not both")
-    a = _load(cfg, "a")
+    if cfg.b == "random" and cfg.filter != "labels":
+        raise ConfigError("b=random draws a label map, which only filter=labels can paint; give b=FILE "
+                          "(or skimage:NAME), or use filter=labels")
+    a = _load(cfg, "a", cfg.side)
     if cfg.filter:
         if cfg.filter == "labels" and cfg.b == "random":    # texture by numbers on a generated label map
             a = _fit(a, cfg.side)
@@ -62,16 +83,17 @@ def inputs(cfg) -> dict:
             pal = label_palette(6)
             pair["b"] = pal[label_field(a.shape[0], a.shape[1], 6, cfg.seed + 1)]
         else:
-            pair = make_pair(cfg.filter, _fit(a, cfg.side), _fit(_load(cfg, "b"), cfg.side), seed=cfg.seed)
+            pair = make_pair(cfg.filter, _fit(a, cfg.side), _fit(_load(cfg, "b", cfg.side), cfg.side), seed=cfg.seed)
         return pair
     if not cfg.a_prime:
         raise ConfigError("mode=analogy needs a_prime=FILE (A filtered) or filter=NAME to make it; filters: "
                           "blur, emboss, edges, posterize, kuwahara, superres, colorize, labels, texture")
-    a_prime = _load(cfg, "a_prime")
-    if a.shape[:2] != a_prime.shape[:2]:
-        raise TextureError(f"a={cfg.a} is {a.shape[0]}x{a.shape[1]} but a_prime={cfg.a_prime} is "
-                           f"{a_prime.shape[0]}x{a_prime.shape[1]}: A and A′ must have the same size")
-    return {"a": _fit(a, cfg.side), "a_prime": _fit(a_prime, cfg.side), "b": _fit(_load(cfg, "b"), cfg.side),
+    (ha, wa), (hp, wp) = _size(cfg, "a"), _size(cfg, "a_prime")
+    if (ha, wa) != (hp, wp):
+        raise TextureError(f"a={cfg.a} is {ha}x{wa} but a_prime={cfg.a_prime} is {hp}x{wp}: A and A′ must have "
+                           f"the same size")
+    a_prime = _load(cfg, "a_prime", cfg.side)
+    return {"a": _fit(a, cfg.side), "a_prime": _fit(a_prime, cfg.side), "b": _fit(_load(cfg, "b", cfg.side), cfg.side),
             "truth": None}
 
 

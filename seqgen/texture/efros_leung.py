@@ -180,6 +180,9 @@ def fill_reference(canvas: np.ndarray, filled: np.ndarray, patches: np.ndarray, 
 
 def _seeded_canvas(sample: np.ndarray, size, cfg: EfrosLeungConfig, seed: int):
     H, W = (size, size) if isinstance(size, int) else size
+    if min(H, W) < cfg.seed_size:
+        raise TextureError(f"size={size}: the output must be at least the {cfg.seed_size}-pixel seed patch it grows "
+                           f"from; expected size >= {cfg.seed_size}")
     C = sample.shape[2]
     canvas, filled = np.zeros((H, W, C)), np.zeros((H, W), dtype=bool)
     s = cfg.seed_size

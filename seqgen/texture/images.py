@@ -6,18 +6,23 @@ from pathlib import Path
 
 import numpy as np
 
+from seqgen.core.errors import DataError
+from seqgen.data.images.safe import MAX_PIXELS, open_image
 from seqgen.texture.efros_leung import TextureError
 
 SKIMAGE_PREFIX = "skimage:"
 
 
-def load_image(spec: str, resize: int | None = None, crop: int | None = None) -> np.ndarray:
+def load_image(spec: str, resize: int | None = None, crop: int | None = None, key: str = "image",
+               max_pixels: int = MAX_PIXELS, longest: int | None = None) -> np.ndarray:
     """(H, W, C) floats in [0, 1] from a file path or `skimage:NAME` (e.g. skimage:brick).
 
-    resize: scale so the width is this many pixels (aspect kept); crop: centred square of this side.
-    Transparent pixels are composited on white.
+    resize: scale so the width is this many pixels (aspect kept); longest: scale so the longer side is
+    this many pixels (Lanczos, on the 8-bit image: nothing full-size is ever float); crop: centred
+    square of this side. Transparent pixels are composited on white. A file over max_pixels is refused
+    before decoding (synthesize.py's max_pixels= raises it); every error names `key`=spec.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     if str(spec).startswith(SKIMAGE_PREFIX):
         name = spec[len(SKIMAGE_PREFIX):]
@@ -31,20 +36,24 @@ def load_image(spec: str, resize: int | None = None, crop: int | None = None) ->
     else:
         path = Path(spec).expanduser()
         if not path.is_file():
-            raise TextureError(f"image={spec}: file not found")
+            raise TextureError(f"{key}={spec}: file not found")
         try:
-            img = Image.open(path)
-            img.load()
-        except (UnidentifiedImageError, OSError) as e:
-            raise TextureError(f"image={spec}: not a readable image ({e})") from None
+            # decoded whole (8-bit, under max_pixels) and resized with Lanczos below, before the float copy:
+            # the same pixels as resizing the float image, so every figure stays as published
+            img = open_image(path, f"{key}={spec}", max_pixels, "max_pixels")
+        except DataError as e:
+            raise TextureError(str(e)) from None
     if img.mode in ("RGBA", "LA", "P"):
         img = img.convert("RGBA")
         bg = Image.new("RGBA", img.size, (255, 255, 255, 255))
         img = Image.alpha_composite(bg, img).convert("RGB")
     elif img.mode not in ("RGB", "L"):
-        img = img.convert("RGB")
+        img = img.convert("L" if img.mode == "1" else "RGB")   # 1-bit: grey, a third of RGB
     if resize:
         img = img.resize((resize, max(1, round(img.height * resize / img.width))), Image.LANCZOS)
+    elif longest and max(img.size) != longest:
+        f = longest / max(img.size)
+        img = img.resize((max(1, round(img.width * f)), max(1, round(img.height * f))), Image.LANCZOS)
     arr = np.asarray(img, dtype=np.float64) / 255.0
     if arr.ndim == 2:
         arr = arr[..., None]

@@ -47,11 +47,12 @@ class SynthConfig:
     #   a_prime: A′ RGB; colorize: B luma, A′ chroma
     features: str | None = key(None, choices=(None, "luminance", "rgb"))   # analogy
     search: str | None = key(None, choices=(None, "auto", "exact", "patchmatch"))   # analogy
+    max_pixels: int = key(50_000_000, ge=1)   # refuse input images larger than this (decompression bombs)
 
 
 def _mask(cfg: SynthConfig, shape) -> np.ndarray:
     if cfg.mask:
-        m = load_image(cfg.mask)
+        m = load_image(cfg.mask, key="mask", max_pixels=cfg.max_pixels)
         if m.shape[:2] != shape:
             raise TextureError(f"mask={cfg.mask} is {m.shape[0]}x{m.shape[1]}, the image {shape[0]}x{shape[1]}")
         return m.mean(-1) > 0.5
@@ -73,7 +74,7 @@ def run(cfg: SynthConfig) -> dict:
     stem = f"{cfg.mode}_w{'-'.join(map(str, windows))}_s{cfg.seed}"
     if cfg.mode == "text":
         return _run_text(cfg, windows, stem)
-    sample = load_image(cfg.image, cfg.resize, cfg.crop)
+    sample = load_image(cfg.image, cfg.resize, cfg.crop, max_pixels=cfg.max_pixels)
     outs, report = [], {"mode": cfg.mode, "image": cfg.image, "sample_shape": list(sample.shape)}
     for w in windows:
         el = EfrosLeungConfig(window=w, epsilon=cfg.epsilon, dtype=cfg.dtype)

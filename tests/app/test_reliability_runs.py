@@ -106,7 +106,11 @@ def test_edited_data_refuses_the_resume_and_evaluate_keeps_the_checkpoints_token
     assert res.returncode == 2 and "data.train" in res.stderr and "changed since" in res.stderr, res.stderr
     assert _tree(run) == before                                 # nothing in the run folder was touched
     res = run_script(["scripts/evaluate.py", f"ckpt={run / 'checkpoints' / 'last.pt'}",
-                      f"data_root={tmp_path / 'data'}", "split=valid"])
+                      f"data_root={tmp_path / 'data'}", "split=valid"], check=False)
+    assert res.returncode == 2 and "data.train, data.valid, data.test changed since training" in res.stderr
+    again = [f"data.{k}={v}" for k, v in corpus.items()]     # files outside the working folder: named again
+    res = run_script(["scripts/evaluate.py", f"ckpt={run / 'checkpoints' / 'last.pt'}",
+                      f"data_root={tmp_path / 'data'}", "split=valid", *again])
     assert "differs from what" in res.stdout and "with the checkpoint's tokenizer" in res.stdout
     figures = json.loads(res.stdout.strip().splitlines()[-1])
     from seqgen.app.load import load_model

@@ -119,7 +119,7 @@ def test_gpt_embeddings_initialised_from_word2vec(tmp_path, corpus):
     w2v = train(compose(["model=word2vec", "run_name=w", "model.min_count=1", "model.vector_size=32",
                          "model.epochs=1", "model.eval_sets=false", *common]))
     over = tiny_overrides(tmp_path, corpus, "data.tokenizer=word", f"+init_embeddings={w2v['checkpoint']}",
-                          "trainer.max_steps=1", "optim.lr=1e-6")
+                          "trainer.max_steps=1", "optim.lr=1e-6", "optim.min_lr=0")
     over = [o for o in over if not o.startswith("data_root") and not o.startswith("out_root")] + common[3:]
     gpt = train(compose(over))
     wte = gpt["model"].wte.weight.detach()

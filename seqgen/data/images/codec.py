@@ -219,7 +219,7 @@ def save_png(indices, codec: PixelCodec, path, scale: int = 1) -> Path:
 
 def load_png(path, codec: PixelCodec) -> np.ndarray:
     """Read an image file and quantize it with the codec -> (H, W) indices."""
-    from PIL import Image
+    from seqgen.data.images.safe import open_image
 
-    with Image.open(path) as im:
+    with open_image(path, str(path)) as im:
         return codec.quantize(im)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from seqgen.core.errors import DataError
+from seqgen.data.images.safe import open_image
 
 
 def _square(im, side: int) -> np.ndarray:
@@ -33,21 +34,47 @@ def _undecoded(split, column):
         return split
 
 
-def _open(item, where: str):
-    """A PIL image from a decoded image, or from {path, bytes}; an unreadable one is a DataError."""
-    import io
-
-    from PIL import Image, UnidentifiedImageError
-
+def _open(item, where: str, cfg, side: int):
+    """A PIL image from a decoded image, or from {path, bytes}; an unreadable or oversized one is a
+    DataError naming the file (decoded at most about 2 * side, see seqgen.data.images.safe)."""
     if not isinstance(item, dict):
         return item
     name = item.get("path") or where
     try:
-        im = Image.open(io.BytesIO(item["bytes"]) if item.get("bytes") else item["path"])
-        im.load()   # decode now: a truncated file fails here, with its name
-        return im
-    except (OSError, ValueError, SyntaxError, UnidentifiedImageError) as e:
-        raise DataError(f"{name}: not a readable image ({e}); fix or remove it (and its metadata.jsonl line)") from None
+        return open_image(item.get("bytes") or item["path"], name, cfg.max_pixels, "data.max_pixels", longest=side)
+    except DataError as e:
+        raise DataError(f"{e}; fix or remove it (and its metadata.jsonl line)") from None
+
+
+def _metadata_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("metadata.*") if p.suffix in (".jsonl", ".csv"))
+
+
+def check_file_names(folder: Path) -> None:
+    """Every metadata file_name must name a file inside the folder: not absolute, no `..` (older
+    `datasets` releases read such paths, newer ones refuse them with an unclear message). Names the
+    metadata file and line."""
+    import csv
+    import json
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    for meta in _metadata_files(folder):
+        try:
+            with meta.open(encoding="utf-8", newline="") as f:
+                if meta.suffix == ".jsonl":
+                    rows = ((i, json.loads(line)) for i, line in enumerate(f, 1) if line.strip())
+                    names = [(i, r.get("file_name") if isinstance(r, dict) else None) for i, r in rows]
+                else:
+                    names = [(i + 1, r.get("file_name")) for i, r in enumerate(csv.DictReader(f), 1)]
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise DataError(f"{meta}: not UTF-8 JSON lines ({e})") from None
+        for line, name in names:
+            if not isinstance(name, str) or not name:
+                raise DataError(f"{meta}, line {line}: no \"file_name\" string (got {name!r})")
+            posix, win = PurePosixPath(name), PureWindowsPath(name)
+            if posix.is_absolute() or win.is_absolute() or win.drive or ".." in posix.parts or ".." in win.parts:
+                raise DataError(f"{meta}, line {line}: file_name={name!r} points outside the folder {folder}; "
+                                f"file names must be relative paths inside it (no leading /, no '..')")
 
 
 def _load(cfg):
@@ -62,6 +89,7 @@ def _load(cfg):
             raise DataError(f"data.path={cfg.path}: no metadata.jsonl there (expected the Hugging Face "
                             f"imagefolder layout: images + metadata.jsonl with file_name and "
                             f"{cfg.caption_column} fields)")
+        check_file_names(folder)
         try:
             return datasets.load_dataset("imagefolder", data_dir=str(folder)), str(folder)
         except Exception as e:
@@ -87,7 +115,8 @@ def load_image_splits(cfg) -> dict:
             if col not in cols:
                 raise DataError(f"{what}={col!r} is not a column of {where}[{key}]; columns: {cols}")
         rows = _undecoded(ds[key], cfg.image_column)
-        rgba = [_square(_open(im, f"{where}[{key}] row {i}"), side) for i, im in enumerate(rows[cfg.image_column])]
+        rgba = [_square(_open(im, f"{where}[{key}] row {i}", cfg, side), side)
+                for i, im in enumerate(rows[cfg.image_column])]
         caps = [[str(t)] for t in rows[cfg.caption_column]]
         out[split] = (np.stack(rgba) if rgba else np.zeros((0, side, side, 4), np.uint8), caps)
     if "train" not in out:

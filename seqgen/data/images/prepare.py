@@ -54,6 +54,7 @@ class ImageDataConfig:
     valid_split: str = "validation"
     test_split: str = "test"
     valid_frac: float = key(0.05, ge=0, lt=1)   # carved from train when the dataset has no validation split
+    max_pixels: int = key(50_000_000, ge=1)    # imagefolder / hf_images: refuse larger images (decompression bombs)
 
     kind = "image"
 

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from seqgen.core.errors import ConfigError, DataError
+from seqgen.core.schema import key
+from seqgen.core.errors import ConfigError, DataError, SeqgenError
+from seqgen.data.images.safe import MAX_CLIP_PIXELS, MAX_PIXELS, open_image, too_big
 
 GENERATED = ("pendulum", "flame", "sprite")
 REAL = ("bigbuckbunny", "newtonscradle")
@@ -43,6 +45,8 @@ class ClipConfig:
     frame_size: int = 64            # generated clips: side in pixels
     period: float = 37.3            # pendulum: frames per swing (not a whole number: no two swings alike)
     seed: int = 0                   # flame, sprite: the random stream
+    max_pixels: int = key(MAX_PIXELS, ge=1)             # refuse frames (GIF canvases) larger than this
+    max_clip_pixels: int = key(MAX_CLIP_PIXELS, ge=1)   # refuse clips whose kept frames x pixels exceed this
 
     kind = "video"
 
@@ -91,6 +95,13 @@ def _generated(cfg: ClipConfig) -> Clip:
         raise ConfigError("data.crop / data.size do not apply to the sprite clip (its positions are in frame "
                           "pixels): set data.frame_size instead")
     n = cfg.n_frames
+    if n < 2 or cfg.frame_size < 8:
+        raise ConfigError(f"data.n_frames={n}, data.frame_size={cfg.frame_size}: a generated clip needs at least "
+                          f"2 frames of at least 8x8 pixels")
+    _frame_cap(cfg.frame_size, cfg.frame_size, cfg, f"data={cfg.name}")
+    if n * cfg.frame_size ** 2 > cfg.max_clip_pixels:   # generated whole, before data.size / max_frames apply
+        raise too_big(f"data={cfg.name}: {n} frames of {cfg.frame_size}x{cfg.frame_size}", n * cfg.frame_size ** 2,
+                      cfg.max_clip_pixels, "data.max_clip_pixels")
     if cfg.name == "pendulum":
         out = generated.pendulum(n, cfg.frame_size, cfg.period)
     elif cfg.name == "flame":
@@ -159,24 +170,53 @@ def _checked(clip: Clip, where: str) -> Clip:
     return clip
 
 
+class _Budget:
+    """Frames x pixels kept so far of one clip, against data.max_clip_pixels."""
+
+    def __init__(self, cfg: ClipConfig, where: str):
+        self.cap, self.where, self.pixels, self.n = cfg.max_clip_pixels, where, 0, 0
+
+    def add(self, frame: np.ndarray) -> np.ndarray:
+        self.pixels += frame.shape[0] * frame.shape[1]
+        self.n += 1
+        if self.pixels > self.cap:
+            raise too_big(f"{self.where}: the frames kept ({self.n} so far, {frame.shape[1]}x{frame.shape[0]} each; "
+                          f"data.size / data.max_frames / data.stride choose fewer)", self.pixels, self.cap,
+                          "data.max_clip_pixels")
+        return frame
+
+
+def _frame_cap(w: int, h: int, cfg: ClipConfig, where: str) -> None:
+    if w * h > cfg.max_pixels:
+        raise too_big(f"{where}: each frame ({w}x{h})", w * h, cfg.max_pixels, "data.max_pixels")
+
+
 def _read_pillow(p: Path, cfg: ClipConfig, key: str):
     from PIL import Image, ImageSequence, UnidentifiedImageError
 
     try:
-        img = Image.open(p)
-    except (UnidentifiedImageError, OSError) as e:
+        img = Image.open(p)   # lazy: the header only (a GIF's logical screen is every frame's canvas)
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
         raise DataError(f"{key}={p}: cannot read it as an image ({e})") from None
-    frames, durations = [], []
+    frames, durations, budget = [], [], _Budget(cfg, f"{key}={p}")
     with img:
-        if getattr(img, "n_frames", 1) < 2:
-            raise DataError(f"{key}={p}: a single still image (1 frame); expected an animated GIF / APNG / WebP")
-        for i, f in enumerate(ImageSequence.Iterator(img)):
-            take, done = _wanted(i, cfg, len(frames))
-            if done:
-                break
-            if take:
-                frames.append(_transform(np.asarray(f.convert("RGB")), cfg))
-                durations.append(f.info.get("duration") or 0)
+        _frame_cap(*img.size, cfg, f"{key}={p}")
+        try:
+            if getattr(img, "n_frames", 1) < 2:
+                raise DataError(f"{key}={p}: a single still image (1 frame); expected an animated GIF / APNG / WebP")
+            for i, f in enumerate(ImageSequence.Iterator(img)):
+                take, done = _wanted(i, cfg, len(frames))
+                if done:
+                    break
+                if take:
+                    frames.append(budget.add(_transform(np.asarray(f.convert("RGB")), cfg)))
+                    durations.append(f.info.get("duration") or 0)
+        except (OSError, ValueError, SyntaxError, EOFError) as e:
+            if isinstance(e, SeqgenError):   # ConfigError / DataError are ValueErrors too
+                raise
+            if len(frames) < 2:
+                raise DataError(f"{key}={p}: cannot decode its frames ({type(e).__name__}: {e})") from None
+            print(f"[seqgen] {p}: decoding stopped after {len(frames)} frames ({e})", flush=True)
     ms = np.median([d for d in durations if d]) if any(durations) else 40.0
     return _stack(frames, key, p), 1000.0 / ms * (1.0 / cfg.stride)
 
@@ -195,6 +235,8 @@ def _read_av(p: Path, cfg: ClipConfig, key: str):
             raise DataError(f"{key}={p}: no video stream in the file (streams: "
                             f"{[s.type for s in container.streams]})")
         stream = container.streams.video[0]
+        _frame_cap(stream.codec_context.width or 0, stream.codec_context.height or 0, cfg, f"{key}={p}")
+        budget = _Budget(cfg, f"{key}={p}")
         stream.thread_type = "AUTO"                                   # decode frames in parallel
         rate = float(stream.average_rate or stream.guessed_rate or 25)
         try:
@@ -203,7 +245,8 @@ def _read_av(p: Path, cfg: ClipConfig, key: str):
                 if done:
                     break
                 if take:
-                    frames.append(_transform(f.to_ndarray(format="rgb24"), cfg))
+                    _frame_cap(f.width, f.height, cfg, f"{key}={p}")
+                    frames.append(budget.add(_transform(f.to_ndarray(format="rgb24"), cfg)))
         except av.error.FFmpegError as e:
             if not frames:
                 raise DataError(f"{key}={p}: cannot decode its video stream (codec "
@@ -213,29 +256,24 @@ def _read_av(p: Path, cfg: ClipConfig, key: str):
 
 
 def _read_folder(p: Path, cfg: ClipConfig, key: str):
-    from PIL import Image, UnidentifiedImageError
-
     files = sorted(f for f in p.iterdir() if f.suffix.lower() in FRAME_EXT and not f.name.startswith("."))
     if not files:
         raise DataError(f"{key}={p}: no frames in the folder (expected files ending {', '.join(FRAME_EXT)})")
-    frames, first = [], None
+    frames, first, budget = [], None, _Budget(cfg, f"{key}={p}")
     for i, f in enumerate(files):
         take, done = _wanted(i, cfg, len(frames))
         if done:
             break
         if not take:
             continue
-        try:
-            with Image.open(f) as img:
-                rgb = np.asarray(img.convert("RGB"))
-        except (UnidentifiedImageError, OSError) as e:
-            raise DataError(f"{key}={p}: cannot read frame {f.name} ({e})") from None
+        with open_image(f, f"{key}={p}: frame {f.name}", cfg.max_pixels, "data.max_pixels") as img:
+            rgb = np.asarray(img.convert("RGB"))
         if first is None:
             first = (f.name, rgb.shape[:2])
         elif rgb.shape[:2] != first[1]:
             raise DataError(f"{key}={p}: frames differ in size: {f.name} is {rgb.shape[1]}x{rgb.shape[0]}, "
                             f"{first[0]} is {first[1][1]}x{first[1][0]} (all frames must be the same size)")
-        frames.append(_transform(rgb, cfg))
+        frames.append(budget.add(_transform(rgb, cfg)))
     return _stack(frames, key, p), 25.0 / cfg.stride
 
 

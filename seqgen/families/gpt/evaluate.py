@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from seqgen.core.schema import key
 from seqgen.data.text import eval_windows
+from seqgen.families.base import checkpoint_data
 from seqgen.nn.sampling import eval_mode
 
 
@@ -47,7 +48,7 @@ def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
     from seqgen.core.config import build
     from seqgen.data.prepare import DataConfig, pick_split, prepare
 
-    dc = build(DataConfig, dict(state["config"]["data"]), "data")
+    dc = build(DataConfig, checkpoint_data(state, ec.ckpt), "data")
     data = prepare(dc, ec.data_root, verbose=False)
     split = pick_split([s for s, n in data.meta["tokens"].items() if n], ec.split, ec.ckpt)
     if data.tokenizer.to_json() == tokenizer.to_json():

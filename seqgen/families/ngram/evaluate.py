@@ -11,6 +11,7 @@ import numpy as np
 
 from seqgen.core.schema import key
 from seqgen.data.sources import text_lines
+from seqgen.families.base import checkpoint_data
 from seqgen.families.ngram.model import perplexity
 
 
@@ -55,7 +56,10 @@ def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
     from seqgen.data.prepare import DataConfig, pick_split, prepare
     from seqgen.data.sources import load_splits
 
-    dc = build(DataConfig, dict(state["config"]["data"]), "data")
+    given = (state.get("config") or {}).get("data") or {}
+    if not given.get("name"):   # an ARPA-imported checkpoint: score the file given as data.test= / data.valid=
+        return _score_file(model, tokenizer, state, ec, args, given)
+    dc = build(DataConfig, checkpoint_data(state, ec.ckpt), "data")
     data = prepare(dc, ec.data_root, verbose=False)
     split = pick_split([s for s, n in data.meta["tokens"].items() if n], ec.split, ec.ckpt)
     text = load_splits(dc, Path(ec.data_root).expanduser() / "raw")[split]
@@ -66,4 +70,36 @@ def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
     if dc.tokenizer != "word":   # per-character perplexity is not a word-level figure
         for k in ("ppl", "ppl_every_line"):
             out.pop(k, None)
+    return out
+
+
+def _score_file(model, tokenizer, state, ec, args: EvalArgs, given: dict) -> dict:
+    """A checkpoint with no data config (imported from ARPA): the text of data.test= (or data.valid=)."""
+    from seqgen.core.errors import ConfigError, DataError
+
+    files = {s: given[s] for s in ("test", "valid") if given.get(s)}
+    if not files:
+        checkpoint_data(state, ec.ckpt)   # raises: says what to give
+    split = ec.split if ec.split in files else ("test" if "test" in files else "valid")
+    if ec.split not in ("auto", split):
+        raise ConfigError(f"split={ec.split}: give data.{ec.split}=FILE for a checkpoint without a data config")
+    path = Path(str(files[split])).expanduser()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"data.{split}={path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise DataError(f"data.{split}={path}: cannot read it ({e.strerror})") from None
+    if args.max_tokens:   # a prefix of whole lines of about max_tokens tokens
+        kept, n = [], 0
+        for ln in text_lines(text):
+            if n >= args.max_tokens:
+                break
+            kept.append(ln)
+            n += len(tokenizer.encode(ln)) + 1
+        text = "".join(ln + "\n" for ln in kept)
+    out = {"model": state["model_name"], "data": str(path), "tokenizer": tokenizer.kind, "split": split,
+           **ngram_text_scores(model, tokenizer, text)}
+    if tokenizer.kind != "word":
+        out.pop("ppl")
     return out

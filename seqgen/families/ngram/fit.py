@@ -3,13 +3,14 @@ conventions), save the tables."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from seqgen.core.training import RunContext, save_fitted
-from seqgen.data.prepare import prepare
+from seqgen.core.training import RunContext, save_fitted, stop_requests, stopped
+from seqgen.data.prepare import data_identity, prepare
 from seqgen.data.sources import load_splits, text_lines
 from seqgen.families.ngram.evaluate import ngram_scores, ngram_text_scores
 from seqgen.families.ngram.io import to_state
@@ -68,20 +69,26 @@ def fit(ctx: RunContext) -> dict:
         def scores(split):
             return ngram_text_scores(model, tok, texts[split])
 
-    t0 = time.perf_counter()
-    config = NGram.Config(**spec.model, vocab_size=len(vocab))
-    model = NGram(config).fit(source("train") if config.memory else list(source("train")()), vocab)
-    metrics = {"fit_seconds": time.perf_counter() - t0}
-    print(f"[seqgen] ngram order {model.config.order} ({model.config.smoothing}): "
-          f"{sum(len(k) for k in model.keys):,} n-grams, vocab {len(vocab):,}, fitted in "
-          f"{metrics['fit_seconds']:.1f} s", flush=True)
-    for split, prefix in (("valid", "val"), ("test", "test")):
-        if not data.meta["tokens"].get(split):
-            continue
-        r = scores(split)   # the figures evaluate.py reports, one definition
-        metrics.update({f"{prefix}/{k}": v for k, v in r.items() if k not in ("lines", "chars")})
-        print(f"[seqgen] {split}: perplexity {r['ppl']:.2f} (excluding OOVs {r['ppl_excl_oov']:.2f}) over "
-              f"{r['lines']}, {r['tokens']:,} tokens, {r['oov']:,} OOV; {r['bpc']:.4f} bits/char over every line",
-              flush=True)
+    ident = json.dumps(data_identity(spec.data))   # what it was fitted on: lets evaluate.py trust those paths
+    with stop_requests() as stop:   # SIGTERM / Ctrl-C: the stage running ends, the model is saved, exit 143 / 130
+        t0 = time.perf_counter()
+        config = NGram.Config(**spec.model, vocab_size=len(vocab))
+        model = NGram(config).fit(source("train") if config.memory else list(source("train")()), vocab)
+        metrics = {"fit_seconds": time.perf_counter() - t0}
+        print(f"[seqgen] ngram order {model.config.order} ({model.config.smoothing}): "
+              f"{sum(len(k) for k in model.keys):,} n-grams, vocab {len(vocab):,}, fitted in "
+              f"{metrics['fit_seconds']:.1f} s", flush=True)
+        for split, prefix in (("valid", "val"), ("test", "test")):
+            if stop.signum:   # the counted model is whole: save it, with the figures measured so far
+                save_fitted(ctx, model, to_state(model), metrics, tokenizer=tok, data_identity=ident)
+                raise stopped(stop.signum, f"before the {split} perplexity (the n-gram tables are complete)",
+                              "run the same command again to refit and evaluate (counting is deterministic)")
+            if not data.meta["tokens"].get(split):
+                continue
+            r = scores(split)   # the figures evaluate.py reports, one definition
+            metrics.update({f"{prefix}/{k}": v for k, v in r.items() if k not in ("lines", "chars")})
+            print(f"[seqgen] {split}: perplexity {r['ppl']:.2f} (excluding OOVs {r['ppl_excl_oov']:.2f}) over "
+                  f"{r['lines']}, {r['tokens']:,} tokens, {r['oov']:,} OOV; {r['bpc']:.4f} bits/char over every "
+                  f"line", flush=True)
     ctx.tracker.log(metrics, 0)
-    return save_fitted(ctx, model, to_state(model), metrics, tokenizer=tok)
+    return save_fitted(ctx, model, to_state(model), metrics, tokenizer=tok, data_identity=ident)

@@ -29,6 +29,9 @@ def run_guidance(value, state) -> float | None:
     """A guidance key's value, with "run" read as the checkpoint's own text2pixel.guidance (the scale
     its recipe chose; 3.0 for runs that predate the key)."""
     if not isinstance(value, str):
+        if value is not None and value < 0:
+            raise ConfigError(f"guidance={value}: expected a scale >= 0 (0: unconditional, 1: plain conditional, "
+                              f"> 1: guided), null or run")
         return value
     if value != "run":
         raise ConfigError(f"guidance={value!r}: expected a number, null (no guidance) or run (the checkpoint's "

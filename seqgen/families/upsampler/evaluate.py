@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from seqgen.core.schema import key
 from seqgen.data.images.codec import reduce_blocks, upsample_nearest
 from seqgen.data.images.prepare import PreparedImages, check_same_images, spread
+from seqgen.families.base import checkpoint_data
 from seqgen.families.upsampler.generate import upsample
 from seqgen.nn.sampling import eval_mode
 
@@ -118,7 +119,7 @@ def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
     from seqgen.data.images.prepare import ImageDataConfig, prepare_images
     from seqgen.data.prepare import pick_split
 
-    dc = build(ImageDataConfig, dict(state["config"]["data"]), "data")
+    dc = build(ImageDataConfig, checkpoint_data(state, ec.ckpt), "data")
     data = prepare_images(dc, ec.data_root, verbose=False)
     check_same_images(data, state, ec.ckpt)
     split = pick_split([s for s in ("train", "valid", "test") if data.count(s)], ec.split, ec.ckpt)

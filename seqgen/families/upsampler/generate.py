@@ -16,7 +16,8 @@ from einops import rearrange
 from seqgen.core.errors import ConfigError
 from seqgen.core.rundir import samples_path
 from seqgen.core.schema import key
-from seqgen.data.images.codec import PixelCodec, load_png, save_png
+from seqgen.data.images.codec import PixelCodec, save_png
+from seqgen.data.images.safe import open_image
 from seqgen.nn.sampling import eval_mode, sample_next
 
 
@@ -218,12 +219,10 @@ def sample(model, tokenizer, state, sc, args: SampleArgs, device) -> dict:
     path = Path(args.image)
     if not path.is_file():
         raise ConfigError(f"image={args.image}: file not found")
-    from PIL import Image
-
-    with Image.open(path) as im:
-        if im.size != (size, size):
-            raise ConfigError(f"image={args.image} is {im.size[0]}x{im.size[1]}; this upsampler takes {size}x{size} "
-                              f"images (resize it first, e.g. with Pillow's Image.resize)")
+    # the size is checked from the header, before anything is decoded (a tiny file may claim 10000x10000)
+    with open_image(path, f"image={args.image}", expect=(size, size),
+                    mismatch=lambda w, h: f"image={args.image} is {w}x{h}; this upsampler takes {size}x{size} "
+                                          f"images (resize it first, e.g. with Pillow's Image.resize)") as im:
         rgb = np.asarray(im.convert("RGBA"))
     off = codec.out_of_palette(rgb)
     if off > 0:
@@ -231,7 +230,7 @@ def sample(model, tokenizer, state, sc, args: SampleArgs, device) -> dict:
         print(f"[seqgen] warning: image={args.image}: {100 * off:.1f}% of its pixels are not palette colours; "
               f"quantized to the nearest of the checkpoint's {codec.size} colours", flush=True)
     out = samples_path(sc.ckpt, sc.out, sc.seed, ".png")
-    lo = load_png(path, codec)[None]
+    lo = codec.quantize(rgb)[None]
     for i in range(max(1, sc.num_samples)):   # sample i is drawn with seed sc.seed + i
         hi = transform_images(model, state, lo, replace(sc, seed=sc.seed + i), args, device)
         target = out if sc.num_samples == 1 else out.with_name(f"{out.stem}_{i}.png")

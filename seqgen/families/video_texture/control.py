@@ -63,6 +63,21 @@ def steering_chains(c: np.ndarray, velocities: np.ndarray, k: int, beta: float, 
     return dirs, chains
 
 
+def check_waypoints(waypoints, width: int, height: int) -> np.ndarray:
+    """waypoints=[[x, y], ...] -> (k, 2) floats, each a finite point on the width x height canvas."""
+    try:
+        pts = np.asarray(waypoints, dtype=np.float64)
+    except (TypeError, ValueError):
+        pts = None
+    if pts is None or pts.ndim != 2 or pts.shape[1] != 2 or len(pts) == 0 or not np.isfinite(pts).all():
+        raise ConfigError(f"waypoints={waypoints!r}: expected a list of [x, y] points, e.g. [[10,10],[50,40]]")
+    off = [p.tolist() for p in pts if not (0 <= p[0] <= width and 0 <= p[1] <= height)]
+    if off:
+        raise ConfigError(f"waypoints: {off} lie off the {width}x{height} canvas (x in [0, {width}], "
+                          f"y in [0, {height}])")
+    return pts
+
+
 def steer(chains: list, dirs: np.ndarray, velocities: np.ndarray, waypoints, start_frame: int, start_pos,
           frames: int, seed: int, radius: float) -> dict:
     """Walk toward each waypoint in turn: at every step the chain of the direction nearest to the

@@ -19,10 +19,14 @@ future costs (nofuture/...), recomputed from the checkpoint's frames.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from seqgen.core.errors import ConfigError
+from seqgen.core.schema import key
 from seqgen.families.video_texture import analysis as A
 from seqgen.families.video_texture.playback import jumps, matrix_figure, walk
 
@@ -31,13 +35,13 @@ REVERSAL_FRACTION = 0.1   # |angular velocity| above this fraction of its peak: 
 
 @dataclass
 class EvalArgs:
-    frames: int = 10000             # frames played for each walk
+    frames: int = key(10000, ge=2)  # frames played for each walk
     ablations: bool = True          # also without the dynamics filter and without the future costs
-    figure: str | None = None       # also write the transition-matrix figure (PNG) here
+    figure: str | None = None       # also write the transition-matrix figure (PNG) here (a folder: matrix.png in it)
     target: list | None = None      # control (a)'s frame range [first, last]; default the middle third
-    target_penalty: float = 1.0     # cost of a frame outside it (x the mean transition cost)
+    target_penalty: float = key(1.0, gt=0)   # cost of a frame outside it (x the mean transition cost)
     waypoints: list | None = None   # control (b)'s path (sprite clips); default a square inside the canvas
-    radius: float = 4.0             # a waypoint is reached within this many pixels
+    radius: float = key(4.0, gt=0)  # a waypoint is reached within this many pixels
 
 
 def quality(seq: np.ndarray, d: np.ndarray) -> dict:
@@ -128,6 +132,10 @@ def steer_figures(model, waypoints, radius: float, seed: int, d: np.ndarray, per
     if not model.steering:
         return {}
     pts = waypoints or default_waypoints(model)
+    if waypoints:
+        from seqgen.families.video_texture.control import check_waypoints
+
+        check_waypoints(waypoints, model.frames.shape[2], model.frames.shape[1])
     r = model.play_steered(pts, per_waypoint * len(pts), seed, radius=radius)
     reached = r["reached"]
     steps = [b - a for a, b in zip([0] + reached[:-1], reached)] if None not in reached else []
@@ -165,7 +173,12 @@ def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
     d = A.distances(model.analysis_frames(), model.config.dtype)
     out = {"model": state["model_name"], **figures(model, args.frames, ec.seed, args.ablations, args.target,
                                                      args.waypoints, args.radius, d, args.target_penalty)}
-    if args.figure:
-        write_matrix_figure(model, d, args.figure)
-        out["figure"] = str(args.figure)
+    if args.figure:   # a folder (existing, or written with a trailing /) gets matrix.png inside it
+        path = Path(args.figure)
+        if path.is_dir() or str(args.figure).endswith(("/", os.sep)):
+            path = path / "matrix.png"
+        elif path.suffix.lower() != ".png":
+            raise ConfigError(f"figure={args.figure}: the figure is a PNG; give a .png path or a folder")
+        write_matrix_figure(model, d, path)
+        out["figure"] = str(path)
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from seqgen.core.training import RunContext, save_fitted
+from seqgen.core.training import RunContext, save_fitted, stop_requests, stopped
 from seqgen.data.video.clips import load_clip
 from seqgen.families.video_texture.evaluate import figures, write_matrix_figure
 from seqgen.families.video_texture.generate import SampleArgs, play, video_of
@@ -23,7 +23,19 @@ class Settings:
 
 
 def fit(ctx: RunContext) -> dict:
+    with stop_requests() as stop:   # SIGTERM / Ctrl-C: the stage running ends, the model is saved, exit 143 / 130
+        return _fit(ctx, stop)
+
+
+def _fit(ctx: RunContext, stop) -> dict:
     spec, st = ctx.spec, ctx.spec.settings
+
+    def checkpoint_if_stopped(stage: str):
+        if stop.signum:
+            save_fitted(ctx, model, model.state(), {k: v for k, v in metrics.items() if isinstance(v, (int, float))})
+            raise stopped(stop.signum, f"after {stage} (the analysis is complete and saved)",
+                          "run the same command again to refit with the figures and samples")
+
     model = VideoTexture(VideoTexture.Config(**spec.model))          # a bad model key fails before any loading
     clip = load_clip(spec.data, spec.data_root)
     h, w, ch = clip.frames.shape[1:]
@@ -39,14 +51,17 @@ def fit(ctx: RunContext) -> dict:
               f"cost {model.loop['cost']:.3f}", flush=True)
     metrics = {"fit_seconds": time.perf_counter() - t0, **{k: v for k, v in info.items()}}
     d = model.d
+    checkpoint_if_stopped("the analysis")
     if st.eval_frames:
         metrics.update(figures(model, st.eval_frames, spec.seed, d=d))
         print("[seqgen] " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
                                       for k, v in metrics.items() if k in _SHOWN), flush=True)
+        checkpoint_if_stopped("the figures")
     samples = ctx.run_dir / "samples"
     if st.sample_frames:
         args = SampleArgs(frames=st.sample_frames)
         write(video_of(model, play(model, args, spec.seed), args), samples / "texture.gif", model.fps, "gif")
+        checkpoint_if_stopped("the sample")
     if st.figure:
         write_matrix_figure(model, d, samples / "transition_matrix.png")
     if st.sample_frames or st.figure:

@@ -18,25 +18,26 @@ import numpy as np
 
 from seqgen.core.errors import ConfigError
 from seqgen.core.rundir import samples_path
+from seqgen.core.schema import key
 from seqgen.families.video_texture import control, loops
 from seqgen.families.video_texture.playback import jumps, output_format, render, write
 
 
 @dataclass
 class SampleArgs:
-    frames: int = 300               # frames to play (loop: one period instead; waypoints: at most, ends at the last)
-    start: int = 0                  # frame the walk starts from
-    crossfade: int = 0              # frames of crossfade after each jump (0: a cut)
+    frames: int = key(300, ge=1)    # frames to play (loop: one period instead; waypoints: at most, ends at the last)
+    start: int = key(0, ge=0)       # frame the walk starts from
+    crossfade: int = key(0, ge=0)   # frames of crossfade after each jump (0: a cut)
     format: str | None = None       # gif | mp4 | png (a strip); default: out's suffix, else gif
-    fps: float | None = None        # default: the clip's frame rate
+    fps: float | None = key(None, gt=0, le=1000)   # default: the clip's frame rate
     loop: bool = False              # play the video loop found at fit time
-    loop_length: int | None = None  # with loop=true: the best loop of exactly this length instead
+    loop_length: int | None = key(None, ge=2)   # with loop=true: the best loop of exactly this length instead
     target: list | None = None      # [first, last]: move to this frame range and stay in it
-    target_penalty: float = 1.0     # cost of each frame shown outside it, x the mean transition cost: smaller
-                                    # values wait longer for a smooth way in, and may stray out more often
+    target_penalty: float = key(1.0, gt=0)   # cost of each frame shown outside it, x the mean transition cost:
+                                    # smaller values wait longer for a smooth way in, and may stray out more often
     waypoints: list | None = None   # sprite clips: [[x, y], ...] in pixels, visited in order
-    radius: float = 4.0             # a waypoint counts as reached within this many pixels
-    strip_frames: int = 12          # frames in a PNG strip
+    radius: float = key(4.0, gt=0)  # a waypoint counts as reached within this many pixels
+    strip_frames: int = key(12, ge=1)   # frames in a PNG strip
 
 
 def play(model, args: SampleArgs, seed: int) -> dict:
@@ -57,8 +58,10 @@ def play(model, args: SampleArgs, seed: int) -> dict:
         elif model.loop:
             lp = model.loop
         else:
-            raise ConfigError("this checkpoint was fitted with model.loop_max_len=0 (no loop): refit, or pass "
-                              "loop_length=")
+            why = ("it was fitted with model.loop_max_len=0" if model.config.loop_max_len == 0 else
+                   f"its {model.n}-frame clip was too short for one")
+            raise ConfigError(f"this checkpoint has no video loop ({why}): pass loop_length=N for a loop of N frames, "
+                              f"or refit")
         out.update(indices=np.asarray(lp["frames"]), loop_transitions=[list(t) for t in lp["transitions"]],
                    loop_cost=lp["cost"])
     elif mode == "target":
@@ -67,6 +70,7 @@ def play(model, args: SampleArgs, seed: int) -> dict:
         out["indices"] = model.play_range(int(args.target[0]), int(args.target[1]), args.frames, seed, args.start,
                                           args.target_penalty)
     elif mode == "waypoints":
+        control.check_waypoints(args.waypoints, model.frames.shape[2], model.frames.shape[1])
         r = model.play_steered(args.waypoints, args.frames, seed, args.start, args.radius)
         out.update(indices=r["indices"], positions=r["positions"], reached=r["reached"])
     else:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from seqgen.core.errors import ConfigError
+from seqgen.core.errors import ConfigError, DataError
 from seqgen.families.video_texture import analysis as A
 from seqgen.families.video_texture import control, loops
 
@@ -45,6 +45,7 @@ class VideoTexture:
         steer_angle_weight: float = 0.5   # beta: cost of moving at right angles (x 0.5) to the wanted direction
         steer_cost_weight: float = 1.0    # weight of the transition cost c beside it
         steer_alpha: float = 0.95     # discount of the steering future costs
+        max_frames: int = 5000        # refuse longer clips: the analysis holds ~10 (n, n) float64 (5000: 1.9 GiB)
         n_frames: int = 0             # derived from the clip
         height: int = 0
         width: int = 0
@@ -78,16 +79,25 @@ class VideoTexture:
         if n < 2 * cfg.filter_n + 2:
             raise ConfigError(f"the clip has {n} frames; model.filter_n={cfg.filter_n} needs at least "
                               f"{2 * cfg.filter_n + 2} (lower model.filter_n or use a longer clip)")
+        gib = 10 * 8 * n * n / 2 ** 30   # the analysis holds about ten (n, n) float64 matrices at its peak
+        if n > cfg.max_frames:
+            raise DataError(f"clip '{clip.name}' has {n} frames, above model.max_frames={cfg.max_frames}: its "
+                            f"analysis would need about {gib:.1f} GiB. data.max_frames / data.stride keep fewer; "
+                            f"raise model.max_frames if the memory is there")
         cfg.n_frames, cfg.height, cfg.width, cfg.channels = n, *self.frames.shape[1:]
-        if n > 4000:   # the analysis holds about ten (n, n) float64 matrices at its peak
-            print(f"[seqgen] {n} frames: the analysis needs about {10 * 8 * n * n / 2 ** 30:.1f} GiB; "
-                  f"data.max_frames / data.stride make it smaller", flush=True)
+        if n > 4000:
+            print(f"[seqgen] {n} frames: the analysis needs about {gib:.1f} GiB; data.max_frames / data.stride make "
+                  f"it smaller", flush=True)
         t = {}
         t0 = time.perf_counter()
         self.d = d = A.distances(self.analysis_frames(), cfg.dtype)
         t["distances_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        c, self.scale = A.normalise(A.dynamics_filter(d, cfg.filter_n))
+        try:
+            c, self.scale = A.normalise(A.dynamics_filter(d, cfg.filter_n))
+        except ValueError:   # every distance is zero
+            raise DataError(f"clip '{clip.name}': its {n} frames are all the same picture (a still video); a video "
+                            f"texture needs motion to play") from None
         t["filter_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         self.csr, _, solver = self.chain_of(c)
@@ -95,7 +105,11 @@ class VideoTexture:
         self.cost = c.astype(np.float32)
         if cfg.loop_max_len > 0:
             t0 = time.perf_counter()
-            self.loop = loops.find_loop(c, min(cfg.loop_max_len, n), cfg.loop_candidates, cfg.loop_min_len)
+            try:
+                self.loop = loops.find_loop(c, min(cfg.loop_max_len, n), cfg.loop_candidates, cfg.loop_min_len)
+            except ConfigError as e:   # a short clip, not a bad key: fit without the loop, and say so
+                print(f"[seqgen] clip '{clip.name}' ({n} frames) is too short for a video loop ({e}); fitted "
+                      f"without one", flush=True)
             t["loop_s"] = time.perf_counter() - t0
         if "positions" in self.truth:
             t0 = time.perf_counter()
@@ -190,7 +204,7 @@ def _validate(cfg: "VideoTexture.Config") -> None:
                                                                    "float32 or float64"),
               ("loop_max_len", cfg.loop_max_len >= 0, ">= 0"), ("loop_min_len", cfg.loop_min_len >= 1, ">= 1"),
               ("loop_candidates", cfg.loop_candidates >= 1, ">= 1"),
-              ("steer_directions", cfg.steer_directions >= 2, ">= 2")]
+              ("steer_directions", cfg.steer_directions >= 2, ">= 2"), ("max_frames", cfg.max_frames >= 2, ">= 2")]
     for key, ok, want in checks:
         if not ok:
             raise ConfigError(f"model.{key}={getattr(cfg, key)!r}: expected {want}")

@@ -27,6 +27,7 @@ from seqgen.core.errors import ConfigError
 from seqgen.core.schema import key
 from seqgen.data.images.codec import PixelCodec
 from seqgen.data.images.visual import TARGET_TASKS, VisualSet, classify_shapes, make_split
+from seqgen.families.base import checkpoint_data
 from seqgen.families.visual_prompt.generate import answers, picture, prompt_of
 from seqgen.families.visual_prompt.model import canvas_images
 from seqgen.families.visual_prompt.ttt import TTTArgs
@@ -165,7 +166,7 @@ def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
     from seqgen.core.config import build
     from seqgen.data.images.visual import VisualConfig, compositions
 
-    dc = build(VisualConfig, dict(state["config"]["data"]), "data")
+    dc = build(VisualConfig, checkpoint_data(state, ec.ckpt), "data")
     split = "test" if ec.split == "auto" else ec.split
     if split not in ("test", "valid", "compose", "unseen") or (split == "unseen" and not dc.held_out_tasks):
         raise ConfigError(f"split={ec.split!r}: visual sentences have the splits test (held-out combinations), "

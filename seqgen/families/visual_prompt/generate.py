@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seqgen.core.errors import ConfigError, DataError
+from seqgen.core.errors import ConfigError
 from seqgen.core.rundir import samples_path
 from seqgen.core.schema import key
 from seqgen.data.images.codec import PixelCodec, upsample_nearest
+from seqgen.data.images.safe import open_image
 from seqgen.families.visual_prompt.model import FORMS, canvas_images
 from seqgen.families.visual_prompt.ttt import TTTArgs, adapted
 from seqgen.nn.sampling import eval_mode, sample_next
@@ -114,20 +115,14 @@ def answers(model, prompts: np.ndarray, form: str = "sentence", temperature: flo
 def read_image(path, codec: PixelCodec, size: int, key_name: str) -> np.ndarray:
     """A PNG (any RGB / RGBA / palette mode) -> (size, size) palette indices. A file of another size is
     a ConfigError naming the key; colours off the palette are quantised to the nearest, with a warning."""
-    from PIL import Image, UnidentifiedImageError
-
     p = Path(str(path)).expanduser()
     if not p.is_file():
         raise ConfigError(f"{key_name}={path}: no such image file")
-    try:
-        with Image.open(p) as im:
-            im.load()
-            image = im.convert("RGBA") if im.mode in ("P", "LA", "RGBA", "PA") else im.convert("RGB")
-    except (UnidentifiedImageError, OSError) as e:
-        raise DataError(f"{key_name}={path}: not a readable image ({e})") from None
-    if image.size != (size, size):
-        raise ConfigError(f"{key_name}={path}: a {image.size[0]}x{image.size[1]} image; this checkpoint reads "
-                          f"{size}x{size} palette images")
+    # the size is checked from the header, before anything is decoded (a tiny file may claim 10000x10000)
+    with open_image(p, f"{key_name}={path}", expect=(size, size),
+                    mismatch=lambda w, h: f"{key_name}={path}: a {w}x{h} image; this checkpoint reads {size}x{size} "
+                                          f"palette images") as im:
+        image = im.convert("RGBA") if im.mode in ("P", "LA", "RGBA", "PA") else im.convert("RGB")
     off = codec.out_of_palette(image)
     if off > 0:
         print(f"[seqgen] warning: {key_name}={path}: {100 * off:.1f}% of the pixels are not palette colours; "

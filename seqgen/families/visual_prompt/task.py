@@ -34,7 +34,7 @@ class Settings:
     top_k: int | None = key(None, ge=1)
     eval_sentences: int | None = key(128, ge=1)   # valid / test sentences for the losses (null: all)
     score_sentences: int = key(16, ge=0)       # held-out prompts per task answered at the end (0: skip)
-    sample_prompts: int = key(1, ge=1)         # held-out prompts per task in the sample grid
+    sample_prompts: int = key(1, ge=0)         # held-out prompts per task in the sample grid (0: skip)
 
 
 class SentenceBatches:
@@ -142,7 +142,7 @@ def make_task(ctx: RunContext) -> Task:
         ctx.tracker.log_image("samples", image, step, caption="held-out prompts: examples, query | answer | truth")
 
     meta = {"size": dc.size, "n_images": dc.n_images, "tasks": dc.tasks}
-    return Task(model, stream, evaluate_fn, sample_fn,
+    return Task(model, stream, evaluate_fn, sample_fn if st.sample_prompts else None,
                 {"codec": pal.to_json(), "data_meta": json.dumps(meta)},
                 files={"codec.json": pal.to_json()},
                 data_identity=identity(dc, generator=GENERATOR))

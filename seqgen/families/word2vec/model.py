@@ -135,21 +135,29 @@ class Word2Vec:
         return self._huffman_padded
 
     # ---- training ---------------------------------------------------------------------------
-    def fit(self, lines: list[list[str]], log=None, log_step=None) -> "Word2Vec":
+    def fit(self, lines: list[list[str]], log=None, log_step=None, resume: dict | None = None,
+            on_epoch=None) -> "Word2Vec":
         """Build the vocabulary from tokenised lines and train for config.epochs epochs.
 
-        log(record) is called after every epoch, log_step(record) after every ~1M-word chunk.
+        log(record) is called after every epoch, log_step(record) after every ~1M-word chunk,
+        on_epoch(epochs_done, generator) after every epoch but the last (it may save and stop).
+        resume: a fit stopped after resume["epoch"] epochs ({"epoch", "rng", "history"} plus the
+        saved state(): vocab, counts, vectors, syn1neg, syn1) continues from there; the numba path's
+        draws depend only on (seed, epoch, job) and the torch path's generator is restored, so the
+        result equals an uninterrupted fit. A vocabulary that differs (edited text) starts afresh.
         """
         self.build_vocab(lines)
         ids = self.encode(lines)
         lengths = np.array([len(x) for x in ids], np.int64)
         seq = np.concatenate(ids) if len(ids) else np.zeros(0, np.int64)
-        return self._train(seq, lengths, log, log_step)
+        return self._train(seq, lengths, log, log_step, resume, on_epoch)
 
-    def fit_ids(self, body: np.ndarray, lengths: np.ndarray, itos: list[str], log=None, log_step=None) -> "Word2Vec":
+    def fit_ids(self, body: np.ndarray, lengths: np.ndarray, itos: list[str], log=None, log_step=None,
+                resume: dict | None = None, on_epoch=None) -> "Word2Vec":
         """fit() on lines already tokenized into a word tokenizer's ids (a prepared split, without
         its line-break ids): body (tokens,) the lines' ids one after another, lengths (lines,), itos
-        the tokenizer's words. The vocabulary, ids and training are those of fit() on the same words."""
+        the tokenizer's words. The vocabulary, ids and training are those of fit() on the same words
+        (resume and on_epoch as there)."""
         c = self.config
         counts = np.bincount(body, minlength=len(itos))
         order = sorted(np.flatnonzero(counts >= c.min_count).tolist(), key=lambda i: (-counts[i], itos[i]))
@@ -168,9 +176,10 @@ class Word2Vec:
         keep = mapped >= 0                                   # words outside the vocabulary are dropped
         kept = np.concatenate([[0], np.cumsum(keep)])
         ends = np.cumsum(lengths)
-        return self._train(mapped[keep], kept[ends] - kept[ends - lengths], log, log_step)
+        return self._train(mapped[keep], kept[ends] - kept[ends - lengths], log, log_step, resume, on_epoch)
 
-    def _train(self, seq: np.ndarray, lengths: np.ndarray, log=None, log_step=None) -> "Word2Vec":
+    def _train(self, seq: np.ndarray, lengths: np.ndarray, log=None, log_step=None, resume: dict | None = None,
+               on_epoch=None) -> "Word2Vec":
         c = self.config
         V, D = len(self.vocab), c.vector_size
         backend, dev = self.resolve_backend()
@@ -180,13 +189,26 @@ class Word2Vec:
         self.vectors = ((torch.rand(V, D, generator=g) - 0.5) / D).to(dev)
         self.syn1neg = torch.zeros(V, D, device=dev) if c.negative else None
         self.syn1 = torch.zeros(max(0, V - 1), D, device=dev) if c.hs else None
+        first = self.start_epoch = 0
+        if resume is not None and list(resume["vocab"]) == self.vocab and np.array_equal(
+                np.asarray(resume["counts"]), self.counts):
+            first, self.history = int(resume["epoch"]), list(resume.get("history", []))
+            self.start_epoch = first
+            self.vectors = resume["vectors"].to(dev).clone()
+            self.syn1neg = resume["syn1neg"].to(dev).clone() if c.negative else None
+            self.syn1 = resume["syn1"].to(dev).clone() if c.hs else None
+            g.set_state(resume["rng"])
+            print(f"[seqgen] word2vec: resuming after epoch {first} of {c.epochs}", flush=True)
+        elif resume is not None:
+            print("[seqgen] word2vec: the vocabulary differs from the stopped fit's (edited text?): fitting "
+                  "from the start", flush=True)
         if backend == "numba":
             train = self._numba_trainer(seq, lengths)
         else:
             train = self._torch_trainer(seq, lengths, g)
         alpha = c.alpha or (0.025 if c.sg else 0.05)
-        total_words, done = c.epochs * len(seq), 0
-        for epoch in range(c.epochs):
+        total_words, done = c.epochs * len(seq), first * len(seq)
+        for epoch in range(first, c.epochs):
             t0, c0, loss_sum, n_pairs, n_words = time.perf_counter(), time.process_time(), 0.0, 0, 0
             for lo, hi in train.chunks:          # ~1M words each: one logged step
                 lr_hi = alpha - (alpha - c.min_alpha) * done / total_words
@@ -208,6 +230,8 @@ class Word2Vec:
             self.history.append(rec)
             if log:
                 log(rec)
+            if on_epoch and epoch + 1 < c.epochs:
+                on_epoch(epoch + 1, g)
         return self
 
     @property
