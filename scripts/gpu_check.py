@@ -48,7 +48,7 @@ class Part:
 
 def smoke_steps(family: str, device: str, work: Path, py: str) -> tuple[list, dict]:
     """train (a few steps, checkpoints), sample, evaluate, and for the families the Trainer runs, train
-    on to more steps (it must resume); the fitted ones (ngram, word2vec, video_texture) refit instead."""
+    on to more steps (it must resume); the fitted ones (ngram, infgram, word2vec, video_texture) refit instead."""
     out, data, corpus = work / "out", work / "data", work / "corpus.txt"
     dev = [f"trainer.device={device}"]
     text = ["data=text_files", f"data.train={corpus}", f"data.valid={corpus}", f"data.test={corpus}"]
@@ -60,6 +60,8 @@ def smoke_steps(family: str, device: str, work: Path, py: str) -> tuple[list, di
                 ["max_new_tokens=40"], ["max_tokens=2000"]),
         "ngram": (["model=ngram", "model.order=3", "trainer=smoke", *text, "data.tokenizer=word"], [],
                   ["prompt=First", "max_new_tokens=15"], []),
+        "infgram": (["model=infgram", *text, "data.tokenizer=word", "data.word_split=words"], [],
+                    ["prompt=First", "max_new_tokens=15"], []),
         "word2vec": (["model=word2vec", *text, "data.tokenizer=word", "model.min_count=1", "model.vector_size=16",
                       "model.epochs=2", "model.eval_sets=false", "model.sample=0", f"model.device={device}"], [],
                      ["prompt=First", "top_k=3"], ["eval_sets=false"]),
@@ -81,7 +83,7 @@ def smoke_steps(family: str, device: str, work: Path, py: str) -> tuple[list, di
     }[family]
     common = [f"out_root={out}", f"data_root={data}", f"run_name={family}"]
     ckpt = out / family / "checkpoints" / "last.pt"
-    on = [] if family in ("ngram", "video_texture") else [f"device={device}"]   # CPU-only families
+    on = [] if family in ("ngram", "infgram", "video_texture") else [f"device={device}"]   # CPU-only families
     steps = [[py, "scripts/train.py", *train, *common],
              [py, "scripts/sample.py", f"ckpt={ckpt}", *sample, *on, f"out={work}"],
              [py, "scripts/evaluate.py", f"ckpt={ckpt}", *evaluate, *on, f"data_root={data}"]]

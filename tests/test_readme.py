@@ -99,7 +99,8 @@ def test_every_other_command_names_keys_its_script_takes():
 
     fams = [families.get(n) for n in families.FAMILIES]
     valid = {"sample.py": _fields(SampleConfig, PipelineArgs, *(f.SampleArgs for f in fams)),
-             "evaluate.py": _fields(EvaluateConfig, *(f.EvalArgs for f in fams)),
+             "evaluate.py": _fields(EvaluateConfig, *(f.EvalArgs for f in fams))
+             | {f"data.{k}" for k in _fields(*{f.DataConfig for f in fams if f.DataConfig})},   # data.test=...
              "export.py": _fields(ExportConfig) | set(_importers()),
              "synthesize.py": _fields(SynthConfig)}
     seen = set()

@@ -35,7 +35,7 @@ def test_a_new_family_trains_samples_and_evaluates_through_the_scripts(tmp_path)
     assert n == 1
     registry.write_text(text)
 
-    corpus = tmp_path / "text.txt"
+    corpus = repo / "text.txt"   # inside the working folder: evaluate.py may read what the checkpoint names
     corpus.write_text(TINY_TEXT)
     env = {"PYTHONPATH": str(repo) + os.pathsep + os.environ.get("PYTHONPATH", "")}   # the copy's seqgen
     run_script(["scripts/train.py", "model=bigram", "data=text_files", f"data.train={corpus}", "trainer=smoke",

@@ -1,6 +1,6 @@
 """Hostile inputs, round 2 of the fault probe: files that point outside their folder, tiny files that
 decode to huge images, and every image reader naming the file it refuses. Bad files are made here, in
-tmp; memory caps are checked with the ru_maxrss of a child process (which also carries an address-space
+tmp; memory caps are checked with the peak RSS (VmHWM) of a child process (which also carries an address-space
 limit, so a regression fails instead of eating the machine)."""
 
 import json
@@ -28,7 +28,9 @@ def _child(code: str, limit_gb: int = 6) -> tuple[str, float]:
         textwrap.indent(textwrap.dedent(code).strip("\n"), "    "),
         "except Exception as e:",
         "    print(type(e).__name__ + ': ' + str(e))",
-        "print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"])
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork + exec, so a
+        # child of a big pytest process would report the parent's peak (1046 MB in the full suite)
+        "print('MAXRSS', next(int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM')))"])
     res = subprocess.run([sys.executable, "-c", prog], cwd=ROOT, capture_output=True, text=True, timeout=300)
     out = res.stdout + res.stderr
     rss = [float(line.split()[1]) / 1024 for line in out.splitlines() if line.startswith("MAXRSS")]

@@ -3,10 +3,11 @@ speed and the held-out figures of evaluate.py."""
 
 from __future__ import annotations
 
+import json
 import time
 
 from seqgen.core.training import RunContext, save_fitted
-from seqgen.data.prepare import prepare
+from seqgen.data.prepare import data_identity, prepare
 from seqgen.families.infgram.engine import Engine
 from seqgen.families.infgram.index import build
 from seqgen.families.infgram.model import InfGram, boundary_id
@@ -44,7 +45,8 @@ def fit(ctx: RunContext) -> dict:
     ctx.tracker.log(metrics, 0)
     state = {"index_dir": str(out.resolve()), "source_tokens": int(meta["source_tokens"]),
              "shard_tokens": [s["tokens"] for s in meta["shards"]]}
-    return save_fitted(ctx, model, state, metrics, tokenizer=tok)
+    return save_fitted(ctx, model, state, metrics, tokenizer=tok,
+                       data_identity=json.dumps(data_identity(spec.data)))   # evaluate.py may trust its paths
 
 
 def load(state: dict, device):

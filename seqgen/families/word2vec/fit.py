@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 from seqgen.core import checkpoint as ckpt
 from seqgen.core.errors import ConfigError
 from seqgen.core.training import RunContext, save_fitted, stop_requests, stopped
-from seqgen.data.prepare import prepare
+from seqgen.data.prepare import data_identity, prepare
 from seqgen.data.sources import load_splits
 from seqgen.data.tokenizer import UNK, WordTokenizer
 from seqgen.families.word2vec.model import Word2Vec
@@ -29,6 +30,7 @@ def fit(ctx: RunContext) -> dict:
         lines = [WordTokenizer.tokenize(ln, spec.data.word_split, spec.data.lowercase)
                  for ln in texts["train"].split("\n") if ln.strip()]
     resume = _stopped_fit(ctx)
+    ident = json.dumps(data_identity(spec.data))   # what it was fitted on: lets evaluate.py trust those paths
     step = [None]
 
     def log_step(rec):  # one step = one ~1M-word chunk of SGD; a resumed fit goes on from the stopped one's
@@ -54,7 +56,8 @@ def fit(ctx: RunContext) -> dict:
         def on_epoch(done: int, g):   # SIGTERM / Ctrl-C: save the epochs done, resumable by the same command
             if stop.signum:
                 progress = {"epoch": done, "rng": g.get_state(), "history": model.history, "step": step[0] or 0}
-                save_fitted(ctx, model, model.state(), {"epochs_done": done}, tokenizer=tok(), fit_progress=progress)
+                save_fitted(ctx, model, model.state(), {"epochs_done": done}, tokenizer=tok(), fit_progress=progress,
+                            data_identity=ident)
                 raise stopped(stop.signum, f"after word2vec epoch {done}/{model.config.epochs}")
 
         if prepared is None:
@@ -65,7 +68,7 @@ def fit(ctx: RunContext) -> dict:
     if model.config.eval_sets:
         metrics.update(evaluate_word_vectors(model.vocab, model.vectors, Path(spec.data_root).expanduser() / "raw"))
         tracker.log(metrics, step[0] or 0)
-    return save_fitted(ctx, model, model.state(), metrics, tokenizer=tok())
+    return save_fitted(ctx, model, model.state(), metrics, tokenizer=tok(), data_identity=ident)
 
 
 def _stopped_fit(ctx: RunContext) -> dict | None:
