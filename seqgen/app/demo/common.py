@@ -206,6 +206,21 @@ _CACHE: dict = {}
 _CACHE_LOCK = threading.Lock()
 
 
+MODEL_LABEL = "model (checkpoint, run or pretrained folder, hf:user/repo)"
+
+
+def model_picker(ctx, family: str, about: str, missing: str, label: str = MODEL_LABEL, extra=()):
+    """A tab's opening: its explanation (plus `missing`, naming the command that makes a model, when
+    outputs/ holds none of `family`) and a dropdown of the models found, newest first, that also takes a
+    typed path, pretrained folder or Hub id. -> the dropdown."""
+    import gradio as gr
+
+    found = find_checkpoints(ctx.outputs, family)
+    gr.Markdown(about + ("" if found else missing))
+    choices = found + list(extra)
+    return gr.Dropdown(choices, value=choices[0] if choices else None, allow_custom_value=True, label=label)
+
+
 def load_cached(path: str, device: str = "cpu"):
     """(model, tokenizer, state, family record) through seqgen's one loading function (checkpoint files,
     run folders, pretrained folders and Hub ids alike), cached by path and modification time."""

@@ -7,7 +7,7 @@ import time
 
 import torch
 
-from seqgen.app.demo.common import expect_family, find_checkpoints, guarded, load_cached
+from seqgen.app.demo.common import expect_family, guarded, load_cached, model_picker
 from seqgen.core.errors import ConfigError
 
 FAMILY = "gpt"
@@ -58,13 +58,9 @@ def gpt_text(ctx, *args) -> tuple[str, str]:
 def tab(ctx) -> None:
     import gradio as gr
 
-    found = find_checkpoints(ctx.outputs, FAMILY)
-    gr.Markdown("A decoder-only transformer draws one token at a time from its next-token distribution: "
-                "temperature flattens or sharpens it, top-k and top-p cut its tail. "
-                + ("" if found else f"No GPT checkpoint under `{ctx.outputs}/` yet: `{MAKE}` makes one "
-                                    "(about 2 minutes)."))
-    ckpt = gr.Dropdown(found, value=found[0] if found else None, allow_custom_value=True,
-                       label="model (checkpoint, run or pretrained folder, hf:user/repo)")
+    ckpt = model_picker(ctx, FAMILY, "A decoder-only transformer draws one token at a time from its next-token "
+                        "distribution: temperature flattens or sharpens it, top-k and top-p cut its tail. ",
+                        f"No GPT checkpoint under `{ctx.outputs}/` yet: `{MAKE}` makes one (about 2 minutes).")
     with gr.Row():
         with gr.Column():
             prompt = gr.Textbox(value="ROMEO:", label="prompt", lines=2)

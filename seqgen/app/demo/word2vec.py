@@ -3,7 +3,7 @@ most_similar) from a word2vec checkpoint, run folder, pretrained folder or Hub i
 
 from __future__ import annotations
 
-from seqgen.app.demo.common import expect_family, find_checkpoints, guarded, load_cached
+from seqgen.app.demo.common import expect_family, guarded, load_cached, model_picker
 from seqgen.core.errors import ConfigError
 
 FAMILY = "word2vec"
@@ -52,13 +52,11 @@ def analogy(ctx, ckpt: str, a: str, b: str, c: str, k: int = 10) -> list[list]:
 def tab(ctx) -> None:
     import gradio as gr
 
-    found = find_checkpoints(ctx.outputs, FAMILY)
-    gr.Markdown("Words that occur in the same contexts get nearby vectors (skip-gram with negative sampling). "
-                "Neighbours are by cosine; an analogy `a - b + c` is the word nearest to that sum. "
-                + ("" if found else f"No word2vec model under `{ctx.outputs}/` yet: `{MAKE}` makes one (about a "
-                                    "minute), or type a checkpoint path, pretrained folder or Hub id."))
-    ckpt = gr.Dropdown(found, value=found[0] if found else None, allow_custom_value=True,
-                       label="model (checkpoint, run or pretrained folder, hf:user/repo)")
+    ckpt = model_picker(ctx, FAMILY, "Words that occur in the same contexts get nearby vectors (skip-gram with "
+                        "negative sampling). Neighbours are by cosine; an analogy `a - b + c` is the word nearest "
+                        "to that sum. ",
+                        f"No word2vec model under `{ctx.outputs}/` yet: `{MAKE}` makes one (about a minute), or "
+                        "type a checkpoint path, pretrained folder or Hub id.")
     with gr.Row():
         with gr.Column():
             word = gr.Textbox(value="king", label="word")
