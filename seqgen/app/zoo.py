@@ -17,7 +17,7 @@ from pathlib import Path
 
 from seqgen.core.errors import ConfigError
 
-MACHINE = "2-core AMD EPYC (shared with other jobs), torch 2.13 CPU"
+MACHINE = "2-core Intel Xeon (AVX-512; shared with other jobs), torch 2.13 CPU"
 
 
 @dataclass(frozen=True)
@@ -55,11 +55,13 @@ ROWS = (
         "jumps_per_100", 32.44, 0.001, 3781037, 0.37,
         "d73e197979f2272ba6eafabea82e279226c3f6d1334aeb5961a0eb01a9ad52d9"),
     Row("gpt-shakespeare-char-cpu", "gpt", "tiny-shakespeare characters", ("experiment=gpt_shakespeare_char_cpu",),
-        "bpc", note="not trained this session (the quick start; ~2 min on an idle 2-core CPU)"),
+        "bpc", 2.4541593261007355, 0.01, 795904, 115.5,
+        "50c930700e30414ec15b8a8fabd452d9c3c9f0d7ce79a5ad591925c42efa9e98", note="the quick start's recipe"),
     Row("gpt-shakespeare-words", "gpt", "Open Shakespeare words", ("experiment=gpt_shakespeare_words",),
         "ppl", note="not trained this session (19 min)"),
     Row("word2vec-shakespeare", "word2vec", "Open Shakespeare words", ("experiment=word2vec_shakespeare",),
-        "analogy_add", note="not trained this session"),
+        "analogy_add", 0.05144124168514413, 0.1, 1735032, 7.0,
+        "727d11885ae7db04346b613286ea863616445aac662b2548168eea4d0a93470f"),
     Row("text2pixel-shapes", "text2pixel", "shapes", ("experiment=text2pixel_shapes",), "bits_per_pixel",
         note="not trained this session (60 min)"),
     Row("upsampler-shapes", "upsampler", "shapes", ("experiment=upsampler_shapes",), "bits_per_token",
