@@ -51,10 +51,12 @@ def folder_digest(folder) -> str:
 def identity(cfg, files: dict | None = None, folders: dict | None = None, **extra) -> dict:
     """{'config': hash of the data config (a dataclass or its dict), '<key>': digest of each local
     input, **extra}."""
-    state = {k: v for k, v in (cfg if isinstance(cfg, dict) else asdict(cfg)).items() if k not in LIMIT_KEYS}
-    for k, default in getattr(cfg, "UNHASHED_DEFAULTS", {}).items():   # keys newer than old checkpoints
-        if state.get(k) == default:
-            state.pop(k)
+    # left out: caps (LIMIT_KEYS) and a config's UNHASHED_KEYS always, its UNHASHED_DEFAULTS (keys newer
+    # than old checkpoints and prepared folders) while they hold their defaults
+    drop = set(LIMIT_KEYS) | set(getattr(cfg, "UNHASHED_KEYS", ()))
+    later = getattr(cfg, "UNHASHED_DEFAULTS", {})
+    state = {k: v for k, v in (cfg if isinstance(cfg, dict) else asdict(cfg)).items()
+             if k not in drop and not (k in later and v == later[k])}
     out = {"config": hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()[:12]}
     for key, path in (files or {}).items():
         if path:

@@ -65,6 +65,10 @@ class DataConfig:
     token_format: str = key("auto", choices=("auto", "nanogpt", "fineweb"))
 
     kind = "text"
+    # left out of the data identity (seqgen.data.identity): streaming changes how the text is read,
+    # not the ids; the later keys only at their defaults, so folders prepared before them keep their names
+    UNHASHED_KEYS = ("streaming",)
+    UNHASHED_DEFAULTS = {"tokenizer_sample": None, "vocab_size": None, "tokenizer_json": None, "token_format": "auto"}
 
     @staticmethod
     def names() -> list[str]:

@@ -48,16 +48,9 @@ class PreparedData:
         return self.meta["chars"][split] / max(1, self.meta["tokens"][split])
 
 
-# keys that do not change the prepared ids (how the text is read), and keys added after datasets
-# were first prepared, left out of the identity at their defaults so existing folders keep their names
-_READ_ONLY_KEYS = ("streaming",)
-_LATER_KEYS = {"tokenizer_sample": None, "vocab_size": None, "tokenizer_json": None, "token_format": "auto"}
-
 
 def data_identity(cfg) -> dict:
     """The config and, for local files (or every file a glob matches), their content (seqgen.data.identity)."""
-    state = {k: v for k, v in asdict(cfg).items()
-             if k not in _READ_ONLY_KEYS and not (k in _LATER_KEYS and v == _LATER_KEYS[k])}
     files, globs = {}, {}
     for k in ("train", "valid", "test"):
         pattern = getattr(cfg, k)
@@ -68,7 +61,7 @@ def data_identity(cfg) -> dict:
                                   f"sha256 {hashlib.sha256(digests.encode()).hexdigest()[:12]}")
         else:
             files[f"data.{k}"] = pattern
-    return identity(state, files=files, **globs)
+    return identity(cfg, files=files, **globs)
 
 
 def load_prepared(path) -> PreparedData:
