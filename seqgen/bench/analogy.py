@@ -154,7 +154,8 @@ def main(argv=None) -> dict:
     if not args.quick:
         speed_512(res)
     quality(res, 128 if args.quick else 256)
-    local = [v["beats_baselines"] for k, v in res["table"].items() if k.split("/")[1] in ("blur", "emboss", "posterize")]
+    local = [v["beats_baselines"] for k, v in res["table"].items()
+             if k.split("/")[1] in ("blur", "emboss", "posterize")]
     res["targets"] = {"t256_le_10s": res["t256_patchmatch_s"] <= TARGET_256_S,
                       "t512_le_60s": res.get("t512_patchmatch_s", float("inf")) <= TARGET_512_S,
                       "beats_baselines_blur_emboss_posterize": all(local)}
