@@ -22,9 +22,16 @@ from pathlib import Path
 
 import torch
 
+from seqgen import families
+from seqgen.app.load import load_model
+from seqgen.core.config import build
 from seqgen.core.precision import machine
+from seqgen.data.images.prepare import prepare_images
+from seqgen.families.base import checkpoint_data
 
-__all__ = ["Timing", "timeit", "record", "emit", "announce", "machine", "versions", "run_child", "anchors"]
+__all__ = ["Timing", "timeit", "record", "record_rate", "emit", "announce", "machine", "versions", "run_child",
+           "anchors",
+           "checkpoint_images"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,14 @@ def record(res: dict, key: str, t: Timing, scale: float = 1.0) -> float:
     """res[key] = the median (times scale: 1e3 for ms), its spread under res["spread"][key] -> the figure."""
     res[key] = t.median * scale
     res.setdefault("spread", {})[key] = t.spread(scale)
+    return res[key]
+
+
+def record_rate(res: dict, key: str, t: Timing, amount: float) -> float:
+    """res[key] = amount per second at the median time (images/s, tokens/s), its spread (slowest and
+    fastest repeat's rate) under res["spread"][key] -> the figure."""
+    res[key] = amount / t.median
+    res.setdefault("spread", {})[key] = [round(amount / t.high, 6), round(amount / t.low, 6), t.n]
     return res[key]
 
 
@@ -139,3 +154,11 @@ def anchors(path=None) -> dict[str, float]:
         if m:
             out[m.group(1)] = float(m.group(2))
     return out
+
+
+def checkpoint_images(ckpt, device):
+    """(model, tokenizer, state, prepared images) of an image checkpoint: the images it was trained on,
+    prepared from its own data config and data_root."""
+    model, tok, state = load_model(ckpt, device)
+    dc = build(families.get(state["model_name"]).DataConfig, checkpoint_data(state, ckpt), "data")
+    return model, tok, state, prepare_images(dc, state["config"]["data_root"], verbose=False)

@@ -1,23 +1,18 @@
 """scripts/gpu_check.sh on a CPU: one line and exit 0 with nothing measured; its plan lists every family
 and every benchmark; the time budget skips what no longer fits (a fake clock) and stops the rest."""
 
-import importlib.util
 import shutil
 import subprocess
-import sys
 
 import pytest
 
+from seqgen.bench import gpu_check
 from seqgen.families import FAMILIES
 from tests.conftest import ROOT, run_script
 
 
 def _driver():
-    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "scripts" / "gpu_check.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["gpu_check"] = mod            # its dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
+    return gpu_check     # the driver scripts/gpu_check.py runs
 
 
 def _no_gpu() -> bool:
