@@ -4,6 +4,7 @@ scripts' keys against the keys they take), and the commands that finish in secon
 (`-m slow`: the ones on generated data, in a temporary folder, as written)."""
 
 import dataclasses
+import importlib
 import re
 import shlex
 
@@ -110,12 +111,15 @@ def test_every_other_command_names_keys_its_script_takes():
             if args is not None:
                 seen.add(script)
                 assert _keys(args) <= keys, (argv, sorted(_keys(args) - keys))
-        for script in ("ladder.py", "bench_text2pixel.py", "bench_upsampler.py", "bench_visual_prompt.py"):
-            args = script_args(argv, script)
-            if args is not None:   # argparse flags the script declares
-                src = (ROOT / "scripts" / script).read_text()
-                for flag in (a for a in args if a.startswith("--")):
-                    assert f'"{flag}"' in src, (script, flag)
+        args = script_args(argv, "ladder.py")
+        if args is not None:   # argparse flags the script declares
+            src = (ROOT / "scripts" / "ladder.py").read_text()
+            for flag in (a for a in args if a.startswith("--")):
+                assert f'"{flag}"' in src, ("ladder.py", flag)
+        for script in (a for a in argv if re.fullmatch(r"scripts/bench_\w+\.py", a)):   # flags its bench's parser takes
+            flags = importlib.import_module(f"seqgen.bench.{script[len('scripts/bench_'):-3]}").parser()
+            for flag in (a.split("=")[0] for a in script_args(argv, script[len("scripts/"):]) if a.startswith("--")):
+                assert flag in flags._option_string_actions, (script, flag)
     assert seen == set(valid)
 
 

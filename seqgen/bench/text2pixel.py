@@ -118,10 +118,10 @@ def quality(ckpt, images, device, scales=(1.0, 2.0, 3.0, 5.0)) -> dict:
 def _shapes_cells(model, tok, data, device, guidance, rows, samples):
     """`rows` held-out test captions, each with its true image and `samples` draws."""
     caps, lo = data.captions("test"), data.lo("test")
-    pick = spread(len(caps), rows)
+    pick = spread(len(caps), rows)               # fewer rows when the test split is smaller
     texts = [caps[i][0] for i in pick]
     grids = draw(model, tok, [t for t in texts for _ in range(samples)], data.caption_len, device, guidance,
-                 seed=0, strict=False).reshape(rows, samples, *lo.shape[1:])
+                 seed=0, strict=False).reshape(len(pick), samples, *lo.shape[1:])
     tag = f" (guidance {guidance:g})" if guidance else ""
     return [[lo[i], *grids[r]] for r, i in enumerate(pick)], ["truth", *[f"sample {k + 1}{tag}"
                                                                         for k in range(samples)]], texts, {}
@@ -217,6 +217,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--shapes", default=None, help="comma-separated model shapes to time (default: all of "
                     f"{', '.join(SHAPES)}; with --cuda also {', '.join(GPU_SHAPES)})")
+    ap.add_argument("--skip-speed", action="store_true", help="with --ckpt: quality (and figure) only")
     ap.add_argument("--anchors", default=None, help="the anchor table (default: docs/benchmarks.md)")
     return ap
 
@@ -238,6 +239,18 @@ def main(argv=None) -> dict:
             res["minutes"].append(quality(path, args.images, device, scales))
         emit(res)
         return res
+    if not args.skip_speed:
+        speed(device, args, res)
+    if args.ckpt:
+        res.update(quality(args.ckpt, args.images, device, scales))
+        if args.figure:
+            res.update(figure(args.ckpt, args.figure, device, guidance=args.guidance))
+    emit(res)
+    return res
+
+
+def speed(device, args, res: dict) -> None:
+    """Every model shape's training and sampling speed, and (full CPU runs) the HF GPT-2 anchor's."""
     grids = S.generate(300, 0, held_out=False)["lo"]   # shapes-like grids: patch tokens see realistic patches
     shapes = {**SHAPES, **(GPU_SHAPES if args.cuda else {})}
     for name in args.shapes.split(",") if args.shapes else shapes:
@@ -249,12 +262,6 @@ def main(argv=None) -> dict:
             "text2pixel.hf_gpt2_4x256_images_s"))
         print(f"HF GPT-2 4x256 batch 8: {hf if hf is None else round(hf, 2)} images/s "
               f"(issue anchor {res['hf_anchor_images_s']})")
-    if args.ckpt:
-        res.update(quality(args.ckpt, args.images, device, scales))
-        if args.figure:
-            res.update(figure(args.ckpt, args.figure, device, guidance=args.guidance))
-    emit(res)
-    return res
 
 
 if __name__ == "__main__":
