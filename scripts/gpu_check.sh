@@ -11,7 +11,7 @@
 # gpu_check.json (the figures, one object per part) and gpu_check.log (every command's output) into
 # $OUT if set, else outputs/gpu_check/. The whole run stops itself before 9 minutes (SEQGEN_GPU_BUDGET
 # seconds, default 530, counted from this script's start): each part has a budget and is skipped, with
-# a note, when too little time is left for it (scripts/gpu_check.py owns the plan and the budgets).
+# a note, when too little time is left for it (seqgen/bench/gpu_check.py owns the plan and the budgets).
 #
 # The venv: a fresh one in $SEQGEN_GPU_VENV (default /tmp/seqgen_gpu_venv) that sees the packages of
 # $PYTHON (default python3) behind its own, so a CUDA torch already installed there is used as it is: a
