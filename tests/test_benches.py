@@ -176,9 +176,15 @@ def test_upsampler_quick(tmp_path):
     assert res["seconds_per_image"] > 0 and 0 < res["bicubic_token_accuracy"] <= 1 and "model_psnr" not in res
 
 
-def test_gpt_quick_parts():
-
+def test_gpt_plan():
     assert gpt.plan(True, 0, False, False) == ["peak_fp32", "cpu_recipe_fp32", "cpu_recipe_rope_fp32", "sampling"]
+    assert gpt.plan(False, 5, True, True) == ["peak_fp32", "peak_bf16", "cpu_recipe_fp32", "cpu_recipe_rope_fp32",
+                                              "cpu_recipe_hf", "baby_fp32", "baby_hf_fp32", "baby_bf16", "curve_fp32",
+                                              "curve_bf16", "baby_sampling", "sampling"]
+
+
+@pytest.mark.slow
+def test_gpt_step_and_sampling_parts():
     t, losses = gpt.time_ours("cpu_recipe", 2, 1)
     assert t.n == 2 and len(losses) == 3
     samp = gpt.bench_sampling(1, 80, nanogpt_tok_s=386.0)
