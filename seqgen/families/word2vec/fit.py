@@ -6,8 +6,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 from seqgen.core import checkpoint as ckpt
 from seqgen.core.errors import ConfigError
 from seqgen.core.training import RunContext, save_fitted, stop_requests, stopped
@@ -83,9 +81,9 @@ def _stopped_fit(ctx: RunContext) -> dict | None:
 
 
 def _prepared_lines(spec):
-    """(body ids, line lengths, itos) of the prepared train split's non-blank lines, when they are the
-    words the text path would read: a word vocabulary fitted on all of train with nothing left out
-    (min_count 1, no max_vocab, no tokenizer_sample), so no word became <unk>; else None."""
+    """(ids, (starts, ends), itos, line-break id) of the prepared train split, read in place, when its
+    words are the ones the text path would read: a word vocabulary fitted on all of train with nothing
+    left out (min_count 1, no max_vocab, no tokenizer_sample), so no word became <unk>; else None."""
     d = spec.data
     if d.min_count != 1 or d.max_vocab is not None or d.tokenizer_sample:
         return None
@@ -93,8 +91,6 @@ def _prepared_lines(spec):
     spans = data.lines("train", blank=False)
     if spans is None:
         return None
-    ids = np.asarray(data.tokens("train"))
     tok = data.tokenizer
-    body = ids[ids != tok.stoi["\n"]] if "\n" in tok.stoi and tok.split == "words" else ids
-    starts, ends = spans
-    return body.astype(np.int64), (ends - starts).astype(np.int64), tok.itos
+    drop = tok.stoi["\n"] if "\n" in tok.stoi and tok.split == "words" else None
+    return data.tokens("train"), spans, tok.itos, drop
