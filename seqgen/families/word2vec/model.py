@@ -392,31 +392,30 @@ def _id_blocks(ids: np.ndarray):
 
 def _kept_lines(ids: np.ndarray, lut: np.ndarray, spans, total: int):
     """(seq (total,) int32 of lut[id] for every id with lut[id] >= 0, in order; lengths (lines,) int64
-    of each span's kept ids), block by block. Every kept id must lie inside a span (a line)."""
+    of each span's kept ids), block by block. Every kept id must lie inside a span (a line). The spans'
+    int64 arrays are overwritten (they become the kept counts before each start / end), so that no
+    copy of the line index is made: ~16 bytes a line, beside seq's 4 bytes a kept word."""
     starts, ends = (np.asarray(a, np.int64) for a in spans)
-    bounds = np.concatenate([starts, ends])
-    at = np.argsort(bounds, kind="stable")
-    sb = bounds[at]
-    kept_sorted = np.empty(len(sb), np.int64)
     seq, fill = np.empty(total, np.int32), 0
     for lo, block in _id_blocks(ids):
         mapped = lut[block]
         keep = mapped >= 0
         k = mapped[keep]
         seq[fill:fill + len(k)] = k
-        before = np.zeros(len(block) + 1, np.int64)
-        np.cumsum(keep, out=before[1:])
-        i0, i1 = np.searchsorted(sb, [lo, lo + len(block)])
-        kept_sorted[i0:i1] = fill + before[sb[i0:i1] - lo]
+        before = np.zeros(len(block) + 1, np.int32)      # kept ids before each offset of this block
+        np.cumsum(keep, dtype=np.int32, out=before[1:])
+        for pos in (starts, ends):
+            # entries already turned into counts are <= their position < lo: pos stays sorted
+            i0, i1 = np.searchsorted(pos, [lo, lo + len(block)])
+            pos[i0:i1] = fill + before[pos[i0:i1] - lo]
         fill += len(k)
-    kept_sorted[np.searchsorted(sb, len(ids)):] = fill
-    kept_at = np.empty_like(kept_sorted)
-    kept_at[at] = kept_sorted
-    lengths = kept_at[len(starts):] - kept_at[: len(starts)]
-    if fill != total or int(lengths.sum()) != total:
+    for pos in (starts, ends):
+        pos[np.searchsorted(pos, len(ids)):] = fill       # spans ending at the very end
+    ends -= starts
+    if fill != total or int(ends.sum()) != total:
         raise DataError(f"the prepared ids hold {fill:,} vocabulary words ({total:,} counted) but its lines "
-                        f"{int(lengths.sum()):,}: the line index does not match the ids (prepare again)")
-    return seq, lengths
+                        f"{int(ends.sum()):,}: the line index does not match the ids (prepare again)")
+    return seq, ends
 
 
 def job_bounds(starts: np.ndarray, size: int) -> np.ndarray:
