@@ -12,8 +12,16 @@ import torch
 
 from seqgen.core.schema import key
 from seqgen.data.images.fidelity import score_many
-from seqgen.data.images.prepare import PreparedImages, check_same_images, encode_caption, spread
-from seqgen.families.base import checkpoint_data
+from seqgen.data.images.prepare import (
+    ImageDataConfig,
+    PreparedImages,
+    check_same_images,
+    encode_caption,
+    prepare_images,
+    spread,
+)
+from seqgen.data.prepare import pick_split
+from seqgen.families.base import data_from
 from seqgen.families.text2pixel.baseline import PixelNGram
 from seqgen.families.text2pixel.generate import draw, run_guidance
 from seqgen.nn.sampling import eval_mode
@@ -97,11 +105,7 @@ def guided_and_unguided(names: tuple, guidance, score):
 def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
     """evaluate.py for text2pixel: bits per pixel-token, the pixel n-gram's beside it, and (shapes)
     caption fidelity with and without guidance, on the checkpoint's own dataset."""
-    from seqgen.core.config import build
-    from seqgen.data.images.prepare import ImageDataConfig, prepare_images
-    from seqgen.data.prepare import pick_split
-
-    dc = build(ImageDataConfig, checkpoint_data(state, ec.ckpt), "data")
+    dc = data_from(ImageDataConfig, state, ec.ckpt)
     data = prepare_images(dc, ec.data_root, verbose=False)
     check_same_images(data, state, ec.ckpt)
     split = pick_split([s for s in ("train", "valid", "test") if data.count(s)], ec.split, ec.ckpt)

@@ -14,6 +14,7 @@ from seqgen.core.rundir import samples_path
 from seqgen.core.schema import key
 from seqgen.data.images.codec import PixelCodec, digit_view, grid_image
 from seqgen.data.images.prepare import encode_caption, unknown_words
+from seqgen.families.text2pixel.settings import settings_of
 from seqgen.nn.sampling import eval_mode, sample_next
 
 
@@ -27,7 +28,7 @@ class SampleArgs:
 
 def run_guidance(value, state) -> float | None:
     """A guidance key's value, with "run" read as the checkpoint's own text2pixel.guidance (the scale
-    its recipe chose; 3.0 for runs that predate the key)."""
+    its recipe chose; 3.0 for runs that predate the key: the settings' patch steps)."""
     if not isinstance(value, str):
         if value is not None and value < 0:
             raise ConfigError(f"guidance={value}: expected a scale >= 0 (0: unconditional, 1: plain conditional, "
@@ -36,7 +37,7 @@ def run_guidance(value, state) -> float | None:
     if value != "run":
         raise ConfigError(f"guidance={value!r}: expected a number, null (no guidance) or run (the checkpoint's "
                           "text2pixel.guidance)")
-    return ((state.get("config") or {}).get("text2pixel") or {}).get("guidance", 3.0)
+    return settings_of(state).guidance
 
 
 @torch.inference_mode()

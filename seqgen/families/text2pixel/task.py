@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from seqgen.core.schema import key
 from seqgen.core.training import RunContext, Task
 from seqgen.data.images.codec import digit_view, grid_image
 from seqgen.data.images.patches import coverage, fit_vocab
@@ -19,21 +17,6 @@ from seqgen.families.text2pixel.baseline import PixelNGram
 from seqgen.families.text2pixel.evaluate import emoji_fidelity, evaluate_pixels, fidelity, guided_and_unguided
 from seqgen.families.text2pixel.generate import draw
 from seqgen.families.text2pixel.model import Text2Pixel
-
-
-@dataclass
-class Settings:
-    """How text2pixel is sampled and scored during and after training (the `text2pixel:` block)."""
-
-    guidance: float | None = 2.0     # classifier-free guidance scale for samples and fidelity (null: none)
-    temperature: float = key(1.0, ge=0)
-    top_k: int | None = key(None, ge=1)
-    eval_images: int | None = key(500, ge=1)   # images per split for bits per pixel-token (null: all)
-    # held-out captions drawn and scored at the end (shapes; 0: skip); a run of N steps draws at most
-    # max(8, N), so a smoke run's end-of-run check takes seconds
-    fidelity_images: int = key(200, ge=0)
-    sample_images: int = key(8, ge=1)          # images in the sample grid (samples/step_N.png, wandb, TensorBoard)
-    baseline: bool = True            # fit the pixel n-gram on train and report its bits per pixel
 
 
 def make_task(ctx: RunContext) -> Task:

@@ -4,33 +4,16 @@ often), bits per high-res token, and at the end token accuracy / PSNR / consiste
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from seqgen.core.errors import ConfigError
-from seqgen.core.schema import key
 from seqgen.core.training import RunContext, Task
 from seqgen.data.images.codec import grid_image, upsample_nearest
 from seqgen.data.images.prepare import PreparedImages, load_prepared, prepare_images, prepared_dir
 from seqgen.families.upsampler.evaluate import compare, evaluate_upsampler
 from seqgen.families.upsampler.model import Upsampler, build_upsampler
-
-
-@dataclass
-class Settings:
-    """How the upsampler is trained, sampled and scored (the `upsampler:` block)."""
-
-    blocks_per_image: int = key(64, ge=1)   # random 4x4 blocks per training image (trainer.batch_size = images)
-    edge_weight: float = key(8.0, gt=0)     # blocks whose low-res window is not flat are drawn this much more often
-    eval_images: int = key(32, ge=0)        # images scored per evaluation, and upsampled at the end (0: skip)
-    sample_images: int = key(4, ge=1)       # images in the sample grid
-    retries: int = key(0, ge=0)             # constrained=false: redraws of a block whose 4x reduction misses
-    temperature: float = key(1.0, ge=0)
-    top_k: int | None = key(None, ge=1)
-    decode: str = key("mee", choices=("sample", "greedy", "mee"))   # mee: min expected RGB error (arch=conv)
-    constrained: bool = True                # every block drawn / repaired to map back to its low-res pixel
 
 
 class PairBatches:

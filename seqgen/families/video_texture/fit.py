@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from seqgen.core.training import RunContext, save_fitted, stop_requests, stopped
 from seqgen.data.video.clips import load_clip
@@ -11,15 +10,6 @@ from seqgen.families.video_texture.evaluate import figures, write_matrix_figure
 from seqgen.families.video_texture.generate import SampleArgs, play, video_of
 from seqgen.families.video_texture.model import VideoTexture
 from seqgen.families.video_texture.playback import write
-
-
-@dataclass
-class Settings:
-    """The `video_texture:` block of train.py: what fitting reports and writes beside the checkpoint."""
-
-    eval_frames: int = 10000       # frames of the seeded walk the figures are measured on (0: none)
-    sample_frames: int = 150       # frames of samples/texture.gif (0: none)
-    figure: bool = True            # samples/transition_matrix.png: D and P without / with filter and future costs
 
 
 def fit(ctx: RunContext) -> dict:

@@ -15,6 +15,8 @@ from seqgen.core.rundir import samples_path
 from seqgen.core.schema import key
 from seqgen.data.images.codec import PixelCodec, upsample_nearest
 from seqgen.data.images.safe import open_image
+from seqgen.data.images.visual import VisualConfig, make_split
+from seqgen.families.base import data_from
 from seqgen.families.visual_prompt.model import FORMS, canvas_images
 from seqgen.families.visual_prompt.ttt import TTTArgs, adapted
 from seqgen.nn.sampling import eval_mode, sample_next
@@ -194,16 +196,13 @@ def sample(model, tokenizer, state, sc, args: SampleArgs, device) -> dict:
     """sample.py for visual_prompt: num_samples answers to a prompt from files (examples= query=, or
     canvas=), or one answer to each of num_samples held-out prompts of task= -> a PNG (prompt | answer
     [| truth]). Returns {"images": (N, S, S) answers, "codec", "out"}."""
-    from seqgen.core.config import build
-    from seqgen.data.images.visual import VisualConfig, make_split
-
     codec = PixelCodec.from_json(state["codec"])
     size = model.config.size
     truth = None
     if args.task is not None:
         if args.examples or args.query or args.canvas:
             raise ConfigError("task= draws its prompts from the held-out split: drop examples= / query= / canvas=")
-        dc = build(VisualConfig, dict(state["config"]["data"]), "data")
+        dc = data_from(VisualConfig, state, sc.ckpt)
         if args.task not in dc.tasks + dc.held_out_tasks:
             raise ConfigError(f"task={args.task!r}: this checkpoint was trained on {dc.tasks}"
                               + (f" and holds out {dc.held_out_tasks}" if dc.held_out_tasks else ""))

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from functools import lru_cache
 
 import numpy as np
 import torch
 
-from seqgen.core.schema import key
 from seqgen.core.training import RunContext, Task
 from seqgen.data.identity import identity
 from seqgen.data.images.patches import coverage, fit_vocab
@@ -25,16 +24,6 @@ from seqgen.nn.sampling import eval_mode
 
 VOCAB_SENTENCES = 2000   # training sentences the patch vocabulary is fitted on
 
-
-@dataclass
-class Settings:
-    """How visual_prompt is scored and sampled during and after training (the `visual_prompt:` block)."""
-
-    temperature: float = key(0.0, ge=0)        # answers for scores and sample grids (0: most likely token)
-    top_k: int | None = key(None, ge=1)
-    eval_sentences: int | None = key(128, ge=1)   # valid / test sentences for the losses (null: all)
-    score_sentences: int = key(16, ge=0)       # held-out prompts per task answered at the end (0: skip)
-    sample_prompts: int = key(1, ge=0)         # held-out prompts per task in the sample grid (0: skip)
 
 
 class SentenceBatches:
