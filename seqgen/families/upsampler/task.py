@@ -4,6 +4,7 @@ often), bits per high-res token, and at the end token accuracy / PSNR / consiste
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -13,7 +14,7 @@ from seqgen.core.training import RunContext, Task
 from seqgen.data.images.codec import grid_image, upsample_nearest
 from seqgen.data.images.prepare import PreparedImages, load_prepared, prepare_images, prepared_dir
 from seqgen.families.upsampler.evaluate import compare, evaluate_upsampler
-from seqgen.families.upsampler.model import Upsampler, build_upsampler
+from seqgen.families.upsampler.model import build_upsampler
 
 
 class PairBatches:
@@ -84,8 +85,7 @@ def make_task(ctx: RunContext) -> Task:
     data = ctx.main_first(lambda: prepare_images(spec.data, spec.data_root),
                           lambda: load_prepared(prepared_dir(spec.data, spec.data_root)))
     torch.manual_seed(spec.seed)
-    model = build_upsampler(Upsampler.Config(**spec.model, n_colors=data.codec.size,
-                                             factor=data.meta["factor"])).to(dist.device)
+    model = build_upsampler(replace(spec.model, n_colors=data.codec.size, factor=data.meta["factor"])).to(dist.device)
     px = spec.settings
     seed = spec.seed + 1000 * dist.rank + 1
     if model.config.arch == "conv":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from seqgen.core.training import RunContext, save_fitted, stop_requests, stopped
 from seqgen.data.video.clips import load_clip
@@ -26,7 +27,7 @@ def _fit(ctx: RunContext, stop) -> dict:
             raise stopped(stop.signum, f"after {stage} (the analysis is complete and saved)",
                           "run the same command again to refit with the figures and samples")
 
-    model = VideoTexture(VideoTexture.Config(**spec.model))          # a bad model key fails before any loading
+    model = VideoTexture(replace(spec.model))
     clip = load_clip(spec.data, spec.data_root)
     h, w, ch = clip.frames.shape[1:]
     print(f"[seqgen] clip '{clip.name}': {len(clip)} frames of {w}x{h}x{ch} at {clip.fps:g} fps", flush=True)

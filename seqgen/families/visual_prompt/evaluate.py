@@ -32,6 +32,7 @@ from seqgen.families.visual_prompt.generate import answers, picture, prompt_of
 from seqgen.families.visual_prompt.model import canvas_images
 from seqgen.families.visual_prompt.ttt import TTTArgs
 from seqgen.nn.sampling import eval_mode
+from seqgen.texture.analogy import AnalogyConfig, analogy
 
 METRICS = ("pixel", "fg_iou", "cb_iou", "shape", "exact")
 
@@ -86,8 +87,6 @@ def perplexity(model, prompts, form="sentence") -> float:
 def analogy_answers(prompts: np.ndarray, codec: PixelCodec, kappa: float = 0.1, seed: int = 0) -> np.ndarray:
     """The image-analogy baseline: A = the example inputs side by side, A' their outputs, B the query;
     (N, n, S, S) prompts with n >= 4 -> (N, S, S) answers quantised to the palette."""
-    from seqgen.texture.analogy import AnalogyConfig, analogy
-
     cfg = AnalogyConfig(levels=1, features="rgb", color="a_prime", kappa=kappa)
     pal = codec.palette.astype(np.float32) / 255
     out = []
