@@ -76,6 +76,7 @@ def parse(cfg, family) -> RunSpec:
         raise ConfigError(f"unknown top-level key(s) {unknown}; valid for model={family.name}: {sorted(allowed)}")
     model = dict(plain.get("model") or {})
     model.pop("name", None)
+    model = build(family.Model.Config, model, "model", derived=family.derived)
     data = dict(plain.get("data") or {})
     names = family.DataConfig.names()
     if data.get("name") not in names:
@@ -84,8 +85,7 @@ def parse(cfg, family) -> RunSpec:
     top = {k: plain[k] for k in ("seed", "run_name", "out_root", "data_root", "init_embeddings")
            if plain.get(k) not in (None, "")}   # absent, null or empty: RunSpec's default
     return RunSpec(
-        model_name=family.name, model=build(family.Model.Config, model, "model", derived=family.derived),
-        data=build(family.DataConfig, data, "data"),
+        model_name=family.name, model=model, data=build(family.DataConfig, data, "data"),
         settings=build(family.Settings, plain.get(family.name), family.name) if family.Settings else None,
         optim=build(OptimConfig, plain.get("optim"), "optim"),
         trainer=build(TrainerConfig, plain.get("trainer"), "trainer"),
