@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from seqgen.core import checkpoint as ckpt
@@ -20,7 +21,7 @@ def fit(ctx: RunContext) -> dict:
     spec, tracker = ctx.spec, ctx.tracker
     if spec.data.tokenizer != "word":
         raise ConfigError(f"model=word2vec needs word tokens: set data.tokenizer=word (got {spec.data.tokenizer!r})")
-    model = Word2Vec(Word2Vec.Config(**spec.model))
+    model = Word2Vec(replace(spec.model))   # a copy: the model sets its vocab_size
     prepared = _prepared_lines(spec)
     lines = None
     if prepared is None:   # re-read the train text and split its lines into words
