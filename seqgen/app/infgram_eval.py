@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from seqgen import families
 from seqgen.core.errors import ConfigError
 
 BUCKETS = (0, 1, 2, 3, 4, 6, 8, 12, 16)    # lower edges of the effective-n buckets (suffix_len + 1)
@@ -36,11 +37,9 @@ def _engine_and_tokenizer(path):
 
 
 def _split_text(state, ec, split):
-    from seqgen.core.config import build
-    from seqgen.data.prepare import DataConfig
     from seqgen.data.sources import load_splits
 
-    dc = build(DataConfig, dict(state["config"]["data"]), "data")
+    dc = families.get(state["model_name"]).data_of(state, ec.ckpt)
     return load_splits(dc, Path(ec.data_root).expanduser() / "raw").get(split, "")
 
 
@@ -111,8 +110,7 @@ def tune(lp: np.ndarray, p_inf: np.ndarray, bucket: np.ndarray) -> dict:
 
 def hybrid(model, tokenizer, state, ec, device, max_tokens=None) -> dict:
     """GPT alone and GPT + ∞-gram on the evaluated split, λ tuned on valid."""
-    from seqgen.core.config import build
-    from seqgen.data.prepare import DataConfig, pick_split, prepare
+    from seqgen.data.prepare import pick_split, prepare
 
     eng, itok = _engine_and_tokenizer(ec.infgram)
     if itok is not None and json.dumps(itok.to_json(), sort_keys=True) != json.dumps(tokenizer.to_json(),
@@ -121,7 +119,7 @@ def hybrid(model, tokenizer, state, ec, device, max_tokens=None) -> dict:
                           f"mixes next-token probabilities id by id, so index the model's own data")
     if not hasattr(model.config, "block_size"):
         raise ConfigError(f"infgram=: the {state['model_name']} checkpoint is not a token language model")
-    dc = build(DataConfig, dict(state["config"]["data"]), "data")
+    dc = families.get(state["model_name"]).data_of(state, ec.ckpt)
     data = prepare(dc, ec.data_root, verbose=False)
     avail = [s for s, n in data.meta["tokens"].items() if n]
     if "valid" not in avail:
@@ -161,8 +159,7 @@ def ngram_stream_logprobs(ngram, tokens: np.ndarray, newline: int) -> np.ndarray
 def kn_hybrid(model, tokenizer, state, ec, device, max_tokens=None) -> dict:
     """GPT + a (KN) n-gram checkpoint, one λ tuned on valid: the baseline the paper sets the ∞-gram beside."""
     from seqgen.app.load import load_model
-    from seqgen.core.config import build
-    from seqgen.data.prepare import DataConfig, pick_split, prepare
+    from seqgen.data.prepare import pick_split, prepare
     from seqgen.families.ngram.model import NGram
 
     ngram, ntok, _ = load_model(ec.kn)
@@ -171,7 +168,7 @@ def kn_hybrid(model, tokenizer, state, ec, device, max_tokens=None) -> dict:
     nl = tokenizer.encode("\n")
     if len(nl) != 1:
         raise ConfigError("kn=: the tokenizer has no newline token, so lines cannot be cut for the n-gram")
-    dc = build(DataConfig, dict(state["config"]["data"]), "data")
+    dc = families.get(state["model_name"]).data_of(state, ec.ckpt)
     data = prepare(dc, ec.data_root, verbose=False)
     split = pick_split([s for s, n in data.meta["tokens"].items() if n], ec.split, ec.ckpt)
 

@@ -214,10 +214,11 @@ def check_same_model(spec, state: dict, path, family=None):
         step(patched)
     old = patched["model_config"]
     config_cls = getattr(getattr(family, "Model", None), "Config", None)
-    for k in spec.model:
+    params = spec.model_params()
+    for k in params:
         if k not in old and config_cls is not None and hasattr(config_cls, k):
             old[k] = getattr(config_cls, k)
-    changed = {k: (old.get(k), v) for k, v in spec.model.items() if old.get(k) != v}
+    changed = {k: (old.get(k), v) for k, v in params.items() if old.get(k) != v}
     if changed:
         raise ConfigError(f"checkpoint {path} was made with a different model: "
                           + ", ".join(f"model.{k}: {a!r} there, {b!r} now" for k, (a, b) in changed.items())

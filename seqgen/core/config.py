@@ -8,11 +8,14 @@ model, family or dataset: the family record passed in says which config classes 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from seqgen.core.errors import ConfigError
+from seqgen.core.optim import OptimConfig
 from seqgen.core.schema import build, key, to_plain  # noqa: F401  (re-exported: the config API in one place)
+from seqgen.core.tracking import LoggerConfig
+from seqgen.core.trainer import TrainerConfig
 
 
 def hydra_output_dir() -> Path | None:
@@ -41,28 +44,31 @@ TOP_LEVEL = ("seed", "run_name", "out_root", "data_root", "model", "data", "opti
 class RunSpec:
     """The whole run config, validated once: one typed object per group."""
 
-    seed: int
-    run_name: str
-    out_root: str
-    data_root: str
     model_name: str
-    model: dict            # the model's Config params (validated; the data-derived fields left out)
+    model: object          # the model's typed Config; the fields filled from the data (family.derived) hold
+    #                        their defaults until the task fills them: dataclasses.replace(spec.model, vocab_size=V)
     data: object           # the family's data config (text DataConfig, ImageDataConfig, ...)
     settings: object       # the family's own settings (its top-level block, e.g. `text2pixel:`), or None
-    optim: object
-    trainer: object
-    logger: object
-    init_embeddings: str | None  # a word2vec checkpoint whose vectors initialise the token embeddings
+    optim: OptimConfig
+    trainer: TrainerConfig
+    logger: LoggerConfig
     plain: dict            # the full plain config, as saved in config.yaml and checkpoints
+    derived: tuple = ()    # the model fields filled from the data (family.derived)
+    seed: int = 1337
+    run_name: str = "run"
+    out_root: str = "outputs"
+    data_root: str = "data"
+    init_embeddings: str | None = None  # a word2vec checkpoint whose vectors initialise the token embeddings
+
+    def model_params(self) -> dict:
+        """The model keys the config chose (every Config field but the derived ones): what makes two runs
+        the same model (core.checkpoint.check_same_model)."""
+        return {f.name: getattr(self.model, f.name) for f in fields(self.model) if f.name not in self.derived}
 
 
 def parse(cfg, family) -> RunSpec:
     """Validate the composed train config against a family's record (its Model.Config, data config
     and Settings: seqgen.families.base.Family) -> RunSpec. Errors name the key and the valid ones."""
-    from seqgen.core.optim import OptimConfig
-    from seqgen.core.tracking import LoggerConfig
-    from seqgen.core.trainer import TrainerConfig
-
     plain = to_plain(cfg)
     allowed = set(TOP_LEVEL) | ({family.name} if family.Settings is not None else set())
     unknown = sorted(set(plain) - allowed)
@@ -70,22 +76,22 @@ def parse(cfg, family) -> RunSpec:
         raise ConfigError(f"unknown top-level key(s) {unknown}; valid for model={family.name}: {sorted(allowed)}")
     model = dict(plain.get("model") or {})
     model.pop("name", None)
-    build(family.Model.Config, model, "model", derived=family.derived)
+    model = build(family.Model.Config, model, "model", derived=family.derived)
     data = dict(plain.get("data") or {})
     names = family.DataConfig.names()
     if data.get("name") not in names:
         raise ConfigError(f"model={family.name} reads {family.DataConfig.kind} datasets ({', '.join(names)}); "
                           f"data.name={data.get('name')!r} is not one of them")
+    top = {k: plain[k] for k in ("seed", "run_name", "out_root", "data_root", "init_embeddings")
+           if plain.get(k) not in (None, "")}   # absent, null or empty: RunSpec's default
     return RunSpec(
-        seed=int(plain.get("seed", 1337)), run_name=str(plain.get("run_name") or "run"),
-        out_root=str(plain.get("out_root", "outputs")), data_root=str(plain.get("data_root", "data")),
         model_name=family.name, model=model, data=build(family.DataConfig, data, "data"),
         settings=build(family.Settings, plain.get(family.name), family.name) if family.Settings else None,
         optim=build(OptimConfig, plain.get("optim"), "optim"),
         trainer=build(TrainerConfig, plain.get("trainer"), "trainer"),
         logger=build(LoggerConfig, plain.get("logger"), "logger"),
-        init_embeddings=plain.get("init_embeddings"),
-        plain=plain,
+        plain=plain, derived=tuple(family.derived),
+        **{k: int(v) if k == "seed" else str(v) for k, v in top.items()},
     )
 
 

@@ -4,10 +4,13 @@ family without knowing its name. Each family's `family.py` fills one in.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field, fields
 from typing import Callable
 
 from seqgen.core.errors import ConfigError
+from seqgen.core.schema import build
+from seqgen.data.tokenizer import Tokenizer
 
 
 @dataclass(frozen=True)
@@ -40,12 +43,42 @@ class Family:
         """(model, tokenizer) rebuilt from a checkpoint dict alone."""
         if self.load is not None:
             return self.load(state, device)
-        from seqgen.data.tokenizer import Tokenizer
-
         model = self.Model(self.Model.Config(**state["model_config"]))
         model.load_state_dict(state["model"])
         model.to(device).eval()
         return model, Tokenizer.from_json(state["tokenizer"]) if state.get("tokenizer") else None
+
+    def settings_of(self, state: dict):
+        """The run settings a checkpoint was made with, as this family's typed Settings (None for a family
+        without them): see settings_from."""
+        return settings_from(self.Settings, self.name, state, self.patches)
+
+    def data_of(self, state: dict, ckpt=None):
+        """The data config a checkpoint reads, as this family's DataConfig: see data_from."""
+        return data_from(self.DataConfig, state, ckpt)
+
+
+def settings_from(cls: type | None, name: str, state: dict, patches: tuple = ()):
+    """A checkpoint's run settings (its `<name>:` block) as the dataclass cls: one validated `build`, so
+    generate.py and evaluate.py read what a run used without writing a default again (each lives in
+    cls). A key the checkpoint predates takes the value it had back then: the patch steps run on a copy
+    first (load_model has usually run them already; they are idempotent). Keys this release does not
+    know decide nothing here and are left out, so a checkpoint of another release still loads."""
+    if cls is None:
+        return None
+    patched = {**state, "model_config": dict(state.get("model_config") or {}),
+               "config": copy.deepcopy(state.get("config") or {})}
+    for _, step in patches:
+        step(patched)
+    block = patched["config"].get(name) or {}
+    known = {f.name for f in fields(cls)}
+    return build(cls, {k: v for k, v in block.items() if k in known}, name)
+
+
+def data_from(cls: type, state: dict, ckpt=None):
+    """The data config a checkpoint reads (evaluate.py's data.* keys already over it) as the dataclass
+    cls: one validated `build`; a clear error when the checkpoint has none (see checkpoint_data)."""
+    return build(cls, checkpoint_data(state, ckpt), "data")
 
 
 def arg_keys(*classes) -> list[str]:
@@ -57,9 +90,15 @@ def predated(block: str, then: dict):
     """A patch step for checkpoints older than some keys: each key of `then` that the checkpoint lacks
     takes the value it had by default back then (not today's default, which may since have become
     another recipe's). block "model": the model_config; otherwise the run config's block of that name
-    (a family's settings). -> fn(state) -> bool (whether it filled anything)."""
+    (a family's settings; a checkpoint that lacks the whole block predates it). -> fn(state) -> bool
+    (whether it filled anything)."""
     def fill(state: dict) -> bool:
-        d = state.get("model_config") if block == "model" else (state.get("config") or {}).get(block)
+        if block == "model":
+            d = state.get("model_config")
+        elif isinstance(state.get("config"), dict):
+            d = state["config"].setdefault(block, {})
+        else:
+            d = None
         if not isinstance(d, dict):
             return False
         missing = {k: v for k, v in then.items() if k not in d}
@@ -71,8 +110,6 @@ def predated(block: str, then: dict):
 def split_args(values: dict, common: type, *extra: type | None, where: str):
     """Split a flat config (sample.py / evaluate.py keys) into the common dataclass and the extra ones;
     an unknown key is an error naming every valid key of this checkpoint's family."""
-    from seqgen.core.config import build
-
     valid = arg_keys(common, *extra)
     unknown = sorted(set(values) - set(valid))
     if unknown:

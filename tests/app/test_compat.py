@@ -63,6 +63,25 @@ def test_old_checkpoint_loads_and_samples_the_same(name):
     assert _sample(name, model, tok, EXPECTED["runs"][name]) == EXPECTED["runs"][name]["sample"]
 
 
+@pytest.mark.parametrize("name, key, then", [("text2pixel", "guidance", 3.0), ("upsampler", "decode", "sample")])
+def test_settings_of_reads_what_the_old_run_used(name, key, then):
+    """Family.settings_of: the v1 run's settings as the family's typed Settings, the same whether or not
+    load_model patched the state first; a checkpoint lacking the block predates it (its then-default)."""
+    from seqgen import families
+    from seqgen.core.errors import ConfigError
+
+    fam = families.get(name)
+    raw = torch.load(FIXTURES / f"{name}.pt", weights_only=True)
+    st = fam.settings_of(raw)
+    assert isinstance(st, fam.Settings) and getattr(st, key) == then
+    assert st == fam.settings_of(load_model(FIXTURES / f"{name}.pt")[2])
+    assert "pixels" in raw["config"]   # read from a copy: the state itself is left as it was
+    assert getattr(fam.settings_of({**raw, "config": {}}), key) == then
+    assert fam.data_of(raw) == fam.DataConfig(**raw["config"]["data"])
+    with pytest.raises(ConfigError, match="holds no data config"):
+        fam.data_of({**raw, "config": {}}, "old.pt")
+
+
 def scene_folder(path) -> Path:
     """64 single-shape scenes rendered by the shapes renderer (unchanged since format_version 1), as
     RGB PNGs with a metadata.jsonl: the same images whatever the scene generator's version (the image

@@ -191,7 +191,7 @@ def test_a_refit_replaces_its_metrics_rows(tmp_path, corpus):
 
 
 def test_sample_prompts_zero_skips_the_grid():
-    from seqgen.families.visual_prompt.task import Settings
+    from seqgen.families.visual_prompt.settings import Settings
 
     assert build(Settings, {"sample_prompts": 0}, "visual_prompt").sample_prompts == 0
 

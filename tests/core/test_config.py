@@ -1,5 +1,6 @@
 """Config composition and validation: every experiment composes; typos name the key and the valid ones."""
 
+from dataclasses import fields
 
 import pytest
 import yaml
@@ -45,6 +46,26 @@ def test_model_groups_are_the_current_recipes_models(model, experiment, settings
     assert plain.model == recipe.model
     for k in settings:
         assert getattr(plain.settings, k) == getattr(recipe.settings, k), k
+
+
+def test_the_model_config_is_kept_typed():
+    """RunSpec.model is the model's validated Config (it was validated, then thrown away, so tasks re-read
+    raw keys with defaults written again); the fields the data fills keep their defaults until the task
+    fills them (dataclasses.replace), and model_params(), what a resume compares, leaves them out."""
+    from seqgen.core.optim import OptimConfig
+    from seqgen.core.tracking import LoggerConfig
+    from seqgen.core.trainer import TrainerConfig
+
+    fam = families.get("text2pixel")
+    spec = resolve(compose(["model=text2pixel", f"data={_data_for('text2pixel')}", "model.patch=4"]))[0]
+    assert isinstance(spec.model, fam.Model.Config) and spec.model.patch == 4
+    assert spec.model.n_colors == fam.Model.Config.n_colors   # derived: filled by the task
+    assert set(spec.model_params()) == {f.name for f in fields(fam.Model.Config)} - set(fam.derived)
+    assert spec.model_params()["patch"] == 4
+    assert isinstance(spec.optim, OptimConfig) and isinstance(spec.trainer, TrainerConfig)
+    assert isinstance(spec.logger, LoggerConfig) and isinstance(spec.settings, fam.Settings)
+    with pytest.raises(ConfigError, match="model.patch=3"):
+        resolve(compose(["model=text2pixel", f"data={_data_for('text2pixel')}", "model.patch=3"]))
 
 
 def _yaml(group, option):

@@ -241,3 +241,22 @@ def test_guidance_null_draws_and_says_the_fidelity_row_once():
     assert [(n, fresh) for n, _, _, fresh in rows] == [("glyphs", True), ("glyphs_noguide", False)]
     rows = list(guided_and_unguided(("f", "f_noguide"), 2.0, lambda g: calls.append(g) or {"x": g or 0.0}))
     assert calls == [None, 2.0, None] and all(fresh for *_, fresh in rows)
+
+
+def test_the_fidelity_scorer_is_chosen_by_the_data_not_its_name():
+    """text2pixel scores caption fidelity with the checker a prepared dataset declares (meta.json's
+    `checker`; folders prepared before it was written take their dataset's), never by comparing names."""
+    from pathlib import Path
+
+    from seqgen.data.images.prepare import CHECKERS, PreparedImages
+    from seqgen.families.text2pixel.evaluate import SCORERS, scorer_for
+
+    def prepared(**meta):
+        return PreparedImages(Path("."), None, None, {"images": {}, **meta})
+
+    assert set(CHECKERS.values()) <= set(SCORERS)   # every checker the data layer names has a scorer
+    assert scorer_for(prepared(dataset="shapes")) is SCORERS["shapes"]
+    assert scorer_for(prepared(dataset="emoji")) is SCORERS["glyphs"]
+    assert scorer_for(prepared(dataset="imagefolder")) is None
+    assert scorer_for(prepared(dataset="my_glyph_set", checker="glyphs")) is SCORERS["glyphs"]
+    assert scorer_for(prepared(dataset="shapes", checker=None)) is None

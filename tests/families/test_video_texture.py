@@ -305,4 +305,5 @@ def test_script_errors_are_one_line(tmp_path):
     assert res.returncode == 2 and "data.path" in res.stderr and "Traceback" not in res.stderr
     res = run_script(["scripts/train.py", "model=video_texture", "data=pendulum", "model.sigma=0",
                       f"out_root={tmp_path}"], check=False)
-    assert res.returncode == 2 and "model.sigma=0: expected > 0" in res.stderr, res.stderr
+    # the typed model config holds the value as its field's type (a float), so it reads 0.0
+    assert res.returncode == 2 and "model.sigma=0.0: expected > 0" in res.stderr, res.stderr

@@ -144,14 +144,18 @@ def test_cuda_training_recovers_planted_structure():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("split", ["whitespace", "words"])
-def test_fit_from_prepared_ids_equals_the_text_path(tmp_path, corpus, monkeypatch, split):
-    """word2vec reads the prepared ids + line index: the same vocabulary, counts and vectors as
-    re-reading the train text (forced by hiding the line index), one worker so both are exact."""
+@pytest.mark.parametrize("split,block", [("whitespace", None), ("words", None), ("words", 7)])
+def test_fit_from_prepared_ids_equals_the_text_path(tmp_path, corpus, monkeypatch, split, block):
+    """word2vec reads the prepared ids + line index (in blocks: block=7 ids cuts lines and words across
+    many): the same vocabulary, counts and vectors as re-reading the train text (forced by hiding the
+    line index), one worker so both are exact."""
     from seqgen.app.train import train
     from seqgen.data.prepare import PreparedData
+    from seqgen.families.word2vec import model as w2v_model
     from tests.conftest import compose
 
+    if block:
+        monkeypatch.setattr(w2v_model, "_BLOCK", block)
     runs = {}
     for name in ("prepared", "text"):
         if name == "text":

@@ -29,6 +29,10 @@ IMAGE_DATASETS = ("shapes", "emoji", "imagefolder", "hf_images")
 # bumped when a generator's output changes, so an old prepared copy is never reused by mistake
 GENERATOR_VERSION = {"shapes": 3, "emoji": 2}
 SPLITS = ("train", "valid", "test")
+# the deterministic checker that reads a drawing of the dataset back (families key their caption-fidelity
+# scorers by it): shapes' captions name each object's shape / colour / size / position (fidelity.py),
+# emoji's scenes name their glyphs (glyphs.py); folders and hub datasets carry no ground truth
+CHECKERS = {"shapes": "shapes", "emoji": "glyphs"}
 
 
 @dataclass
@@ -73,6 +77,12 @@ class PreparedImages:
     @property
     def caption_len(self) -> int:
         return self.meta["caption_len"]
+
+    @property
+    def checker(self) -> str | None:
+        """Which checker reads its drawings back (CHECKERS; None: no ground truth). meta.json declares
+        it; folders prepared before it did take their dataset's."""
+        return self.meta["checker"] if "checker" in self.meta else CHECKERS.get(self.meta.get("dataset"))
 
     def count(self, split: str) -> int:
         return self.meta["images"].get(split, 0)
@@ -224,7 +234,7 @@ def prepare_images(cfg: ImageDataConfig, data_root, verbose: bool = True) -> Pre
     out.mkdir(parents=True, exist_ok=True)
     meta = {"dataset": cfg.name, "size": cfg.size, "factor": cfg.factor, "caption_len": caption_len,
             "captions_truncated": truncated, "palette_size": codec.size, "images": {}, "config": asdict(cfg),
-            "identity": ident}
+            "identity": ident, "checker": CHECKERS.get(cfg.name)}
     for split in SPLITS:
         side = cfg.size * cfg.factor
         d = raw.get(split) or {"hi": np.zeros((0, side, side), np.uint8), "captions": [], "scenes": None}

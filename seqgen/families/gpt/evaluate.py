@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from seqgen.core.schema import key
+from seqgen.data.prepare import DataConfig, pick_split, prepare
+from seqgen.data.sources import load_splits
 from seqgen.data.text import eval_windows
-from seqgen.families.base import checkpoint_data
+from seqgen.families.base import data_from
 from seqgen.nn.sampling import eval_mode
 
 
@@ -45,19 +48,12 @@ def evaluate_lm(model, tokens, block_size: int, batch_size: int, device, max_bat
 
 def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
     """evaluate.py for a GPT: the split's token stream in windows of its context -> bits per char."""
-    from seqgen.core.config import build
-    from seqgen.data.prepare import DataConfig, pick_split, prepare
-
-    dc = build(DataConfig, checkpoint_data(state, ec.ckpt), "data")
+    dc = data_from(DataConfig, state, ec.ckpt)
     data = prepare(dc, ec.data_root, verbose=False)
     split = pick_split([s for s, n in data.meta["tokens"].items() if n], ec.split, ec.ckpt)
     if data.tokenizer.to_json() == tokenizer.to_json():
         tokens, cpt = np.asarray(data.tokens(split)), data.chars_per_token(split)
     else:   # the data changed since training: score today's text, with the checkpoint's own tokenizer
-        from pathlib import Path
-
-        from seqgen.data.sources import load_splits
-
         print(f"[seqgen] warning: the {dc.name} data differs from what {ec.ckpt} was trained on (its tokenizer "
               f"would be fitted differently); scoring the current {split} text with the checkpoint's tokenizer",
               flush=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from seqgen.core.training import RunContext, Task
@@ -17,7 +19,7 @@ def make_task(ctx: RunContext) -> Task:
     data = ctx.main_first(lambda: prepare(spec.data, spec.data_root),
                           lambda: load_prepared(prepared_dir(spec.data, spec.data_root)))
     torch.manual_seed(spec.seed)  # same initial weights on every rank
-    model = GPT(GPT.Config(**spec.model, vocab_size=data.tokenizer.vocab_size)).to(dist.device)
+    model = GPT(replace(spec.model, vocab_size=data.tokenizer.vocab_size)).to(dist.device)
     block = model.config.block_size
     stream = TextBatches(data.tokens("train"), block, spec.trainer.batch_size, spec.seed + 1000 * dist.rank + 1)
     valid = data.tokens("valid")

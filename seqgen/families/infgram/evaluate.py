@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from seqgen.core.schema import key
+from seqgen.data.prepare import DataConfig, pick_split, prepare
+from seqgen.families.base import data_from
 
 
 @dataclass
@@ -44,10 +46,7 @@ def split_figures(model, tokens: np.ndarray, agreement_tokens: int) -> dict:
 
 def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
     """evaluate.py for an infgram checkpoint: the split's prepared tokens (found from its data config)."""
-    from seqgen.core.config import build
-    from seqgen.data.prepare import DataConfig, pick_split, prepare
-
-    dc = build(DataConfig, dict(state["config"]["data"]), "data")
+    dc = data_from(DataConfig, state, ec.ckpt)
     data = prepare(dc, ec.data_root, verbose=False)
     split = pick_split([s for s, n in data.meta["tokens"].items() if n], ec.split, ec.ckpt)
     tokens = data.tokens(split)

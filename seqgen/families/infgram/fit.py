@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
 from seqgen.core.training import RunContext, save_fitted
 from seqgen.data.prepare import data_identity, prepare
@@ -17,7 +18,7 @@ def fit(ctx: RunContext) -> dict:
     spec = ctx.spec
     data = prepare(spec.data, spec.data_root)
     tok = data.tokenizer
-    model = InfGram(InfGram.Config(**{**spec.model, "vocab_size": tok.vocab_size}))
+    model = InfGram(replace(spec.model, vocab_size=tok.vocab_size))
     cfg = model.config
     train = data.tokens("train")
     out = ctx.run_dir / "index"

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
+from seqgen.core.errors import ConfigError, DataError
 from seqgen.core.schema import key
-from seqgen.data.sources import text_lines
-from seqgen.families.base import checkpoint_data
+from seqgen.data.prepare import DataConfig, pick_split, prepare
+from seqgen.data.sources import load_splits, text_lines
+from seqgen.families.base import checkpoint_data, data_from
 from seqgen.families.ngram.model import perplexity
 
 
@@ -52,14 +54,10 @@ def ngram_text_scores(model, tokenizer, text: str) -> dict:
 
 def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
     """evaluate.py for an n-gram: the split's raw text, found from the checkpoint's data config."""
-    from seqgen.core.config import build
-    from seqgen.data.prepare import DataConfig, pick_split, prepare
-    from seqgen.data.sources import load_splits
-
     given = (state.get("config") or {}).get("data") or {}
     if not given.get("name"):   # an ARPA-imported checkpoint: score the file given as data.test= / data.valid=
         return _score_file(model, tokenizer, state, ec, args, given)
-    dc = build(DataConfig, checkpoint_data(state, ec.ckpt), "data")
+    dc = data_from(DataConfig, state, ec.ckpt)
     data = prepare(dc, ec.data_root, verbose=False)
     split = pick_split([s for s, n in data.meta["tokens"].items() if n], ec.split, ec.ckpt)
     text = load_splits(dc, Path(ec.data_root).expanduser() / "raw")[split]
@@ -75,8 +73,6 @@ def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
 
 def _score_file(model, tokenizer, state, ec, args: EvalArgs, given: dict) -> dict:
     """A checkpoint with no data config (imported from ARPA): the text of data.test= (or data.valid=)."""
-    from seqgen.core.errors import ConfigError, DataError
-
     files = {s: given[s] for s in ("test", "valid") if given.get(s)}
     if not files:
         checkpoint_data(state, ec.ckpt)   # raises: says what to give

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,7 @@ def fit(ctx: RunContext) -> dict:
     data = prepare(spec.data, spec.data_root)
     tok = data.tokenizer
     vocab = model_vocab(tok)
-    blank = bool(spec.model.get("blank_lines", False))
+    blank = spec.model.blank_lines
     spans = {s: data.lines(s, blank) for s in ("train", "valid", "test")}
     every = {s: data.lines(s, True) for s in ("valid", "test")}
     if all(v is not None for v in [*spans.values(), *every.values()]):
@@ -72,7 +73,7 @@ def fit(ctx: RunContext) -> dict:
     ident = json.dumps(data_identity(spec.data))   # what it was fitted on: lets evaluate.py trust those paths
     with stop_requests() as stop:   # SIGTERM / Ctrl-C: the stage running ends, the model is saved, exit 143 / 130
         t0 = time.perf_counter()
-        config = NGram.Config(**spec.model, vocab_size=len(vocab))
+        config = replace(spec.model, vocab_size=len(vocab))
         model = NGram(config).fit(source("train") if config.memory else list(source("train")()), vocab)
         metrics = {"fit_seconds": time.perf_counter() - t0}
         print(f"[seqgen] ngram order {model.config.order} ({model.config.smoothing}): "

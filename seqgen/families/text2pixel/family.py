@@ -1,21 +1,12 @@
 """Caption -> 32x32 palette image: a prefix LM on the shared decoder trunk, classifier-free guidance."""
 
 from seqgen.data.images.prepare import ImageDataConfig
-from seqgen.families.base import Family, predated
+from seqgen.families.base import Family
 from seqgen.families.text2pixel.evaluate import EvalArgs, evaluate
 from seqgen.families.text2pixel.generate import SampleArgs, sample
 from seqgen.families.text2pixel.model import Text2Pixel
-from seqgen.families.text2pixel.task import Settings, make_task
-
-
-def _settings_from_pixels_block(state: dict) -> bool:
-    """format_version 1 kept image models' settings in a global `pixels:` block."""
-    config = state.get("config") or {}
-    if "pixels" not in config:
-        return False
-    block = config.pop("pixels")
-    config.setdefault("text2pixel", {k: v for k, v in block.items() if k in Settings.__dataclass_fields__})
-    return True
+from seqgen.families.text2pixel.settings import PATCHES, Settings
+from seqgen.families.text2pixel.task import make_task
 
 
 def _one_pixel_tokens(state: dict) -> bool:
@@ -31,8 +22,6 @@ FAMILY = Family(name="text2pixel", Model=Text2Pixel, DataConfig=ImageDataConfig,
                 derived=("text_vocab_size", "n_colors", "caption_len", "height", "width", "n_tokens"),
                 Settings=Settings, SampleArgs=SampleArgs, EvalArgs=EvalArgs, make_task=make_task, sample=sample,
                 evaluate=evaluate,
-                patches=(("settings moved from the pixels: block to text2pixel:", _settings_from_pixels_block),
-                         ("one pixel per token (model.patch=1, the model before patch tokens)", _one_pixel_tokens),
-                         ("guidance 3 (text2pixel.guidance, the default before 2)",
-                          predated("text2pixel", {"guidance": 3.0}))),
+                patches=(*PATCHES,
+                         ("one pixel per token (model.patch=1, the model before patch tokens)", _one_pixel_tokens)),
                 hub_tags=("text-to-image", "pixel-tokens"))

@@ -14,6 +14,7 @@ from seqgen.core.rundir import samples_path
 from seqgen.core.schema import key
 from seqgen.data.images.codec import PixelCodec, digit_view, grid_image
 from seqgen.data.images.prepare import encode_caption, unknown_words
+from seqgen.families.text2pixel.settings import settings_of
 from seqgen.nn.sampling import eval_mode, sample_next
 
 
@@ -27,7 +28,7 @@ class SampleArgs:
 
 def run_guidance(value, state) -> float | None:
     """A guidance key's value, with "run" read as the checkpoint's own text2pixel.guidance (the scale
-    its recipe chose; 3.0 for runs that predate the key)."""
+    its recipe chose; 3.0 for runs that predate the key: the settings' patch steps)."""
     if not isinstance(value, str):
         if value is not None and value < 0:
             raise ConfigError(f"guidance={value}: expected a scale >= 0 (0: unconditional, 1: plain conditional, "
@@ -36,7 +37,33 @@ def run_guidance(value, state) -> float | None:
     if value != "run":
         raise ConfigError(f"guidance={value!r}: expected a number, null (no guidance) or run (the checkpoint's "
                           "text2pixel.guidance)")
-    return ((state.get("config") or {}).get("text2pixel") or {}).get("guidance", 3.0)
+    return settings_of(state).guidance
+
+
+def _guided(logits: torch.Tensor, guidance: float | None) -> torch.Tensor:
+    """Classifier-free guidance: (2B, ...) conditional rows then unconditional ones -> (B, ...)
+    uncond + g * (cond - uncond); without guidance the (B, ...) logits as they are."""
+    if guidance is None:
+        return logits
+    cond, uncond = logits.float().chunk(2, dim=0)
+    return uncond + guidance * (cond - uncond)
+
+
+def _next_token(model, h: torch.Tensor, guidance, temperature, top_k, top_p, generator):
+    """One drawing step: the hidden state of the next slot h (B or 2B, C) -> the next token (B, 1) and
+    its pixels (B, 1, p*p) (None for patch 1); an <esc> token's pixels come from the pixel head."""
+    B, esc, K = h.size(0) // (1 if guidance is None else 2), model.esc_id, model.config.n_colors
+    tok = sample_next(_guided(model.head(h), guidance), temperature, top_k, top_p, generator)
+    if esc is None:
+        return tok, None
+    raw = model.patch_vocab[tok.clamp(max=model.config.n_tokens - 1)]           # (B, 1, p*p)
+    rows = (tok[:, 0] == esc).nonzero()[:, 0]
+    if rows.numel():
+        hh = h[rows] if guidance is None else torch.cat([h[rows], h[rows + B]])
+        px = _guided(model.pixel_logits(hh), guidance)                            # (n, p*p, K)
+        drawn = sample_next(px.reshape(-1, K), temperature, top_k, top_p, generator)
+        raw[rows, 0] = drawn.view(len(rows), -1)
+    return tok, raw
 
 
 @torch.inference_mode()
@@ -55,40 +82,20 @@ def generate_pixels(model, text: torch.Tensor, guidance: float | None = None, te
     every step re-runs the whole prefix (for tests and benchmarks: the cache is the fast path).
     """
     B, L = text.size(0), num_tokens or model.num_tokens
-    esc, K = model.esc_id, model.config.n_colors
     if guidance is not None:
         text = torch.cat([text, model.null_text(B, text.device)], dim=0)
-
-    def mix(logits):   # (2B or B, ...) -> (B, ...)
-        if guidance is None:
-            return logits
-        cond, uncond = logits.float().chunk(2, dim=0)
-        return uncond + guidance * (cond - uncond)
 
     def both(x):   # what was drawn goes to the conditional and the unconditional rows alike
         return torch.cat([x, x], dim=0) if guidance is not None and x is not None else x
 
-    def step(h):   # h (B or 2B, C) -> next token (B, 1) and its pixels (B, 1, p*p) (None for patch 1)
-        tok = sample_next(mix(model.head(h)), temperature, top_k, top_p, generator)
-        if esc is None:
-            return tok, None
-        raw = model.patch_vocab[tok.clamp(max=model.config.n_tokens - 1)]           # (B, 1, p*p)
-        rows = (tok[:, 0] == esc).nonzero()[:, 0]
-        if rows.numel():
-            hh = h[rows] if guidance is None else torch.cat([h[rows], h[rows + B]])
-            px = mix(model.pixel_logits(hh))                                         # (n, p*p, K)
-            drawn = sample_next(px.reshape(-1, K), temperature, top_k, top_p, generator)
-            raw[rows, 0] = drawn.view(len(rows), -1)
-        return tok, raw
-
     with eval_mode(model):
         toks = torch.empty(B, 0, dtype=torch.long, device=text.device)
-        raws = None if esc is None else torch.empty(B, 0, model.config.patch ** 2, dtype=torch.long,
-                                                    device=text.device)
+        raws = None if model.esc_id is None else torch.empty(B, 0, model.config.patch ** 2, dtype=torch.long,
+                                                              device=text.device)
         cache = model.new_cache(text.size(0)) if use_cache else None
         h = model.features(text, both(toks), both(raws), cache=cache)[:, -1]
         for j in range(L):
-            tok, raw = step(h)
+            tok, raw = _next_token(model, h, guidance, temperature, top_k, top_p, generator)
             toks = torch.cat([toks, tok], dim=1)
             raws = None if raw is None else torch.cat([raws, raw], dim=1)
             if j == L - 1:

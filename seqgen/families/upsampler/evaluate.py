@@ -14,15 +14,17 @@ import torch.nn.functional as F
 
 from seqgen.core.schema import key
 from seqgen.data.images.codec import reduce_blocks, upsample_nearest
-from seqgen.data.images.prepare import PreparedImages, check_same_images, spread
-from seqgen.families.base import checkpoint_data
+from seqgen.data.images.prepare import ImageDataConfig, PreparedImages, check_same_images, prepare_images, spread
+from seqgen.data.prepare import pick_split
+from seqgen.families.base import data_from
 from seqgen.families.upsampler.generate import upsample
+from seqgen.families.upsampler.settings import DECODES, settings_of
 from seqgen.nn.sampling import eval_mode
 
 
 @dataclass
 class EvalArgs:
-    decode: str | None = key(None, choices=("sample", "greedy", "mee"))   # null: the checkpoint's upsampler.decode
+    decode: str | None = key(None, choices=DECODES)   # null: the checkpoint's upsampler.decode
     images: int = key(32, ge=1)      # held-out images upsampled and compared with the baselines
 
 
@@ -115,21 +117,16 @@ def compare(model, data: PreparedImages, split: str, n: int, device, seed: int, 
 def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
     """evaluate.py for the upsampler, on the checkpoint's own dataset, decoded with its training
     settings (temperature, top_k, retries)."""
-    from seqgen.core.config import build
-    from seqgen.data.images.prepare import ImageDataConfig, prepare_images
-    from seqgen.data.prepare import pick_split
-
-    dc = build(ImageDataConfig, checkpoint_data(state, ec.ckpt), "data")
+    dc = data_from(ImageDataConfig, state, ec.ckpt)
     data = prepare_images(dc, ec.data_root, verbose=False)
     check_same_images(data, state, ec.ckpt)
     split = pick_split([s for s in ("train", "valid", "test") if data.count(s)], ec.split, ec.ckpt)
     out = {"model": state["model_name"], "data": dc.name, "split": split}
     out["bits_per_token"] = evaluate_upsampler(model, data, split, device, args.images)[f"{split}/bits_per_token"]
-    st = state["config"].get("upsampler", {})
-    decode = args.decode or st.get("decode", "sample")
-    scores, _, _ = compare(model, data, split, args.images, device, ec.seed, st.get("temperature", 1.0),
-                           st.get("top_k"), st.get("retries", 0), decode=decode,
-                           constrained=st.get("constrained", True))
+    st = settings_of(state)
+    decode = args.decode or st.decode
+    scores, _, _ = compare(model, data, split, args.images, device, ec.seed, st.temperature, st.top_k, st.retries,
+                           decode=decode, constrained=st.constrained)
     out["decode"] = decode
     out.update(scores)
     return out

@@ -1,23 +1,12 @@
 """The 4x token upsampler: p(128x128 palette indices | 32x32 ones), drawn block by block."""
 
 from seqgen.data.images.prepare import ImageDataConfig
-from seqgen.families.base import Family, predated
+from seqgen.families.base import Family
 from seqgen.families.upsampler.evaluate import EvalArgs, evaluate
 from seqgen.families.upsampler.generate import SampleArgs, sample, transform_images
 from seqgen.families.upsampler.model import Upsampler, build_upsampler
-from seqgen.families.upsampler.task import Settings, make_task
-
-# format_version 1 kept these in a global `pixels:` block, some under other names
-_OLD_NAMES = {"upsample_eval_images": "eval_images"}
-
-
-def _settings_from_pixels_block(state: dict) -> bool:
-    config = state.get("config") or {}
-    if "pixels" not in config:
-        return False
-    block = {_OLD_NAMES.get(k, k): v for k, v in config.pop("pixels").items()}
-    config.setdefault("upsampler", {k: v for k, v in block.items() if k in Settings.__dataclass_fields__})
-    return True
+from seqgen.families.upsampler.settings import PATCHES, Settings
+from seqgen.families.upsampler.task import make_task
 
 
 def _block_model(state: dict) -> bool:
@@ -38,8 +27,5 @@ def load(state: dict, device):
 FAMILY = Family(name="upsampler", Model=Upsampler, DataConfig=ImageDataConfig, derived=("n_colors", "factor"),
                 Settings=Settings, SampleArgs=SampleArgs, EvalArgs=EvalArgs, make_task=make_task, sample=sample,
                 transform_images=transform_images, evaluate=evaluate, load=load,
-                patches=(("settings moved from the pixels: block to upsampler:", _settings_from_pixels_block),
-                         ("the autoregressive block model (model.arch=blocks)", _block_model),
-                         ("decoded by sampling (upsampler.decode=sample, the default before mee)",
-                          predated("upsampler", {"decode": "sample"}))),
+                patches=(*PATCHES, ("the autoregressive block model (model.arch=blocks)", _block_model)),
                 hub_tags=("image-to-image", "super-resolution", "pixel-tokens"))

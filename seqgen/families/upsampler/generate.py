@@ -18,13 +18,14 @@ from seqgen.core.rundir import samples_path
 from seqgen.core.schema import key
 from seqgen.data.images.codec import PixelCodec, save_png
 from seqgen.data.images.safe import open_image
+from seqgen.families.upsampler.settings import DECODES, Settings, settings_of
 from seqgen.nn.sampling import eval_mode, sample_next
 
 
 @dataclass
 class SampleArgs:
     image: str | None = None   # a low-res PNG to upsample (with ckpt=<upsampler>)
-    decode: str | None = key(None, choices=("sample", "greedy", "mee"))   # null: the checkpoint's upsampler.decode
+    decode: str | None = key(None, choices=DECODES)   # null: the checkpoint's upsampler.decode
     constrained: bool = True      # every block drawn (or repaired) to map back to its low-res pixel exactly
     retries: int = key(0, ge=0)   # constrained=false: redraws of a block whose 4x reduction misses its pixel
 
@@ -99,7 +100,7 @@ def _draw_blocks(model, prefix: torch.Tensor, temperature, top_k, generator, chu
 
 @torch.inference_mode()
 def upsample_tokens(model, lo: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
-                    generator: torch.Generator | None = None, retries: int = 3,
+                    generator: torch.Generator | None = None, retries: int = Settings.retries,
                     constrained: bool = False) -> torch.Tensor:
     """lo (B, h, w) palette indices -> (B, h*f, w*f) drawn by the block upsampler in two
     checkerboard passes (see model.py). constrained: every block is drawn under the 4x rule (colours
@@ -200,8 +201,7 @@ def transform_images(model, state, lo: np.ndarray, sc, args: SampleArgs, device)
     """(N, h, w) palette indices -> (N, h*f, w*f), seeded by sc.seed + 1 (the caption -> 32x32 ->
     128x128 pipeline draws the 32x32 images with sc.seed)."""
     gen = torch.Generator().manual_seed(sc.seed + 1)
-    settings = (state.get("config") or {}).get("upsampler", {})
-    decode = args.decode or settings.get("decode", "sample")
+    decode = args.decode or settings_of(state).decode
     palette = torch.from_numpy(PixelCodec.from_json(state["codec"]).palette.astype(np.float32))
     hi = upsample(model, torch.from_numpy(lo).long().to(device), decode, sc.temperature, sc.top_k, gen, palette,
                   args.constrained, args.retries)

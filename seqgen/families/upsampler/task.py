@@ -4,33 +4,17 @@ often), bits per high-res token, and at the end token accuracy / PSNR / consiste
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import replace
 
 import numpy as np
 import torch
 
 from seqgen.core.errors import ConfigError
-from seqgen.core.schema import key
 from seqgen.core.training import RunContext, Task
 from seqgen.data.images.codec import grid_image, upsample_nearest
 from seqgen.data.images.prepare import PreparedImages, load_prepared, prepare_images, prepared_dir
 from seqgen.families.upsampler.evaluate import compare, evaluate_upsampler
-from seqgen.families.upsampler.model import Upsampler, build_upsampler
-
-
-@dataclass
-class Settings:
-    """How the upsampler is trained, sampled and scored (the `upsampler:` block)."""
-
-    blocks_per_image: int = key(64, ge=1)   # random 4x4 blocks per training image (trainer.batch_size = images)
-    edge_weight: float = key(8.0, gt=0)     # blocks whose low-res window is not flat are drawn this much more often
-    eval_images: int = key(32, ge=0)        # images scored per evaluation, and upsampled at the end (0: skip)
-    sample_images: int = key(4, ge=1)       # images in the sample grid
-    retries: int = key(0, ge=0)             # constrained=false: redraws of a block whose 4x reduction misses
-    temperature: float = key(1.0, ge=0)
-    top_k: int | None = key(None, ge=1)
-    decode: str = key("mee", choices=("sample", "greedy", "mee"))   # mee: min expected RGB error (arch=conv)
-    constrained: bool = True                # every block drawn / repaired to map back to its low-res pixel
+from seqgen.families.upsampler.model import build_upsampler
 
 
 class PairBatches:
@@ -101,8 +85,7 @@ def make_task(ctx: RunContext) -> Task:
     data = ctx.main_first(lambda: prepare_images(spec.data, spec.data_root),
                           lambda: load_prepared(prepared_dir(spec.data, spec.data_root)))
     torch.manual_seed(spec.seed)
-    model = build_upsampler(Upsampler.Config(**spec.model, n_colors=data.codec.size,
-                                             factor=data.meta["factor"])).to(dist.device)
+    model = build_upsampler(replace(spec.model, n_colors=data.codec.size, factor=data.meta["factor"])).to(dist.device)
     px = spec.settings
     seed = spec.seed + 1000 * dist.rank + 1
     if model.config.arch == "conv":

@@ -28,6 +28,7 @@ import numpy as np
 from seqgen.core.errors import ConfigError
 from seqgen.core.schema import key
 from seqgen.families.video_texture import analysis as A
+from seqgen.families.video_texture.control import check_waypoints
 from seqgen.families.video_texture.playback import jumps, matrix_figure, walk
 
 REVERSAL_FRACTION = 0.1   # |angular velocity| above this fraction of its peak: not a turning point
@@ -133,8 +134,6 @@ def steer_figures(model, waypoints, radius: float, seed: int, d: np.ndarray, per
         return {}
     pts = waypoints or default_waypoints(model)
     if waypoints:
-        from seqgen.families.video_texture.control import check_waypoints
-
         check_waypoints(waypoints, model.frames.shape[2], model.frames.shape[1])
     r = model.play_steered(pts, per_waypoint * len(pts), seed, radius=radius)
     reached = r["reached"]

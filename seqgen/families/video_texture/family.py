@@ -4,9 +4,10 @@ played forever; video loops, frame-range control and steered video sprites."""
 from seqgen.data.video.clips import ClipConfig
 from seqgen.families.base import Family
 from seqgen.families.video_texture.evaluate import EvalArgs, evaluate
-from seqgen.families.video_texture.fit import Settings, fit
+from seqgen.families.video_texture.fit import fit
 from seqgen.families.video_texture.generate import SampleArgs, sample
 from seqgen.families.video_texture.model import VideoTexture
+from seqgen.families.video_texture.settings import Settings
 
 
 def load(state: dict, device):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import replace
 
 from seqgen.core.training import RunContext, save_fitted, stop_requests, stopped
 from seqgen.data.video.clips import load_clip
@@ -11,15 +11,6 @@ from seqgen.families.video_texture.evaluate import figures, write_matrix_figure
 from seqgen.families.video_texture.generate import SampleArgs, play, video_of
 from seqgen.families.video_texture.model import VideoTexture
 from seqgen.families.video_texture.playback import write
-
-
-@dataclass
-class Settings:
-    """The `video_texture:` block of train.py: what fitting reports and writes beside the checkpoint."""
-
-    eval_frames: int = 10000       # frames of the seeded walk the figures are measured on (0: none)
-    sample_frames: int = 150       # frames of samples/texture.gif (0: none)
-    figure: bool = True            # samples/transition_matrix.png: D and P without / with filter and future costs
 
 
 def fit(ctx: RunContext) -> dict:
@@ -36,7 +27,7 @@ def _fit(ctx: RunContext, stop) -> dict:
             raise stopped(stop.signum, f"after {stage} (the analysis is complete and saved)",
                           "run the same command again to refit with the figures and samples")
 
-    model = VideoTexture(VideoTexture.Config(**spec.model))          # a bad model key fails before any loading
+    model = VideoTexture(replace(spec.model))
     clip = load_clip(spec.data, spec.data_root)
     h, w, ch = clip.frames.shape[1:]
     print(f"[seqgen] clip '{clip.name}': {len(clip)} frames of {w}x{h}x{ch} at {clip.fps:g} fps", flush=True)

@@ -26,12 +26,13 @@ import torch
 from seqgen.core.errors import ConfigError
 from seqgen.core.schema import key
 from seqgen.data.images.codec import PixelCodec
-from seqgen.data.images.visual import TARGET_TASKS, VisualSet, classify_shapes, make_split
-from seqgen.families.base import checkpoint_data
+from seqgen.data.images.visual import TARGET_TASKS, VisualConfig, VisualSet, classify_shapes, compositions, make_split
+from seqgen.families.base import data_from
 from seqgen.families.visual_prompt.generate import answers, picture, prompt_of
 from seqgen.families.visual_prompt.model import canvas_images
 from seqgen.families.visual_prompt.ttt import TTTArgs
 from seqgen.nn.sampling import eval_mode
+from seqgen.texture.analogy import AnalogyConfig, analogy
 
 METRICS = ("pixel", "fg_iou", "cb_iou", "shape", "exact")
 
@@ -86,8 +87,6 @@ def perplexity(model, prompts, form="sentence") -> float:
 def analogy_answers(prompts: np.ndarray, codec: PixelCodec, kappa: float = 0.1, seed: int = 0) -> np.ndarray:
     """The image-analogy baseline: A = the example inputs side by side, A' their outputs, B the query;
     (N, n, S, S) prompts with n >= 4 -> (N, S, S) answers quantised to the palette."""
-    from seqgen.texture.analogy import AnalogyConfig, analogy
-
     cfg = AnalogyConfig(levels=1, features="rgb", color="a_prime", kappa=kappa)
     pal = codec.palette.astype(np.float32) / 255
     out = []
@@ -163,10 +162,7 @@ def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
     """evaluate.py for visual_prompt: the module docstring's figures on the checkpoint's own held-out
     split (split=auto|test: held-out combinations, the held-out compositions and the held-out tasks;
     compose / unseen: those alone; valid: seen ones)."""
-    from seqgen.core.config import build
-    from seqgen.data.images.visual import VisualConfig, compositions
-
-    dc = build(VisualConfig, checkpoint_data(state, ec.ckpt), "data")
+    dc = data_from(VisualConfig, state, ec.ckpt)
     split = "test" if ec.split == "auto" else ec.split
     if split not in ("test", "valid", "compose", "unseen") or (split == "unseen" and not dc.held_out_tasks):
         raise ConfigError(f"split={ec.split!r}: visual sentences have the splits test (held-out combinations), "

@@ -6,7 +6,8 @@ from seqgen.families.base import Family, predated
 from seqgen.families.visual_prompt.evaluate import EvalArgs, evaluate, report
 from seqgen.families.visual_prompt.generate import SampleArgs, sample
 from seqgen.families.visual_prompt.model import VisualPrompt
-from seqgen.families.visual_prompt.task import Settings, make_task
+from seqgen.families.visual_prompt.settings import Settings
+from seqgen.families.visual_prompt.task import make_task
 
 FAMILY = Family(name="visual_prompt", Model=VisualPrompt, DataConfig=VisualConfig,
                 derived=("n_colors", "size", "n_images", "n_tokens"), Settings=Settings, SampleArgs=SampleArgs,

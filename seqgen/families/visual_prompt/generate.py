@@ -15,6 +15,8 @@ from seqgen.core.rundir import samples_path
 from seqgen.core.schema import key
 from seqgen.data.images.codec import PixelCodec, upsample_nearest
 from seqgen.data.images.safe import open_image
+from seqgen.data.images.visual import VisualConfig, make_split
+from seqgen.families.base import data_from
 from seqgen.families.visual_prompt.model import FORMS, canvas_images
 from seqgen.families.visual_prompt.ttt import TTTArgs, adapted
 from seqgen.nn.sampling import eval_mode, sample_next
@@ -190,50 +192,53 @@ def picture(model, data, codec: PixelCodec, path, per_task: int = 1, shots: int 
     return image
 
 
+def task_prompts(state: dict, args: SampleArgs, n: int, ckpt=None) -> tuple[np.ndarray, np.ndarray]:
+    """sample.py task=: the first n held-out prompts of that task from the checkpoint's own data config
+    -> (prompts (n, images, S, S) with args.shots example pairs, their true answers (n, S, S))."""
+    if args.examples or args.query or args.canvas:
+        raise ConfigError("task= draws its prompts from the held-out split: drop examples= / query= / canvas=")
+    dc = data_from(VisualConfig, state, ckpt)
+    if args.task not in dc.tasks + dc.held_out_tasks:
+        raise ConfigError(f"task={args.task!r}: this checkpoint was trained on {dc.tasks}"
+                          + (f" and holds out {dc.held_out_tasks}" if dc.held_out_tasks else ""))
+    test = make_split(dc, "unseen" if args.task in dc.held_out_tasks else "test")
+    pick = test.by_task()[args.task][:n]
+    prompts = prompt_of(test.images[pick], args.shots)
+    return prompts, prompts[:, -1]
+
+
+def answers_image(prompts: np.ndarray, drawn: np.ndarray, truth, form: str, codec, scale: int):
+    """sample.py's PNG: each prompt, its drawn answer and (task=) the true one; a canvas as 2x2 images."""
+    n = prompts.shape[1]
+    if form == "canvas":
+        quads = [p[canvas_images(len(p))] for p in prompts]
+        if truth is not None:
+            return strip([[as_canvas(q, a), as_canvas(q, q[3])] for q, a in zip(quads, drawn)], codec, scale,
+                         gap_after=(0,))
+        return strip([[as_canvas(q, a) for q, a in zip(quads, drawn)]], codec, scale)
+    if truth is not None:
+        return strip([list(p[:-1]) + [a, t] for p, a, t in zip(prompts, drawn, truth)], codec, scale,
+                     gap_after=(n - 2, n - 1))
+    return strip([list(prompts[0][:-1]) + list(drawn)], codec, scale, gap_after=(n - 2,))
+
+
 def sample(model, tokenizer, state, sc, args: SampleArgs, device) -> dict:
     """sample.py for visual_prompt: num_samples answers to a prompt from files (examples= query=, or
     canvas=), or one answer to each of num_samples held-out prompts of task= -> a PNG (prompt | answer
     [| truth]). Returns {"images": (N, S, S) answers, "codec", "out"}."""
-    from seqgen.core.config import build
-    from seqgen.data.images.visual import VisualConfig, make_split
-
     codec = PixelCodec.from_json(state["codec"])
-    size = model.config.size
-    truth = None
     if args.task is not None:
-        if args.examples or args.query or args.canvas:
-            raise ConfigError("task= draws its prompts from the held-out split: drop examples= / query= / canvas=")
-        dc = build(VisualConfig, dict(state["config"]["data"]), "data")
-        if args.task not in dc.tasks + dc.held_out_tasks:
-            raise ConfigError(f"task={args.task!r}: this checkpoint was trained on {dc.tasks}"
-                              + (f" and holds out {dc.held_out_tasks}" if dc.held_out_tasks else ""))
-        test = make_split(dc, "unseen" if args.task in dc.held_out_tasks else "test")
-        pick = test.by_task()[args.task][:sc.num_samples]
-        prompts = prompt_of(test.images[pick], args.shots)
+        prompts, truth = task_prompts(state, args, sc.num_samples, sc.ckpt)
         form = args.form
-        truth = prompts[:, -1]
     else:
-        prompt, form = prompt_from_files(args, codec, size)
-        prompts = np.repeat(prompt, sc.num_samples, axis=0)
+        prompt, form = prompt_from_files(args, codec, model.config.size)
+        prompts, truth = np.repeat(prompt, sc.num_samples, axis=0), None
     out = samples_path(sc.ckpt, sc.out, sc.seed, ".png")
     t0 = time.perf_counter()
     drawn = answers(model, prompts, form, sc.temperature, sc.top_k, sc.top_p, sc.seed, use_cache=sc.use_cache,
                     ttt=args)
     seconds = time.perf_counter() - t0
-    if form == "canvas":
-        quads = [p[canvas_images(len(p))] for p in prompts]
-        if truth is not None:
-            image = strip([[as_canvas(q, a), as_canvas(q, q[3])] for q, a in zip(quads, drawn)], codec, args.scale,
-                          gap_after=(0,))
-        else:
-            image = strip([[as_canvas(q, a) for q, a in zip(quads, drawn)]], codec, args.scale)
-    elif truth is not None:
-        n = prompts.shape[1]
-        image = strip([list(p[:-1]) + [a, t] for p, a, t in zip(prompts, drawn, truth)], codec, args.scale,
-                      gap_after=(n - 2, n - 1))
-    else:
-        n = prompts.shape[1]
-        image = strip([list(prompts[0][:-1]) + list(drawn)], codec, args.scale, gap_after=(n - 2,))
+    image = answers_image(prompts, drawn, truth, form, codec, args.scale)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     image.save(out)
     shots = prompts.shape[1] // 2 - 1

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, replace
 from functools import lru_cache
 
 import numpy as np
 import torch
 
-from seqgen.core.schema import key
 from seqgen.core.training import RunContext, Task
 from seqgen.data.identity import identity
 from seqgen.data.images.patches import coverage, fit_vocab
@@ -25,16 +24,6 @@ from seqgen.nn.sampling import eval_mode
 
 VOCAB_SENTENCES = 2000   # training sentences the patch vocabulary is fitted on
 
-
-@dataclass
-class Settings:
-    """How visual_prompt is scored and sampled during and after training (the `visual_prompt:` block)."""
-
-    temperature: float = key(0.0, ge=0)        # answers for scores and sample grids (0: most likely token)
-    top_k: int | None = key(None, ge=1)
-    eval_sentences: int | None = key(128, ge=1)   # valid / test sentences for the losses (null: all)
-    score_sentences: int = key(16, ge=0)       # held-out prompts per task answered at the end (0: skip)
-    sample_prompts: int = key(1, ge=0)         # held-out prompts per task in the sample grid (0: skip)
 
 
 class SentenceBatches:
@@ -81,13 +70,59 @@ def _vocab(cfg_json: str, patch: int, max_vocab: int) -> np.ndarray:
     return fit_vocab(grids, patch, max_vocab)
 
 
-def build_model(spec_model: dict, cfg: VisualConfig, device) -> VisualPrompt:
-    vocab = fitted_vocab(cfg, spec_model.get("patch", VisualPrompt.Config.patch),
-                         spec_model.get("max_vocab", VisualPrompt.Config.max_vocab))
-    model = VisualPrompt(VisualPrompt.Config(**spec_model, n_colors=codec().size, size=cfg.size,
-                                             n_images=cfg.n_images, n_tokens=len(vocab)))
+def build_model(config: VisualPrompt.Config | dict, cfg: VisualConfig, device) -> tuple[VisualPrompt, np.ndarray]:
+    """The run's model: `config` (the run's typed model config, or a dict of its keys) with the fields
+    the data fills (palette, image size, images per sentence, the patch vocabulary) -> (model, vocab)."""
+    if isinstance(config, dict):
+        config = VisualPrompt.Config(**config)
+    vocab = fitted_vocab(cfg, config.patch, config.max_vocab)
+    model = VisualPrompt(replace(config, n_colors=codec().size, size=cfg.size, n_images=cfg.n_images,
+                                 n_tokens=len(vocab)))
     model.set_vocab(vocab)
     return model.to(device), vocab
+
+
+def evaluation(dc: VisualConfig, st, valid, test, device, seed: int):
+    """The Trainer's evaluate_fn: the valid loss and the answers' nats per pixel by shots at every
+    evaluation (on up to st.eval_sentences sentences), held-out exact match at the end."""
+    n_eval = st.eval_sentences
+    valid_eval = valid.subset(np.arange(min(len(valid), n_eval or len(valid))))
+    spread = np.linspace(0, len(test) - 1, min(len(test), n_eval or len(test))).round().astype(int)
+    test_eval = test.subset(np.unique(spread))
+
+    def evaluate_fn(m, final=False):
+        out = {}
+        with eval_mode(m), torch.no_grad():
+            x = torch.from_numpy(valid_eval.images).long().to(device).flatten(2)
+            nats = sum(m.nll(x[s:s + 64], "sentence", m.scored_images(x.size(1))).sum().item()
+                       for s in range(0, len(x), 64))
+            out["valid/loss"] = nats / (len(x) * len(m.scored_images(x.size(1))) * m.num_pixels)
+            for shots in range(dc.shots + 1):
+                prompts = prompt_of(test_eval.images, shots)
+                out[f"test/{shots}shot_nats_per_pixel"] = float(answer_nats(m, prompts).mean()) / m.num_pixels
+        if final and st.score_sentences:
+            out.update(held_out_scores(m, dc, st, test, seed))
+        return out
+    return evaluate_fn
+
+
+def held_out_scores(m, dc: VisualConfig, st, test, seed: int) -> dict:
+    """Exact match and pixel accuracy of st.score_sentences held-out prompts per task, 0-shot and
+    dc.shots-shot -> {test/<k>shot_exact, test/<k>shot_pixel}."""
+    t1 = time.perf_counter()
+    out = {}
+    held = test.subset(np.concatenate([idx[:st.score_sentences] for idx in test.by_task().values()]))
+    for shots in sorted({0, dc.shots}):
+        prompts = prompt_of(held.images, shots)
+        pred = answers(m, prompts, "sentence", st.temperature, st.top_k, seed=seed)
+        s = mean_scores(pred, held.images[:, -1], held.bgs[:, -1], held.shapes[:, -1].astype(np.int64))
+        out.update({f"test/{shots}shot_{k}": v for k, v in s.items() if k in ("exact", "pixel")})
+    print(f"[seqgen] held-out prompts ({st.score_sentences} per task, {time.perf_counter() - t1:.0f} s): "
+          f"{dc.shots}-shot exact match {out[f'test/{dc.shots}shot_exact']:.3f}, pixel accuracy "
+          f"{out[f'test/{dc.shots}shot_pixel']:.3f} (0-shot {out['test/0shot_exact']:.3f}, "
+          f"{out['test/0shot_pixel']:.3f}); scripts/evaluate.py gives every task and the baselines",
+          flush=True)
+    return out
 
 
 def make_task(ctx: RunContext) -> Task:
@@ -104,36 +139,6 @@ def make_task(ctx: RunContext) -> Task:
               f"patches ({time.perf_counter() - t0:.1f} s)", flush=True)
     stream = SentenceBatches(dc, tc.batch_size, dist.rank, dist.world_size, model.seq_len)
     pal = codec()
-    n_eval = st.eval_sentences
-    valid_eval = valid.subset(np.arange(min(len(valid), n_eval or len(valid))))
-    spread = np.linspace(0, len(test) - 1, min(len(test), n_eval or len(test))).round().astype(int)
-    test_eval = test.subset(np.unique(spread))
-
-    def evaluate_fn(m, final=False):
-        out = {}
-        with eval_mode(m), torch.no_grad():
-            x = torch.from_numpy(valid_eval.images).long().to(dist.device).flatten(2)
-            nats = sum(m.nll(x[s:s + 64], "sentence", m.scored_images(x.size(1))).sum().item()
-                       for s in range(0, len(x), 64))
-            out["valid/loss"] = nats / (len(x) * len(m.scored_images(x.size(1))) * m.num_pixels)
-            for shots in range(dc.shots + 1):
-                prompts = prompt_of(test_eval.images, shots)
-                out[f"test/{shots}shot_nats_per_pixel"] = float(answer_nats(m, prompts).mean()) / m.num_pixels
-        if final and st.score_sentences:
-            t1 = time.perf_counter()
-            held = test.subset(np.concatenate([idx[:st.score_sentences] for idx in test.by_task().values()]))
-            for shots in sorted({0, dc.shots}):
-                prompts = prompt_of(held.images, shots)
-                pred = answers(m, prompts, "sentence", st.temperature, st.top_k, seed=spec.seed)
-                s = mean_scores(pred, held.images[:, -1], held.bgs[:, -1], held.shapes[:, -1].astype(np.int64))
-                out.update({f"test/{shots}shot_{k}": v for k, v in s.items() if k in ("exact", "pixel")})
-            print(f"[seqgen] held-out prompts ({st.score_sentences} per task, {time.perf_counter() - t1:.0f} s): "
-                  f"{dc.shots}-shot exact match {out[f'test/{dc.shots}shot_exact']:.3f}, pixel accuracy "
-                  f"{out[f'test/{dc.shots}shot_pixel']:.3f} (0-shot {out['test/0shot_exact']:.3f}, "
-                  f"{out['test/0shot_pixel']:.3f}); scripts/evaluate.py gives every task and the baselines",
-                  flush=True)
-        return out
-
     samples_dir = run_dir / "samples"
 
     def sample_fn(m, step):
@@ -142,7 +147,8 @@ def make_task(ctx: RunContext) -> Task:
         ctx.tracker.log_image("samples", image, step, caption="held-out prompts: examples, query | answer | truth")
 
     meta = {"size": dc.size, "n_images": dc.n_images, "tasks": dc.tasks}
-    return Task(model, stream, evaluate_fn, sample_fn if st.sample_prompts else None,
+    return Task(model, stream, evaluation(dc, st, valid, test, dist.device, spec.seed),
+                sample_fn if st.sample_prompts else None,
                 {"codec": pal.to_json(), "data_meta": json.dumps(meta)},
                 files={"codec.json": pal.to_json()},
                 data_identity=identity(dc, generator=GENERATOR))

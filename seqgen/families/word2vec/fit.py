@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
-
-import numpy as np
 
 from seqgen.core import checkpoint as ckpt
 from seqgen.core.errors import ConfigError
@@ -22,7 +21,7 @@ def fit(ctx: RunContext) -> dict:
     spec, tracker = ctx.spec, ctx.tracker
     if spec.data.tokenizer != "word":
         raise ConfigError(f"model=word2vec needs word tokens: set data.tokenizer=word (got {spec.data.tokenizer!r})")
-    model = Word2Vec(Word2Vec.Config(**spec.model))
+    model = Word2Vec(replace(spec.model))   # a copy: the model sets its vocab_size
     prepared = _prepared_lines(spec)
     lines = None
     if prepared is None:   # re-read the train text and split its lines into words
@@ -83,9 +82,9 @@ def _stopped_fit(ctx: RunContext) -> dict | None:
 
 
 def _prepared_lines(spec):
-    """(body ids, line lengths, itos) of the prepared train split's non-blank lines, when they are the
-    words the text path would read: a word vocabulary fitted on all of train with nothing left out
-    (min_count 1, no max_vocab, no tokenizer_sample), so no word became <unk>; else None."""
+    """(ids, (starts, ends), itos, line-break id) of the prepared train split, read in place, when its
+    words are the ones the text path would read: a word vocabulary fitted on all of train with nothing
+    left out (min_count 1, no max_vocab, no tokenizer_sample), so no word became <unk>; else None."""
     d = spec.data
     if d.min_count != 1 or d.max_vocab is not None or d.tokenizer_sample:
         return None
@@ -93,8 +92,6 @@ def _prepared_lines(spec):
     spans = data.lines("train", blank=False)
     if spans is None:
         return None
-    ids = np.asarray(data.tokens("train"))
     tok = data.tokenizer
-    body = ids[ids != tok.stoi["\n"]] if "\n" in tok.stoi and tok.split == "words" else ids
-    starts, ends = spans
-    return body.astype(np.int64), (ends - starts).astype(np.int64), tok.itos
+    drop = tok.stoi["\n"] if "\n" in tok.stoi and tok.split == "words" else None
+    return data.tokens("train"), spans, tok.itos, drop

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +34,7 @@ def make_task(ctx: RunContext) -> Task:
     data = ctx.main_first(lambda: prepare(spec.data, spec.data_root),
                           lambda: load_prepared(prepared_dir(spec.data, spec.data_root)))
     torch.manual_seed(spec.seed)
-    model = Bigram(Bigram.Config(**spec.model, vocab_size=data.tokenizer.vocab_size)).to(ctx.dist.device)
+    model = Bigram(replace(spec.model, vocab_size=data.tokenizer.vocab_size)).to(ctx.dist.device)
     stream = TextBatches(data.tokens("train"), model.config.block_size, spec.trainer.batch_size, spec.seed + 1)
     valid = data.tokens("valid")
 
