@@ -24,10 +24,8 @@ import torch
 
 from seqgen import families
 from seqgen.app.load import load_model
-from seqgen.core.config import build
 from seqgen.core.precision import machine
 from seqgen.data.images.prepare import prepare_images
-from seqgen.families.base import checkpoint_data
 
 __all__ = ["Timing", "timeit", "record", "record_rate", "emit", "announce", "machine", "versions", "run_child",
            "anchors",
@@ -160,5 +158,5 @@ def checkpoint_images(ckpt, device):
     """(model, tokenizer, state, prepared images) of an image checkpoint: the images it was trained on,
     prepared from its own data config and data_root."""
     model, tok, state = load_model(ckpt, device)
-    dc = build(families.get(state["model_name"]).DataConfig, checkpoint_data(state, ckpt), "data")
+    dc = families.get(state["model_name"]).data_of(state, ckpt)
     return model, tok, state, prepare_images(dc, state["config"]["data_root"], verbose=False)

@@ -23,7 +23,6 @@ import torch
 from seqgen import families
 from seqgen.app.pipeline_eval import pipeline_roughness
 from seqgen.bench import checkpoint_images, emit, machine, record, timeit
-from seqgen.core.config import build
 from seqgen.data.images.codec import grid_image, upsample_nearest
 from seqgen.data.images.prepare import ImageDataConfig, prepare_images, spread
 from seqgen.families.upsampler.evaluate import compare, evaluate_upsampler, upsample_bicubic_baseline, upsample_metrics
@@ -44,8 +43,7 @@ def model_and_data(args, device, res: dict):
     """The checkpoint and its own images, or an untrained model on generated shapes -> (model, data, decode)."""
     if args.ckpt:
         model, _, state, data = checkpoint_images(args.ckpt, device)
-        settings = build(families.get(state["model_name"]).Settings, dict(state["config"].get("upsampler") or {}),
-                         "upsampler")
+        settings = families.get(state["model_name"]).settings_of(state)
         res.update(step=state["step"], train_seconds=state.get("train_seconds"))
         return model, data, args.decode or settings.decode
     data = prepare_images(ImageDataConfig(name="shapes", n_train=200, n_valid=50, n_test=max(args.images, 16)),

@@ -8,10 +8,7 @@ import time
 
 from seqgen.data.images.prepare import PreparedImages, spread
 from seqgen.families.text2pixel.baseline import PixelNGram
-from seqgen.families.text2pixel.evaluate import emoji_fidelity, evaluate_pixels, fidelity
-
-# the fidelity score of each image dataset, and the figure a sweep picks its best scale by
-SCORERS = {"shapes": (fidelity, "mean"), "emoji": (emoji_fidelity, "single")}
+from seqgen.families.text2pixel.evaluate import evaluate_pixels, scorer_for
 
 
 def heldout_bits(model, data: PreparedImages, images: int | None, device, tokenizer=None,
@@ -37,17 +34,18 @@ def heldout_bits(model, data: PreparedImages, images: int | None, device, tokeni
 
 def guidance_sweep(model, data: PreparedImages, scales, images: int, device, seed: int = 0,
                    tokenizer=None) -> dict:
-    """Caption fidelity unguided and at each guidance scale (the same seeded draws at each) ->
-    {noguide_<score>, g<scale>_<score>, ..., best_guidance, guidance_gain (the best scale's headline
-    score over the unguided one)}."""
-    dataset = data.meta["dataset"]
-    if dataset not in SCORERS:
-        raise ValueError(f"no caption-fidelity score for the {dataset!r} images (scored: {', '.join(SCORERS)})")
-    score, headline = SCORERS[dataset]
-    out = {}
+    """Caption fidelity (the data's scorer) unguided and at each guidance scale, the same seeded draws at
+    each -> {noguide_<score>, g<scale>_<score>, ..., best_guidance, guidance_gain: the best scale's
+    headline score (the scorer's, else its first: emoji's `single`) over the unguided one}."""
+    scorer = scorer_for(data)
+    if scorer is None:
+        raise ValueError(f"the {data.meta['dataset']!r} images have no caption checker, so there is no "
+                         "fidelity to sweep guidance over (shapes and emoji have one)")
+    out, headline = {}, scorer.headline
     for scale in (None, *scales):
         t = time.perf_counter()
-        s = score(model, data, images, scale, device, seed=seed, tokenizer=tokenizer)
+        s = scorer.score(model, data, images, scale, device, seed=seed, tokenizer=tokenizer)
+        headline = headline or next(iter(s))
         name = "noguide" if scale is None else f"g{scale:g}"
         out.update({f"{name}_{k}": v for k, v in s.items()})
         print(f"guidance {scale}: " + " ".join(f"{k} {v:.3f}" for k, v in s.items())
