@@ -91,6 +91,7 @@ def test_the_json_line_names_its_bench_and_ends_with_the_spread(capsys):
     assert capsys.readouterr().out.strip() == line
     back = json.loads(line)
     assert list(back) == ["bench", "a", "nested", "spread"] and back["a"] == 1.235 and back["nested"]["b"] == 2.0
+    assert json.loads(emit({"bench": "x", "a": 1.23456789}))["a"] == 1.23456789   # unrounded unless asked
     with pytest.raises(ValueError):
         emit({"a": 1})
 

@@ -87,7 +87,9 @@ def record_rate(res: dict, key: str, t: Timing, amount: float) -> float:
     return res[key]
 
 
-def _round(v, digits: int):
+def _round(v, digits: int | None):
+    if digits is None:
+        return v
     if isinstance(v, float):
         return round(v, digits)
     if isinstance(v, dict):
@@ -95,8 +97,9 @@ def _round(v, digits: int):
     return v
 
 
-def emit(res: dict, digits: int = 4) -> str:
-    """Print the bench's one JSON line ({"bench": name, ...}, floats rounded) and return it."""
+def emit(res: dict, digits: int | None = None) -> str:
+    """Print the bench's one JSON line ({"bench": name, ...}, the spread last; floats rounded to `digits`
+    places where a bench asks) and return it."""
     if "bench" not in res:
         raise ValueError("a bench's JSON line starts with its name: {'bench': ...}")
     res = {k: v for k, v in res.items() if k != "spread"} | ({"spread": res["spread"]} if "spread" in res else {})

@@ -328,7 +328,7 @@ def main(argv=None) -> dict:
     if args.cuda:
         res = {"bench": "gpt", "torch": torch.__version__, "quick": args.quick}
         bench_cuda(res, {"off": (False,), "on": (True,), "both": (False, True)}[args.compile], args.quick)
-        emit(res)
+        emit(res, digits=4)
         return res
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -346,7 +346,7 @@ def main(argv=None) -> dict:
     if args.curve:
         loss_curves(res, steps, args.curve)
     sampling(res, steps, args.quick, nano, nanogpt)
-    emit(res)
+    emit(res, digits=4)
     return res
 
 

@@ -265,7 +265,7 @@ def main(argv=None) -> dict | None:
         compare_all(train, Path(tmp).resolve(), data, nl, nq, res)   # directory: paths are absolute
     res["machine"] = mach
     res["load_average_1min_end"] = os.getloadavg()[0]
-    emit(res)
+    emit(res, digits=4)
     return res
 
 

@@ -55,7 +55,7 @@ def main(argv=None) -> dict:
           f"speed-up {res['speedup_vs_reference']:.0f}x", flush=True)
     save_png(sample, f"{args.out}/sample.png")
     save_png(fast, f"{args.out}/fast_{size}.png")
-    emit(res)
+    emit(res, digits=4)
     return res
 
 

@@ -195,7 +195,7 @@ def main(argv=None) -> dict | None:
     res["met"] = {"analysis_300": res["analysis_300x128_s"] <= TARGETS["analysis_300"],
                   "analysis_2000": big["total_s"] <= TARGETS["analysis_2000"],
                   "playback": res["playback_10000_s"] <= TARGETS["playback"]}
-    emit(res)
+    emit(res, digits=4)
     return res
 
 

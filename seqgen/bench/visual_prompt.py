@@ -179,7 +179,7 @@ def main(argv=None) -> dict:
     train_min = report(figures, speed, state, args.markdown)
     res = {"bench": "visual_prompt", "ckpt": ckpt, "steps": state["step"], "train_minutes": train_min,
            **speed, **{k: v for k, v in figures.items() if isinstance(v, (int, float, str))}}
-    line = emit(res, digits=6)
+    line = emit(res)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(line + "\n")
