@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -105,18 +106,19 @@ NGRAM = """
 import json, sys, time
 def peak_mb():   # VmHWM: ru_maxrss would carry the parent's peak across fork + exec
     return int(next(ln for ln in open("/proc/self/status") if ln.startswith("VmHWM")).split()[1]) / 1024
+from pathlib import Path
 import numpy as np
+from seqgen.data.lines import line_spans
 from seqgen.families.ngram.model import NGram, BOS, EOS, UNK
-ids = np.fromfile(sys.argv[1], dtype=np.uint16 if sys.argv[3] == "uint16" else np.uint32).astype(np.int64)
-eol = int(sys.argv[2])
-cuts = np.flatnonzero(ids == eol)
+folder = Path(sys.argv[2])
+meta = json.loads((folder / "meta.json").read_text())
+ids = np.memmap(sys.argv[1], dtype=sys.argv[3], mode="r")          # read in place, line by line
+starts, ends = line_spans(folder / "train.lines", meta["lines"]["train"], False)
 V = int(ids.max()) + 4
 vocab = [f"w{i}" for i in range(V - 3)] + [BOS, EOS, UNK]
 def lines():
-    s = 0
-    for c in cuts:
-        yield ids[s:c]
-        s = c + 1
+    for s, e in zip(starts.tolist(), ends.tolist()):
+        yield np.asarray(ids[s:e], np.int64)
 t = time.perf_counter()
 memory = sys.argv[5] or None
 m = NGram(NGram.Config(order=int(sys.argv[4]), memory=memory)).fit(lines if memory else list(lines()), vocab)
@@ -146,6 +148,11 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--old-size", default="26M", help="slice of the corpus the old path prepares")
     ap.add_argument("--old-tokenizers", default="bpe,word")
     ap.add_argument("--ngram-tokens", type=int, default=5_000_000, help="word tokens for the n-gram count (0: skip)")
+    ap.add_argument("--ngram-memory", default="256M", help="model.memory of the budgeted n-gram count")
+    ap.add_argument("--ngram-modes", default="in_memory,budget",
+                    help="which n-gram counts run (in_memory needs ~60 bytes an n-gram at once)")
+    ap.add_argument("--lmplz", default="", help="KenLM's lmplz binary: `lmplz -o 5 -S <ngram-memory>` on the "
+                    "same slice, same run (not on PyPI: build it from KenLM's sources)")
     ap.add_argument("--workdir", default=None)
     return ap
 
@@ -207,13 +214,16 @@ def main(argv=None) -> dict:
     if args.old_path:
         old_vs_new(corpus, work, args, res)
     if args.ngram_tokens:
-        res["ngram"] = bench_ngram(work, corpus, args.ngram_tokens)
+        res["ngram"] = bench_ngram(work, corpus, args.ngram_tokens, args.ngram_memory,
+                                   args.ngram_modes.split(","), args.lmplz)
     emit(res)
     return res
 
 
-def bench_ngram(work: Path, corpus: Path, n_tokens: int) -> dict:
-    """KN 5-gram on the first n_tokens words: in memory vs model.memory=256M (same tables?)."""
+def bench_ngram(work: Path, corpus: Path, n_tokens: int, memory: str = "256M",
+                modes=("in_memory", "budget"), lmplz: str = "") -> dict:
+    """KN 5-gram on the first n_tokens words: in memory vs model.memory (same tables?), and KenLM's
+    lmplz with the same budget on the same text when its binary is given."""
     piece = work / "ngram_slice.txt"
     with open(corpus, encoding="utf-8") as f, open(piece, "w", encoding="utf-8") as g:
         n = 0
@@ -222,20 +232,44 @@ def bench_ngram(work: Path, corpus: Path, n_tokens: int) -> dict:
             n += len(line.split()) + 1
             if n >= n_tokens:
                 break
-    r = child(CHILD, json.dumps({"data": {"train": str(piece), "tokenizer": "word", "word_split": "words",
+    # whitespace words, as lmplz reads them; one 1% of lines held out as the (unused) validation split
+    r = child(CHILD, json.dumps({"data": {"train": str(piece), "tokenizer": "word", "word_split": "whitespace",
                                           "valid_frac": 0.01}, "root": str(work / "ngram-prep")}))
     meta = json.loads((Path(r["dir"]) / "meta.json").read_text())
-    eol = json.loads((Path(r["dir"]) / "tokenizer.json").read_text())["words"].index("\n")
-    out = {"tokens": meta["tokens"]["train"]}
-    for label, memory in (("in_memory", ""), ("budget_256M", "256M")):
-        m = child(NGRAM, str(Path(r["dir"]) / "train.bin"), str(eol), meta["dtype"], "5", memory)
+    out = {"tokens": meta["tokens"]["train"], "text_mb": round(piece.stat().st_size / 2**20, 1),
+           "prepare_s": round(r["seconds"], 1), "prepare_rss_mb": round(r["rss_mb"])}
+    labels = {"in_memory": ("in_memory", ""), "budget": (f"budget_{memory}", memory)}
+    for label, mem in (labels[m] for m in modes):
+        m = child(NGRAM, str(Path(r["dir"]) / "train.bin"), r["dir"], meta["dtype"], "5", mem, timeout=4 * 3600)
         out[label] = {"seconds": round(m["seconds"], 1), "peak_rss_mb": round(m["rss_mb"]), "ngrams": m["ngrams"],
                       "logp_sum": m["logp_sum"]}
         print(f"ngram 5-gram {label}: {out[label]}", flush=True)
-    out["identical"] = out["in_memory"]["logp_sum"] == out["budget_256M"]["logp_sum"] and \
-        out["in_memory"]["ngrams"] == out["budget_256M"]["ngrams"]
+    if len(modes) == 2:
+        a, b = out["in_memory"], out[labels["budget"][0]]
+        out["identical"] = a["logp_sum"] == b["logp_sum"] and a["ngrams"] == b["ngrams"]
+    if lmplz:
+        out["lmplz"] = run_lmplz(lmplz, piece, memory, work)
+        ours = out[labels[modes[-1]][0]]["seconds"] + out["prepare_s"]
+        out["prepare_plus_fit_vs_lmplz_time"] = round(ours / out["lmplz"]["seconds"], 2)
+        print(f"lmplz: {out['lmplz']}; ours (prepare + fit) / lmplz time {out['prepare_plus_fit_vs_lmplz_time']}",
+              flush=True)
     return out
 
+
+def run_lmplz(binary: str, text: Path, memory: str, work: Path) -> dict:
+    """`lmplz -o 5 -S memory -T work --text text` (ARPA written, then deleted): wall s and peak RSS."""
+    arpa = work / "lmplz.arpa"
+    cmd = [binary, "-o", "5", "-S", memory, "-T", str(work), "--text", str(text), "--arpa", str(arpa)]
+    timed = Path("/usr/bin/time").exists()
+    t = time.perf_counter()
+    res = subprocess.run((["/usr/bin/time", "-v"] if timed else []) + cmd, capture_output=True, text=True)
+    secs = time.perf_counter() - t
+    if res.returncode != 0:
+        raise SystemExit(f"lmplz failed: {res.stderr[-2000:]}")
+    rss = next((int(ln.split()[-1]) / 1024 for ln in res.stderr.splitlines() if "Maximum resident" in ln), None)
+    size = arpa.stat().st_size / 2**20
+    arpa.unlink()
+    return {"seconds": round(secs, 1), "peak_rss_mb": round(rss) if rss else None, "arpa_mb": round(size)}
 
 
 if __name__ == "__main__":
