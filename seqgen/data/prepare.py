@@ -13,16 +13,18 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from seqgen.core.errors import DataError
+from tqdm import tqdm
+
+from seqgen.core.errors import ConfigError, DataError
 from seqgen.core.schema import key
 from seqgen.core.sizes import parse_size
 from seqgen.data.identity import fingerprint
 from seqgen.data.lines import LineWriter
 from seqgen.data.prepared import PreparedData, data_identity, load_prepared, write_meta  # noqa: F401 (re-exported)
-from seqgen.data.sources import stream_splits
+from seqgen.data.sources import CATALOG, stream_splits
 from seqgen.data.stream import aligned_chunks
-from seqgen.data.tokens import prepare_tokens, tokens_dir
 from seqgen.data.tokenizer import fit_tokenizer
+from seqgen.data.tokens import prepare_tokens, tokens_dir
 
 SPLITS = ("train", "valid", "test")
 CHUNK = 1 << 20      # characters per encoded chunk (cut at a tokenizer-safe border)
@@ -73,15 +75,15 @@ class DataConfig:
     @staticmethod
     def names() -> list[str]:
         """Valid data.name values: the packaged corpora, local files, any Hugging Face dataset."""
-        from seqgen.data.sources import CATALOG
-
         return sorted(CATALOG) + ["text_files", "hf", "tokens"]
+
+    def prepare_into(self, data_root) -> str:
+        """Tokenize the corpus into data_root now (train.py does it on first use) -> what was done."""
+        return f"prepared: {prepare(self, data_root).dir}"
 
 
 def pick_split(available: list[str], split: str, where) -> str:
     """split=auto: test when the dataset has one, else valid; a named split must exist."""
-    from seqgen.core.errors import ConfigError
-
     if split == "auto":
         return "test" if "test" in available else "valid"
     if split not in available:
@@ -190,8 +192,6 @@ class _progress:
     """A tqdm bar over bytes of text (MB/s) with tokens/s beside it; silent when not verbose."""
 
     def __init__(self, verbose: bool, total: int, desc: str):
-        from tqdm import tqdm
-
         self.bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"[seqgen] {desc}",
                         disable=not verbose, mininterval=1.0, leave=verbose)
         self.done = 0
