@@ -8,6 +8,11 @@ import json
 from importlib import import_module
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
+from seqgen import families
+from seqgen.app.cli import compose
+
 SKIP_KEYS = ("run_name", "out_root", "data_root", "seed")   # where a run lived, not what it was
 
 
@@ -37,10 +42,6 @@ def train_command(run: dict) -> str:
     model, data = (run.get("model") or {}).get("name"), (run.get("data") or {}).get("name")
     base = ["scripts/train.py"] + ([f"model={model}"] if model else []) + ([f"data={data}"] if data else [])
     try:
-        from omegaconf import OmegaConf
-
-        from seqgen.app.cli import compose
-
         default = _flat(OmegaConf.to_container(compose(base[1:]), resolve=True))
     except Exception:       # a data group this checkout does not have: every key then
         default = {}
@@ -68,8 +69,6 @@ def write(folder, state: dict, config: dict, evaluation: dict | None, eval_note:
           license: str = "mit", command: str | None = None) -> Path:
     """README.md in `folder`; `evaluation`: the family's evaluate() figures (None: not run, eval_note says
     why); samples: {"picture": file name or None, "text": str or None}."""
-    from seqgen import families
-
     fam = families.get(state["model_name"])
     what = (import_module(f"seqgen.families.{fam.name}.family").__doc__ or fam.name).strip()
     run = state.get("config") or {}

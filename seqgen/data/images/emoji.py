@@ -12,6 +12,7 @@ pair, so valid / test hold pairs never seen together in training.
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
 from seqgen.core.errors import DataError
 
@@ -64,8 +65,6 @@ def with_article(name: str) -> str:
 
 def render_glyph(font, ch: str, size: int) -> np.ndarray | None:
     """One glyph centred on a transparent (size, size) RGBA canvas; None if the font lacks it."""
-    from PIL import Image, ImageDraw
-
     im = Image.new("RGBA", (size, size), (0, 0, 0, 0))
     ImageDraw.Draw(im).text((size / 2, size / 2), ch, font=font, embedded_color=True, anchor="mm")
     arr = np.asarray(im)
@@ -87,8 +86,6 @@ def build(font_path, n_scenes: int, seed: int, max_glyphs: int | None = None, su
     scenes of unheld pairs; valid / test: scenes of held-out pairs (n_scenes // 20 each).
     Deterministic under seed.
     """
-    from PIL import ImageFont
-
     rng = np.random.default_rng(seed)
     names = emoji_names()
     ranges = SETS[subset]

@@ -21,8 +21,12 @@ import json
 from pathlib import Path
 
 import torch
+from tokenizers import Regex, decoders, models, pre_tokenizers
+from tokenizers import Tokenizer as HFTokenizer
 
+from seqgen.core import checkpoint as ckpt
 from seqgen.core.errors import ConfigError, DataError
+from seqgen.data.tokenizer import _WORD_RE, UNK, Tokenizer
 from seqgen.families.gpt.model import GPT
 
 SEQGEN_TOKENIZER = "seqgen_tokenizer.json"
@@ -103,9 +107,6 @@ def to_hf_state(model: GPT) -> tuple[dict, dict]:
 
 def hf_tokenizer(tokenizer):
     """A `tokenizers.Tokenizer` that encodes as ours does (None for a kind it cannot express)."""
-    from tokenizers import Regex, decoders, models, pre_tokenizers
-    from tokenizers import Tokenizer as HFTokenizer
-
     if tokenizer.kind == "bpe":
         return HFTokenizer.from_str(tokenizer.hf.to_str())
     vocab = {s: i for i, s in enumerate(tokenizer.itos)}
@@ -115,8 +116,6 @@ def hf_tokenizer(tokenizer):
         tok.decoder = decoders.Fuse()                                                       # joined, no spaces
         return tok
     if tokenizer.kind == "word":
-        from seqgen.data.tokenizer import _WORD_RE, UNK
-
         tok = HFTokenizer(models.WordLevel(vocab, unk_token=UNK))
         if tokenizer.split == "whitespace":
             tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
@@ -130,7 +129,6 @@ def export_hf(model: GPT, state: dict, out) -> Path:
     """export.py ckpt=<gpt> format=hf_transformers out=DIR: a folder AutoModelForCausalLM and
     AutoTokenizer load with no seqgen installed."""
     tf = _transformers()
-    from seqgen.data.tokenizer import Tokenizer
 
     out = Path(out)
     kw, sd = to_hf_state(model)
@@ -164,7 +162,6 @@ def hf_to_checkpoint(path, out) -> Path:
     """export.py hf=DIR format=checkpoint out=FILE: a transformers GPT-2 or GPT-NeoX folder (one this
     module wrote, or any whose architecture seqgen's GPT represents exactly) as a seqgen checkpoint."""
     tf = _transformers()
-    from seqgen.core import checkpoint as ckpt
 
     path = Path(path)
     if not (path / "config.json").is_file():

@@ -17,9 +17,13 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from seqgen.core.errors import ConfigError, DataError
 from seqgen.core.schema import key
+from seqgen.core.sizes import parse_size
+from seqgen.families.ngram import kernels
+from seqgen.families.ngram.external import count_external
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 DEFAULT_DISCOUNTS = (0.5, 1.0, 1.5)  # used when count-of-counts leave a discount undefined
@@ -73,8 +77,6 @@ class NGram:
     def forward(self, idx):
         """The neural models' protocol: idx (B, T) tensor -> logits (B, T, V), natural-log probabilities
         of the next token after each prefix. Each row is read as the start of a line (after <s>)."""
-        import torch  # here, not at the top: counting and scoring need no torch (a lighter process)
-
         bos = self._specials()[0]
         rows = idx.tolist()
         ctx = [[bos] + row[: t + 1] for row in rows for t in range(len(row))]
@@ -93,9 +95,6 @@ class NGram:
         if not any(len(x) for x in source()):
             raise DataError("cannot fit an n-gram model on an empty corpus")
         if self.config.memory is not None:
-            from seqgen.core.sizes import parse_size
-            from seqgen.families.ngram.external import count_external
-
             budget = parse_size(self.config.memory, "model.memory")
             self.keys, raw, suffix, first = count_external(source, self.V, self.config.order, bos, eos, budget,
                                                            self.config.temp_dir)
@@ -289,8 +288,6 @@ def score_lines(model: "NGram", lines: list[np.ndarray], return_targets: bool = 
     backend: numba (compiled, kernels.score), numpy (the reference), auto (numba when installed)."""
     bos, eos, unk = model._specials()
     if _backend(backend) == "numba":
-        from seqgen.families.ngram import kernels
-
         logp, tokens = kernels.score_lines(model, lines, bos, eos)
         return (logp, tokens) if return_targets else logp
     seq, line_of = _pad_lines(lines, bos, eos)
@@ -344,8 +341,6 @@ def next_log10probs(model: "NGram", contexts, backend: str = "auto") -> np.ndarr
     bos, eos, unk = model._specials()
     N, V = model.config.order, model.V
     if _backend(backend) == "numba":
-        from seqgen.families.ngram import kernels
-
         out = kernels.next_log10probs(model, [list(c)[-(N - 1):] if N > 1 else [] for c in contexts])
         out[:, bos] = -np.inf                                # <s> is never predicted
         return out

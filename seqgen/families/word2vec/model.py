@@ -30,7 +30,7 @@ import torch
 from seqgen.core.distributed import resolve_device
 from seqgen.core.errors import ConfigError, DataError
 from seqgen.core.schema import key
-from seqgen.families.word2vec import torch_sgd
+from seqgen.families.word2vec import kernels, torch_sgd
 
 _TABLE = 10_000_000  # unigram-table entries (word2vec.c uses 1e8; 1e7 resolves p >= 1e-7)
 _CHUNK = 1 << 20     # words per logged step (and per batch of examples on the torch path)
@@ -279,8 +279,6 @@ class Word2Vec:
     def _numba_trainer(self, seq, lengths):
         """The compiled path per chunk: `workers` threads take its ~10k-word jobs in turn and run
         kernels.train_job on each (the GIL is released inside, so the threads run in parallel)."""
-        from seqgen.families.word2vec import kernels
-
         c, D = self.config, self.config.vector_size
         seq32 = seq.astype(np.int32)
         starts = np.zeros(len(lengths) + 1, np.int64)
