@@ -131,16 +131,7 @@ class NGram:
             packed = gid[pos].astype(np.int64)
             packed *= V
             packed += seq[pos + n - 1]
-            if int(len(self.keys[-1]) * V).bit_length() + pbits <= _PACK_BITS:
-                packed <<= pbits
-                packed |= pos
-                packed.sort()
-                pos = (packed & ((1 << pbits) - 1)).astype(np.int32)
-                packed >>= pbits                            # now the sorted keys
-            else:  # too many bits to pack: sort positions by key instead (more memory, same result)
-                order = np.argsort(packed, kind="stable")
-                packed, pos = packed[order], pos[order]
-                del order
+            packed, pos = _sort_keys(packed, pos, pbits, int(len(self.keys[-1]) * V).bit_length())
             new = np.empty(len(packed), bool)               # the first entry of each key's run
             new[0] = True
             np.not_equal(packed[1:], packed[:-1], out=new[1:])
@@ -162,17 +153,7 @@ class NGram:
     def _estimate(self, raw, suffix, first, bos):
         """Probabilities and backoffs per order, from the counts of `_count` (freed order by order)."""
         N, V = self.config.order, self.V
-        counts = [None] * (N + 1)                           # int32: raw, or Kneser-Ney adjusted
-        counts[N] = raw[N]
-        for n in range(N - 1, 0, -1):
-            if self.config.smoothing == "wb":
-                counts[n] = raw[n]
-                continue
-            # Kneser-Ney adjusted counts: distinct left extensions, except <s>-initial n-grams
-            cont = np.bincount(suffix[n + 1], minlength=len(raw[n])).astype(np.int32)
-            counts[n] = cont if n == 1 else np.where(first[n], raw[n], cont)
-        counts[1] = counts[1].copy()
-        counts[1][bos] = 0  # <s> is never predicted
+        counts = _adjusted_counts(raw, suffix, first, bos, kneser_ney=self.config.smoothing != "wb")
         self.raw_counts, self.adjusted_counts = raw[1:], counts[1:]  # kept for inspection, not saved
         probs_lower = None
         self.logp, self.bow, self.discounts = [], [], []
@@ -377,3 +358,35 @@ def _backend(backend: str) -> str:
             raise ConfigError("backend=numba needs the numba package: pip install numba") from None
         return "numpy"
     return "numba"
+
+
+def _sort_keys(packed: np.ndarray, pos: np.ndarray, pbits: int, key_bits: int):
+    """Sort an order's keys (int64) with their positions -> (sorted keys, positions in that order).
+    Packed into one int64 (key << pbits | pos) and sorted in place when the bits fit; else an argsort."""
+    if key_bits + pbits <= _PACK_BITS:
+        packed <<= pbits
+        packed |= pos
+        packed.sort()
+        pos = (packed & ((1 << pbits) - 1)).astype(np.int32)
+        packed >>= pbits                            # now the sorted keys
+        return packed, pos
+    order = np.argsort(packed, kind="stable")       # too many bits to pack: more memory, same result
+    return packed[order], pos[order]
+
+
+def _adjusted_counts(raw: list, suffix: list, first: list, bos: int, kneser_ney: bool) -> list:
+    """Per order (index n), the counts probabilities are estimated from (int32): the top order's raw
+    counts; below it Kneser-Ney's distinct left extensions (except <s>-initial n-grams, which keep raw
+    counts), or raw counts for Witten-Bell. <s> itself gets count 0: it is never predicted."""
+    N = len(raw) - 1
+    counts = [None] * (N + 1)
+    counts[N] = raw[N]
+    for n in range(N - 1, 0, -1):
+        if not kneser_ney:
+            counts[n] = raw[n]
+            continue
+        cont = np.bincount(suffix[n + 1], minlength=len(raw[n])).astype(np.int32)
+        counts[n] = cont if n == 1 else np.where(first[n], raw[n], cont)
+    counts[1] = counts[1].copy()
+    counts[1][bos] = 0
+    return counts
