@@ -12,6 +12,12 @@ kind has no tiny dataset here fails with that message rather than being skipped.
 from __future__ import annotations
 
 import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from contextlib import contextmanager
 from dataclasses import fields, replace
 
 import pytest
@@ -23,7 +29,7 @@ from seqgen.app.evaluate import evaluate
 from seqgen.app.load import load_model
 from seqgen.app.sample import sample
 from seqgen.app.train import train
-from tests.conftest import TINY_TEXT, compose
+from tests.conftest import ROOT, TINY_TEXT, compose
 
 STEPS = 2
 
@@ -35,7 +41,7 @@ TINY_DATA = {
     "seqgen.data.images.prepare.ImageDataConfig": lambda tmp: [
         "data=shapes", "data.n_train=24", "data.n_valid=8", "data.n_test=8"],
     "seqgen.data.images.visual.VisualConfig": lambda tmp: [
-        "data=visual_sentences", "data.n_train=32", "data.n_valid=4", "data.n_test=2"],
+        "data=visual_sentences", "data.tasks=[recolour,mirror]", "data.n_train=32", "data.n_valid=4", "data.n_test=2"],
     "seqgen.data.video.clips.ClipConfig": lambda tmp: ["data=pendulum", "data.n_frames=60", "data.frame_size=16"],
 }
 
@@ -99,6 +105,17 @@ def tiny_recipe(name: str, tmp_path) -> list[str]:
             f"data_root={tmp_path / 'data'}", f"run_name={name}"]
 
 
+@contextmanager
+def _working_folder(path):
+    """Run the block in `path` (contextlib.chdir, which Python 3.10 lacks)."""
+    before = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
 def _same(a, b) -> bool:
     """Equal outputs: tensors / arrays exactly, containers element-wise, numbers and text as they are."""
     if isinstance(a, dict):
@@ -150,8 +167,9 @@ def check_contract(name: str, tmp_path) -> None:
     assert _outputs(first), f"{name}: the sampler returned nothing but file names"
     assert _same(_outputs(first), _outputs(again)), f"{name}: one seed, two different samples"
 
-    figures = evaluate({"ckpt": str(path), "data_root": str(tmp_path / "data"), "batch_size": 2,
-                        **_knobs(fam.EvalArgs)})
+    with _working_folder(tmp_path):   # it holds the data files the checkpoint names
+        figures = evaluate({"ckpt": str(path), "data_root": str(tmp_path / "data"), "batch_size": 2,
+                            **_knobs(fam.EvalArgs)})
     assert figures, f"{name}: evaluate returned no figures"
     assert not _finite(figures), f"{name}: figures not finite: {_finite(figures)}"
 
@@ -180,3 +198,21 @@ def test_a_family_that_breaks_the_contract_fails_it(tmp_path, monkeypatch):
 def test_every_registered_family_is_collected():
     """The parametrisation is the registry itself, so a new name in FAMILIES is a new case here."""
     assert test_family_contract.pytestmark[0].args[1] is families.FAMILIES
+
+
+def test_a_newly_registered_family_is_checked_with_no_edit_here(tmp_path):
+    """In a copy of the repository, tests/example_family's bigram is added the documented way (folder,
+    model YAML, one registry name) and this file, unchanged, collects and passes it."""
+    repo = tmp_path / "repo"
+    for top in ("seqgen", "configs", "scripts", "tests"):
+        shutil.copytree(ROOT / top, repo / top, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "tests" / "example_family" / "bigram", repo / "seqgen" / "families" / "bigram")
+    shutil.copyfile(ROOT / "tests" / "example_family" / "bigram.yaml", repo / "configs" / "model" / "bigram.yaml")
+    registry = repo / "seqgen" / "families" / "__init__.py"
+    text, n = re.subn(r'FAMILIES = \(([^)]*)\)', r'FAMILIES = (\1, "bigram")', registry.read_text())
+    assert n == 1
+    registry.write_text(text)
+    res = subprocess.run([sys.executable, "-m", "pytest", "tests/families/test_contract.py", "-q", "-p",
+                          "no:cacheprovider", "-k", "test_family_contract and bigram"], cwd=repo,
+                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(repo)}, timeout=300)
+    assert res.returncode == 0 and "1 passed" in res.stdout, res.stdout[-3000:] + res.stderr[-2000:]
