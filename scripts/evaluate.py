@@ -26,6 +26,6 @@ def main(cfg):
     print(line)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and not cli.print_family_keys("EvalArgs"):
     cli.prepare_argv()
     main()

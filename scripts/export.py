@@ -14,7 +14,7 @@ import hydra
 
 from seqgen.app import cli
 from seqgen.app.export import export
-from seqgen.core.config import to_plain
+from seqgen.core.schema import to_plain
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="export")

@@ -6,7 +6,8 @@ shell's quoting is the only one (a value wrapped whole in one more pair of quote
 loses that pair). `prompt_file=PATH` reads it from a UTF-8 file instead.
 
 Keys: configs/sample.yaml (every model) plus the checkpoint family's own (e.g. guidance= for text2pixel,
-image= for the upsampler); a key the family does not take is an error that lists the valid ones.
+image= for the upsampler); a key the family does not take is an error that lists the valid ones, and
+`python scripts/sample.py --keys` lists every family's, with defaults.
 """
 
 import hydra
@@ -20,6 +21,6 @@ def main(cfg):
     cli.run(sample, cli.verbatim(cfg))
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and not cli.print_family_keys("SampleArgs"):
     cli.prepare_argv(verbatim=cli.VERBATIM)
     main()

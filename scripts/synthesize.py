@@ -6,7 +6,7 @@ mode=texture|fill|extrapolate|text|analogy; see configs/synthesize.yaml for ever
 import hydra
 
 from seqgen.app import cli
-from seqgen.core.config import build, to_plain
+from seqgen.core.schema import build, to_plain
 from seqgen.texture.run import SynthConfig, run
 
 

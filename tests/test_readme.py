@@ -124,7 +124,7 @@ def test_every_other_command_names_keys_its_script_takes():
 
 
 def test_synthesize_commands_validate():
-    from seqgen.core.config import build, to_plain
+    from seqgen.core.schema import build, to_plain
     from seqgen.texture.run import SynthConfig
 
     for argv in COMMANDS:

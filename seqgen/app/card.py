@@ -8,6 +8,11 @@ import json
 from importlib import import_module
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
+from seqgen import families
+from seqgen.app.cli import compose
+
 SKIP_KEYS = ("run_name", "out_root", "data_root", "seed")   # where a run lived, not what it was
 
 
@@ -37,10 +42,6 @@ def train_command(run: dict) -> str:
     model, data = (run.get("model") or {}).get("name"), (run.get("data") or {}).get("name")
     base = ["scripts/train.py"] + ([f"model={model}"] if model else []) + ([f"data={data}"] if data else [])
     try:
-        from omegaconf import OmegaConf
-
-        from seqgen.app.cli import compose
-
         default = _flat(OmegaConf.to_container(compose(base[1:]), resolve=True))
     except Exception:       # a data group this checkout does not have: every key then
         default = {}
@@ -64,17 +65,8 @@ def _figures(metrics: dict) -> str:
     return "| figure | value |\n|---|---|\n" + "\n".join(rows) if rows else "(none)"
 
 
-def write(folder, state: dict, config: dict, evaluation: dict | None, eval_note: str, samples: dict,
-          license: str = "mit", command: str | None = None) -> Path:
-    """README.md in `folder`; `evaluation`: the family's evaluate() figures (None: not run, eval_note says
-    why); samples: {"picture": file name or None, "text": str or None}."""
-    from seqgen import families
-
-    fam = families.get(state["model_name"])
-    what = (import_module(f"seqgen.families.{fam.name}.family").__doc__ or fam.name).strip()
-    run = state.get("config") or {}
-    data = run.get("data") or {}
-    dataset = data.get("hf_name") or data.get("name") or "unknown"
+def _front_matter(fam, data: dict, license: str) -> list[str]:
+    """The YAML block the Hub reads: library, license, pipeline tag, tags, dataset."""
     tags = list(fam.hub_tags)
     front = ["---", "library_name: seqgen", f"license: {license}"]
     if tags:
@@ -82,10 +74,15 @@ def write(folder, state: dict, config: dict, evaluation: dict | None, eval_note:
     front += ["tags:"] + [f"- {t}" for t in dict.fromkeys(["seqgen", fam.name, *tags[1:]])]
     if data.get("hf_name"):
         front += ["datasets:", f"- {data['hf_name']}"]
-    front.append("---")
+    return front + ["---"]
+
+
+def _about(folder, fam, state: dict, config: dict, data: dict, dataset: str) -> list[str]:
+    """Title, the family's own description and the facts of this model (config, data, training, hashes)."""
+    what = (import_module(f"seqgen.families.{fam.name}.family").__doc__ or fam.name).strip()
     seconds = state.get("train_seconds") or (state.get("metrics") or {}).get("fit_seconds")
     mc = ", ".join(f"{k}={v}" for k, v in state["model_config"].items())
-    lines = front + [
+    return [
         "", f"# {folder.name}: a seqgen {fam.name} model", "", what, "",
         f"- **Family**: `{fam.name}` ({config.get('num_params', 0):,} numbers in model.safetensors)",
         f"- **Model config**: {mc}",
@@ -94,35 +91,61 @@ def write(folder, state: dict, config: dict, evaluation: dict | None, eval_note:
         f"- **Trained for**: {state.get('step', 0)} steps in {_hms(seconds)}"
         f" on {state.get('hardware') or 'hardware not recorded (a checkpoint of an older seqgen)'}",
         f"- **seqgen**: {config.get('seqgen_version')}, pretrained format {config.get('format_version')}",
-        f"- **model.safetensors sha256**: `{config.get('weights_sha256')}`",
-        "", "## Reproduce", "", "```bash", command or train_command(run), "```", "",
-        "## Use", "", "```python", "import seqgen", "", f"m = seqgen.from_pretrained(\"{folder.name}\")  "
-        "# a folder, or a Hub id user/repo", "out = m.sample(num_samples=2, seed=0)", "```", "",
-        "```bash", f"python scripts/sample.py ckpt={folder.name}    # or ckpt=hf:user/repo[@revision]",
-        f"python scripts/evaluate.py ckpt={folder.name}", "```", "",
-        "## Held-out evaluation", ""]
+        f"- **model.safetensors sha256**: `{config.get('weights_sha256')}`"]
+
+
+def _usage(folder) -> list[str]:
+    return ["## Use", "", "```python", "import seqgen", "", f"m = seqgen.from_pretrained(\"{folder.name}\")  "
+            "# a folder, or a Hub id user/repo", "out = m.sample(num_samples=2, seed=0)", "```", "",
+            "```bash", f"python scripts/sample.py ckpt={folder.name}    # or ckpt=hf:user/repo[@revision]",
+            f"python scripts/evaluate.py ckpt={folder.name}", "```", ""]
+
+
+def _evaluation(state: dict, evaluation: dict | None, eval_note: str) -> list[str]:
+    lines = ["## Held-out evaluation", ""]
     if evaluation is not None:
-        lines += ["From the family's `evaluate` (scripts/evaluate.py) when this folder was written:", "",
-                  _figures(evaluation), ""]
-    else:
-        lines += [f"Not evaluated when this folder was written ({eval_note}). Figures logged during training:",
-                  "", _figures(state.get("metrics") or {}), ""]
-    if samples.get("picture") or samples.get("text"):
-        lines += ["## Samples", ""]
-        if samples.get("picture"):
-            lines += [f"![samples]({samples['picture']})", ""]
-        if samples.get("text"):
-            lines += ["```text", samples["text"].rstrip(), "```", ""]
-    lines += ["## Intended use and limits", "",
-              f"A research and teaching model: small, trained on `{dataset}` only, with no safety filtering or "
-              "evaluation beyond the figures above. It reproduces the style and content of its training data "
-              "(including its biases) and is not meant for production use or for decisions about people. "
-              "Samples are drawn with an explicit seed, so they repeat exactly.", "",
-              "## Files", "",
-              "`config.json` (family, model config, data and run settings, format version), `model.safetensors` "
-              "(the weights or tables; no pickle), "
-              + ", ".join(f"`{p.name}`" for p in sorted(folder.iterdir())
-                          if p.name not in ("config.json", "model.safetensors", "README.md")), ""]
+        return lines + ["From the family's `evaluate` (scripts/evaluate.py) when this folder was written:", "",
+                        _figures(evaluation), ""]
+    return lines + [f"Not evaluated when this folder was written ({eval_note}). Figures logged during training:",
+                    "", _figures(state.get("metrics") or {}), ""]
+
+
+def _samples(samples: dict) -> list[str]:
+    if not (samples.get("picture") or samples.get("text")):
+        return []
+    lines = ["## Samples", ""]
+    if samples.get("picture"):
+        lines += [f"![samples]({samples['picture']})", ""]
+    if samples.get("text"):
+        lines += ["```text", samples["text"].rstrip(), "```", ""]
+    return lines
+
+
+def _limits_and_files(folder, dataset: str) -> list[str]:
+    return ["## Intended use and limits", "",
+            f"A research and teaching model: small, trained on `{dataset}` only, with no safety filtering or "
+            "evaluation beyond the figures above. It reproduces the style and content of its training data "
+            "(including its biases) and is not meant for production use or for decisions about people. "
+            "Samples are drawn with an explicit seed, so they repeat exactly.", "",
+            "## Files", "",
+            "`config.json` (family, model config, data and run settings, format version), `model.safetensors` "
+            "(the weights or tables; no pickle), "
+            + ", ".join(f"`{p.name}`" for p in sorted(folder.iterdir())
+                        if p.name not in ("config.json", "model.safetensors", "README.md")), ""]
+
+
+def write(folder, state: dict, config: dict, evaluation: dict | None, eval_note: str, samples: dict,
+          license: str = "mit", command: str | None = None) -> Path:
+    """README.md in `folder`; `evaluation`: the family's evaluate() figures (None: not run, eval_note says
+    why); samples: {"picture": file name or None, "text": str or None}."""
+    fam = families.get(state["model_name"])
+    run = state.get("config") or {}
+    data = run.get("data") or {}
+    dataset = data.get("hf_name") or data.get("name") or "unknown"
+    lines = (_front_matter(fam, data, license) + _about(folder, fam, state, config, data, dataset)
+             + ["", "## Reproduce", "", "```bash", command or train_command(run), "```", ""]
+             + _usage(folder) + _evaluation(state, evaluation, eval_note) + _samples(samples)
+             + _limits_and_files(folder, dataset))
     path = folder / "README.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path

@@ -16,9 +16,15 @@ character for character, and `verbatim(cfg)` puts them back into the composed co
 from __future__ import annotations
 
 import sys
+from dataclasses import MISSING, fields
 from pathlib import Path
 
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
+
+from seqgen import families
 from seqgen.core.errors import SeqgenError
+from seqgen.core.schema import to_plain
 
 # config groups of train.py (a `group=option` argument chooses a file, it is not a key)
 TRAIN_GROUPS = ("model", "data", "optim", "trainer", "logger", "experiment")
@@ -59,8 +65,6 @@ def unquote(value: str) -> str:
 
 def verbatim(cfg) -> dict:
     """The composed config as a plain dict with the values prepare_argv took verbatim put back."""
-    from seqgen.core.schema import to_plain
-
     return {**to_plain(cfg), **_taken}
 
 
@@ -79,8 +83,39 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 def compose(overrides: list[str], config_name: str = "train"):
     """The config scripts/train.py would build from these command-line overrides."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         return hydra_compose(config_name=config_name, overrides=list(overrides))
+
+
+def family_keys(args: str) -> dict[str, list[str]]:
+    """Each registered family's own keys of a verb, from its dataclass (`args`: "SampleArgs" or
+    "EvalArgs"), as `key=default` -> {family: [...]}; families without any are left out. The one
+    list: sample.py / evaluate.py validate against the same dataclasses."""
+    out = {}
+    for name in families.FAMILIES:
+        cls = getattr(families.get(name), args)
+        if cls is not None:
+            out[name] = [f"{f.name}={_default(f)}" for f in fields(cls)]
+    return out
+
+
+def _default(f) -> str:
+    if f.default is not MISSING:
+        v = f.default
+    elif f.default_factory is not MISSING:
+        v = f.default_factory()
+    else:
+        return "(required)"
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(str(x) for x in v) + "]"
+    return {True: "true", False: "false", None: "null"}[v] if isinstance(v, (bool, type(None))) else str(v)
+
+
+def print_family_keys(args: str, argv: list[str] | None = None) -> bool:
+    """With --keys on the command line: print each family's own keys (family_keys) and return True, so
+    the script stops before Hydra reads the command line."""
+    if "--keys" not in (sys.argv if argv is None else argv):
+        return False
+    for name, keys in family_keys(args).items():
+        print(f"{name}: {' '.join(keys)}")
+    return True

@@ -17,6 +17,7 @@ scripts/evaluate.py and the ladder call this.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +25,13 @@ from pathlib import Path
 import torch
 
 from seqgen import families
+from seqgen.app import infgram_eval
 from seqgen.app.load import load_model
 from seqgen.core import distributed as D
 from seqgen.core.errors import ConfigError
 from seqgen.core.rundir import check_out
 from seqgen.core.schema import key
+from seqgen.data.identity import file_digest, folder_digest
 from seqgen.families.base import split_args
 
 
@@ -68,9 +71,7 @@ def checked_data(state: dict, given: dict, ckpt) -> dict:
     the checkpoint recorded at training (its data identity: a checkpoint can name an outside file only
     if its maker already knew that file's bytes). Otherwise a checkpoint from elsewhere could choose
     which local file is read (and tokenized under data_root): repeat the key on the command line."""
-    import json
 
-    from seqgen.data.identity import file_digest, folder_digest
 
     data = {**((state.get("config") or {}).get("data") or {}), **given}
     recorded = json.loads(state["data_identity"]) if isinstance(state.get("data_identity"), str) else {}
@@ -130,8 +131,6 @@ def evaluate_loaded(model, tokenizer, state: dict, values: dict, device="cpu") -
     with torch.no_grad():
         out = fam.evaluate(model, tokenizer, state, ec, args, device)
         if ec.copy_index or ec.infgram or ec.kn:
-            from seqgen.app import infgram_eval
-
             if ec.copy_index:
                 out.update(infgram_eval.copy_audit(fam, model, tokenizer, state, ec, device))
             if ec.infgram:

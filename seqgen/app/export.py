@@ -6,13 +6,17 @@ arpa=, hf=). `push_to_hub=user/repo` uploads the folder written."""
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from seqgen import families
+from seqgen.app import hub
 from seqgen.app.load import load_model
+from seqgen.app.pretrained import save_pretrained
 from seqgen.core.errors import ConfigError
 from seqgen.core.rundir import check_out
+from seqgen.core.schema import build
 
 
 @dataclass
@@ -39,14 +43,11 @@ def _importers() -> dict:
 def export(values: dict) -> Path:
     values = dict(values)
     imports = {k: values.pop(k) for k in list(values) if k not in ExportConfig.__dataclass_fields__}
-    from seqgen.core.config import build
 
     cfg = build(ExportConfig, values, "export")
     if not cfg.out and not cfg.push_to_hub:
         raise ConfigError("out=FILE (or push_to_hub=user/repo) is required")
     if not cfg.out:
-        import tempfile
-
         with tempfile.TemporaryDirectory() as tmp:
             return _export(cfg, imports, str(Path(tmp) / cfg.push_to_hub.split("/")[-1]))
     # its folder made and writable before any work; onto an existing folder only the folder formats write
@@ -78,8 +79,6 @@ def _export(cfg: ExportConfig, imports: dict, out: str):
     loaded = load_model(cfg.ckpt)
     fam = families.get(loaded[2]["model_name"])
     if cfg.format == "pretrained":
-        from seqgen.app.pretrained import save_pretrained
-
         path = save_pretrained(loaded, out, evaluate=cfg.evaluate, data_root=cfg.data_root, license=cfg.license)
     elif cfg.format in fam.exporters:
         path = fam.exporters[cfg.format](loaded[0], loaded[2], out)
@@ -87,8 +86,6 @@ def _export(cfg: ExportConfig, imports: dict, out: str):
         raise ConfigError(f"{cfg.ckpt} holds a '{fam.name}' model, which exports to "
                           f"{sorted(['pretrained', *fam.exporters])}; format={cfg.format!r} is not one of them")
     if cfg.push_to_hub:
-        from seqgen.app import hub
-
         if not Path(path).is_dir():
             raise ConfigError(f"push_to_hub uploads a folder; format={cfg.format} writes one file ({path}): "
                               f"use format=pretrained")

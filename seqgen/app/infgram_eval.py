@@ -21,34 +21,36 @@ import torch
 import torch.nn.functional as F
 
 from seqgen import families
+from seqgen.app.load import load_model
+from seqgen.app.sample import SampleConfig
 from seqgen.core.errors import ConfigError
+from seqgen.data.prepare import pick_split, prepare
+from seqgen.data.sources import load_splits
+from seqgen.data.text import eval_windows
+from seqgen.data.tokenizer import Tokenizer
+from seqgen.families.base import split_args
+from seqgen.families.infgram import load_engine
+from seqgen.families.infgram.generate import copy_report
+from seqgen.families.ngram.model import NGram, score_lines
+from seqgen.nn.sampling import eval_mode
 
 BUCKETS = (0, 1, 2, 3, 4, 6, 8, 12, 16)    # lower edges of the effective-n buckets (suffix_len + 1)
 GRID = np.linspace(0.0, 0.99, 100)
 
 
 def _engine_and_tokenizer(path):
-    from seqgen.data.tokenizer import Tokenizer
-    from seqgen.families.infgram import load_engine
-
     eng = load_engine(path)
     tok_file = Path(eng.folder) / "tokenizer.json"
     return eng, (Tokenizer.load(tok_file) if tok_file.is_file() else None)
 
 
 def _split_text(state, ec, split):
-    from seqgen.data.sources import load_splits
-
     dc = families.get(state["model_name"]).data_of(state, ec.ckpt)
     return load_splits(dc, Path(ec.data_root).expanduser() / "raw").get(split, "")
 
 
 def copy_audit(fam, model, tokenizer, state, ec, device, samples: int = 4, tokens: int = 256) -> dict:
     """Copy rate of `samples` seeded samples of `tokens` tokens, and of held-out text of the same length."""
-    from seqgen.app.sample import SampleConfig
-    from seqgen.families.base import split_args
-    from seqgen.families.infgram.generate import copy_report
-
     eng, itok = _engine_and_tokenizer(ec.copy_index)
     if itok is None:
         raise ConfigError(f"copy_index={ec.copy_index}: the index folder has no tokenizer.json to encode text with")
@@ -70,9 +72,6 @@ def copy_audit(fam, model, tokenizer, state, ec, device, samples: int = 4, token
 @torch.no_grad()
 def model_logprobs(model, tokens: np.ndarray, block_size: int, batch_size: int, device) -> np.ndarray:
     """(n - 1,) natural-log p(tokens[i + 1] | the window's prefix), the windows the GPT's evaluate uses."""
-    from seqgen.data.text import eval_windows
-    from seqgen.nn.sampling import eval_mode
-
     out = []
     with eval_mode(model):
         for x, y in eval_windows(tokens, block_size, batch_size):
@@ -110,8 +109,6 @@ def tune(lp: np.ndarray, p_inf: np.ndarray, bucket: np.ndarray) -> dict:
 
 def hybrid(model, tokenizer, state, ec, device, max_tokens=None) -> dict:
     """GPT alone and GPT + ∞-gram on the evaluated split, λ tuned on valid."""
-    from seqgen.data.prepare import pick_split, prepare
-
     eng, itok = _engine_and_tokenizer(ec.infgram)
     if itok is not None and json.dumps(itok.to_json(), sort_keys=True) != json.dumps(tokenizer.to_json(),
                                                                                       sort_keys=True):
@@ -145,8 +142,6 @@ def ngram_stream_logprobs(ngram, tokens: np.ndarray, newline: int) -> np.ndarray
     """(n - 1,) natural-log p of tokens[1:] under an n-gram checkpoint sharing the tokenizer: the stream
     cut into lines at the newline id, each line scored with <s> ... </s> (KenLM's rule), </s> standing
     for the newline token; a final line without its newline loses its </s>."""
-    from seqgen.families.ngram.model import score_lines
-
     toks = np.asarray(tokens, np.int64)
     cuts = np.flatnonzero(toks == newline)
     lines = np.split(toks, cuts)
@@ -158,10 +153,6 @@ def ngram_stream_logprobs(ngram, tokens: np.ndarray, newline: int) -> np.ndarray
 
 def kn_hybrid(model, tokenizer, state, ec, device, max_tokens=None) -> dict:
     """GPT + a (KN) n-gram checkpoint, one λ tuned on valid: the baseline the paper sets the ∞-gram beside."""
-    from seqgen.app.load import load_model
-    from seqgen.data.prepare import pick_split, prepare
-    from seqgen.families.ngram.model import NGram
-
     ngram, ntok, _ = load_model(ec.kn)
     if not isinstance(ngram, NGram) or ntok is None or ntok.to_json() != tokenizer.to_json():
         raise ConfigError(f"kn={ec.kn} must be an n-gram checkpoint fitted with the same tokenizer as {ec.ckpt}")

@@ -8,25 +8,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from seqgen import families
+from seqgen.app import hub
 from seqgen.core import checkpoint as ckpt
 from seqgen.core import pretrained
 from seqgen.core.errors import CheckpointError, ConfigError
 
 
-def patch(fam, state: dict, path) -> dict:
-    """Apply the family's named patch steps for checkpoints of older releases, saying which ran."""
-    for description, fn in fam.patches:
-        if fn(state):
-            print(f"[seqgen] {path}: format_version {state.get('format_version')} checkpoint: {description}",
-                  flush=True)
-    return state
-
-
 def resolve(path) -> Path:
     """A local path for a checkpoint file, a pretrained folder or a Hub id (downloaded into, or read
     from, huggingface_hub's cache)."""
-    from seqgen.app import hub
-
     if hub.is_hub_id(path):
         return hub.snapshot(path)
     return Path(path)
@@ -55,7 +45,7 @@ def load_model(path, device="cpu"):
         fam = families.get(state["model_name"])
     except ConfigError as e:
         raise CheckpointError(f"checkpoint {path}: {e}") from None
-    patch(fam, state, path)
+    ckpt.apply_patches(fam, state, path)
     try:
         model, tokenizer = fam.load_state(state, device)
     except (KeyError, TypeError, RuntimeError, ValueError) as e:   # a field the family needs is missing or malformed

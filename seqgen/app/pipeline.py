@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from seqgen import families
+from seqgen.app.load import load_model
 from seqgen.core.errors import ConfigError
 from seqgen.data.images.codec import PixelCodec, grid_image, save_png, upsample_nearest
 
@@ -34,7 +35,6 @@ def load_second_stage(path, first_fam, first_state: dict, device) -> SecondStage
     palette the first stage draws in."""
     if not path:
         return None
-    from seqgen.app.load import load_model
 
     model, _, state = load_model(path, device)
     return check_second_stage(path, model, state, first_fam, first_state)

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from seqgen import families
-from seqgen.app import card
+from seqgen.app import card, hub
+from seqgen.app.evaluate import evaluate_loaded
 from seqgen.app.load import load_model
+from seqgen.app.sample import sample
 from seqgen.core import pretrained
 from seqgen.core.errors import SeqgenError
 
@@ -70,8 +73,6 @@ def save_pretrained(source, out, evaluate: bool = True, data_root: str = "data",
     out.mkdir(parents=True, exist_ok=True)
     evaluation, note = None, "evaluate=false"
     if evaluate and fam.evaluate is not None:
-        from seqgen.app.evaluate import evaluate_loaded
-
         try:
             evaluation = evaluate_loaded(model, tokenizer, state, {"ckpt": str(out), "data_root": data_root}, device)
         except SeqgenError as e:      # the data is not on this machine: the card says so
@@ -102,22 +103,16 @@ class Pretrained:
         return families.get(self.state["model_name"])
 
     def sample(self, **keys) -> dict:
-        from seqgen.app.sample import sample
-
         return sample({"ckpt": self.source, **keys}, loaded=(self.model, self.tokenizer, self.state))
 
     def evaluate(self, **keys) -> dict:
-        from seqgen.app.evaluate import evaluate_loaded
-
         return evaluate_loaded(self.model, self.tokenizer, self.state, {"ckpt": self.source, **keys})
 
     def save_pretrained(self, out, **kw) -> Path:
         return save_pretrained((self.model, self.tokenizer, self.state), out, **kw)
 
     def push_to_hub(self, repo: str, private: bool = False, **kw) -> str:
-        import tempfile
 
-        from seqgen.app import hub
 
         with tempfile.TemporaryDirectory() as tmp:
             folder = self.save_pretrained(Path(tmp) / repo.split("/")[-1], **kw)

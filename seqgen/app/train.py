@@ -13,11 +13,13 @@ from pathlib import Path
 import torch
 
 from seqgen import families
+from seqgen.app.init_embeddings import init_embeddings
 from seqgen.core import checkpoint as ckpt
 from seqgen.core import distributed as D
-from seqgen.core.config import RunSpec, parse, run_dir_for, to_plain
+from seqgen.core.config import RunSpec, parse, run_dir_for
 from seqgen.core.errors import ConfigError, SeqgenError
 from seqgen.core.rundir import RunLock, check_refit, check_resumed_data, check_schedule, resume_state, write_config
+from seqgen.core.schema import to_plain
 from seqgen.core.tracking import NullTracker, Tracker
 from seqgen.core.training import RunContext, checkpoint_bytes, run_task
 
@@ -111,7 +113,6 @@ def _train(spec: RunSpec, fam, dist: D.DistInfo, run_dir: Path) -> dict:
         check_resumed_data(state, task.data_identity, ckpt_dir)
         check_schedule(spec, state)
     if spec.init_embeddings and state is None:   # may refuse the vectors: before any run file is written
-        from seqgen.app.init_embeddings import init_embeddings
 
         init_embeddings(task.model, task.tokenizer, spec.init_embeddings, dist.is_main)
     if dist.is_main:

@@ -15,6 +15,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from seqgen.app import hub
+from seqgen.app.cli import compose
+from seqgen.app.load import load_state
+from seqgen.app.pretrained import save_pretrained
+from seqgen.app.train import train
 from seqgen.core.errors import ConfigError
 
 MACHINE = "2-core Intel Xeon (AVX-512; shared with other jobs), torch 2.13 CPU"
@@ -104,11 +109,6 @@ def run(row: Row, out_root: str = "outputs", data_root: str = "data", out: str |
     """Train the row's recipe (or reuse its finished run), write its pretrained folder, evaluate, and
     compare with the row -> a result dict with ok (the figure within tolerance; True when the row has no
     figure yet)."""
-    from seqgen.app.cli import compose
-    from seqgen.app.load import load_state
-    from seqgen.app.pretrained import save_pretrained
-    from seqgen.app.train import train
-
     t0 = time.perf_counter()
     result = train(compose([*row.overrides, f"out_root={out_root}", f"data_root={data_root}"]))
     ckpt = Path(result["checkpoint"])
@@ -127,8 +127,6 @@ def run(row: Row, out_root: str = "outputs", data_root: str = "data", out: str |
            "params": config["num_params"], "train_seconds": seconds, "folder": str(folder),
            "wall_seconds": time.perf_counter() - t0}
     if push_to_hub:
-        from seqgen.app import hub
-
         out["pushed"] = hub.push(folder, push_to_hub)
     return out
 

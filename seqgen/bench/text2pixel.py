@@ -33,7 +33,7 @@ from seqgen.core.precision import autocast, cpu_bf16, resolve_precision
 from seqgen.data.images import shapes as S
 from seqgen.data.images.glyphs import GlyphClassifier
 from seqgen.data.images.patches import fit_vocab
-from seqgen.data.images.prepare import spread
+from seqgen.data.subsets import spread
 from seqgen.families.text2pixel.generate import draw, generate_pixels, run_guidance
 from seqgen.families.text2pixel.model import Text2Pixel
 from seqgen.families.text2pixel.sweep import guidance_sweep, heldout_bits

@@ -24,7 +24,8 @@ from seqgen import families
 from seqgen.app.pipeline_eval import pipeline_roughness
 from seqgen.bench import checkpoint_images, emit, machine, record, timeit
 from seqgen.data.images.codec import grid_image, upsample_nearest
-from seqgen.data.images.prepare import ImageDataConfig, prepare_images, spread
+from seqgen.data.images.prepare import ImageDataConfig, prepare_images
+from seqgen.data.subsets import spread
 from seqgen.families.upsampler.evaluate import compare, evaluate_upsampler, upsample_bicubic_baseline, upsample_metrics
 from seqgen.families.upsampler.generate import upsample
 from seqgen.families.upsampler.model import Upsampler, build_upsampler

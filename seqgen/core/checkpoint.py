@@ -7,13 +7,16 @@ optimizer, step, rng {torch, data per rank}, tracker {wandb_id}, config (the pla
 from __future__ import annotations
 
 import copy
+import errno
 import os
 import re
+import shutil
 from pathlib import Path
 
 import torch
 
 from seqgen.core.errors import CheckpointError, ConfigError
+from seqgen.core.precision import cpu_name
 
 FORMAT_VERSION = 1
 _STEP_RE = re.compile(r"step_(\d+)\.pt$")
@@ -36,8 +39,6 @@ def nbytes(obj) -> int:
 
 def check_writable(folder, need_bytes: int = 0, what: str = "checkpoints") -> None:
     """Fail early, in words, when `folder` cannot take a file of need_bytes (permissions or space)."""
-    import shutil
-
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -56,8 +57,6 @@ def check_writable(folder, need_bytes: int = 0, what: str = "checkpoints") -> No
 def save(state: dict, path) -> Path:
     """torch.save to a temp file in the same folder, then rename: a crash never leaves half a file.
     Free space is checked first; a failed write removes its temp file and says why in words."""
-    import errno
-
     path = Path(path)
     state = {"format_version": FORMAT_VERSION, **state}
     check_writable(path.parent, int(nbytes(state) * 1.1) + 2**16, f"checkpoint {path.name}")
@@ -176,8 +175,6 @@ def link_last(path: Path):
     try:
         os.link(path, tmp)
     except OSError:
-        import shutil
-
         shutil.copyfile(path, tmp)
     os.replace(tmp, path.with_name("last.pt"))
 
@@ -192,12 +189,20 @@ def pack(spec, model_config: dict, model_state, step: int, **extra) -> dict:
 
 def hardware() -> str:
     """The machine a checkpoint was made on, in words (for model cards): CPU, cores, and GPUs if any."""
-    from seqgen.core.precision import cpu_name
-
     out = f"{cpu_name()}, {os.cpu_count()} CPU cores"
     if torch.cuda.is_available():
         out += f", {torch.cuda.device_count()}x {torch.cuda.get_device_name(0)}"
     return out
+
+
+def apply_patches(family, state: dict, path=None) -> list[str]:
+    """Run the family's named patch steps (`Family.patches`) on a checkpoint of an older release, in
+    place; print the description of each that changed something (unless path is None: a scratch copy)
+    and return them."""
+    ran = [description for description, fn in getattr(family, "patches", ()) if fn(state)]
+    for description in ran if path is not None else ():
+        print(f"[seqgen] {path}: format_version {state.get('format_version')} checkpoint: {description}", flush=True)
+    return ran
 
 
 def check_same_model(spec, state: dict, path, family=None):
@@ -210,8 +215,7 @@ def check_same_model(spec, state: dict, path, family=None):
                           f"'{spec.model_name}'")
     patched = {**state, "model_config": dict(state["model_config"]),
                "config": copy.deepcopy(state.get("config") or {})}
-    for _, step in getattr(family, "patches", ()):
-        step(patched)
+    apply_patches(family, patched)
     old = patched["model_config"]
     config_cls = getattr(getattr(family, "Model", None), "Config", None)
     params = spec.model_params()

@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+
 from seqgen.core.errors import ConfigError
 from seqgen.core.optim import OptimConfig
 from seqgen.core.schema import build, key, to_plain  # noqa: F401  (re-exported: the config API in one place)
@@ -23,9 +26,6 @@ def hydra_output_dir() -> Path | None:
     (which live in out_root/run_name, created by seqgen itself only once the config is valid), under
     compose() and for plain calls."""
     try:
-        from hydra.core.hydra_config import HydraConfig
-        from hydra.types import RunMode
-
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
             out = HydraConfig.get().runtime.output_dir
             return Path(out) if out else None

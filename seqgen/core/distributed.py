@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -54,8 +55,6 @@ def setup(device: str = "auto", timeout_s: float = 300.0) -> DistInfo:
     else:
         dev = torch.device("cpu")
     if not dist.is_initialized():
-        from datetime import timedelta
-
         dist.init_process_group(backend="nccl" if use_cuda else "gloo", timeout=timedelta(seconds=timeout_s))
     return DistInfo(rank, local_rank, world, dev)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
+import platform
 import time
 import warnings
 from contextlib import nullcontext
@@ -109,8 +110,6 @@ def autocast(device: torch.device, dtype: torch.dtype):
 
 def cpu_name() -> str:
     """The CPU's model name (Linux /proc/cpuinfo, else platform.processor())."""
-    import platform
-
     try:
         for line in open("/proc/cpuinfo", encoding="utf-8"):
             if line.startswith("model name"):

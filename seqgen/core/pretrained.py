@@ -16,11 +16,14 @@ tuples and tensors, so a family needs no code of its own to travel.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from seqgen.core.errors import CheckpointError
 
@@ -101,8 +104,6 @@ def _refs(obj, out: list) -> list:
 def save(state: dict, out, seqgen_version: str = "", extra: dict | None = None) -> dict:
     """Write `state` (a checkpoint dict) as a pretrained folder `out`; returns the config.json dict.
     `extra`: more top-level config.json keys (e.g. what the model card records)."""
-    from safetensors.torch import save_file
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     body = {k: v for k, v in state.items() if k not in TRAINING_ONLY}
@@ -129,8 +130,6 @@ def save(state: dict, out, seqgen_version: str = "", extra: dict | None = None) 
 
 
 def sha256(path) -> str:
-    import hashlib
-
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -163,8 +162,6 @@ def read_config(folder) -> dict:
 def load(folder, map_location="cpu") -> dict:
     """The checkpoint dict a pretrained folder holds (safetensors + JSON: nothing is unpickled). Refuses,
     in one line, a folder whose weights and config.json disagree."""
-    from safetensors import SafetensorError, safe_open
-
     folder = Path(folder)
     config = read_config(folder)
     weights = folder / WEIGHTS

@@ -9,14 +9,20 @@ different model (or shape) is refused, naming the differing keys.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
 import time
+from dataclasses import asdict
 from pathlib import Path
+
+from omegaconf import OmegaConf
 
 from seqgen.core import checkpoint as ckpt
 from seqgen.core.errors import ConfigError
+from seqgen.core.optim import lr_at
+from seqgen.core.schema import build
 
 
 class RunLock:
@@ -29,8 +35,6 @@ class RunLock:
         self.fd = None
 
     def acquire(self) -> "RunLock":
-        import fcntl
-
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:   # read-only disk, a file where a folder should be, a symlink loop, ...
@@ -82,9 +86,7 @@ class RunLock:
 
 def _data_changes(spec, family, state) -> list[str]:
     """data.* keys whose value differs from the checkpoint's run (its config filled with defaults)."""
-    from dataclasses import asdict
 
-    from seqgen.core.config import build
 
     try:
         old = asdict(build(family.DataConfig, dict(state.get("config", {}).get("data") or {}), "data"))
@@ -110,7 +112,7 @@ def resume_state(spec, ckpt_dir: Path, family=None) -> dict | None:
             return None
     else:
         path, state = Path(mode), ckpt.load(mode)
-    _patch(family, state, path)
+    ckpt.apply_patches(family, state, path)
     ckpt.check_same_model(spec, state, path, family)
     changes = _data_changes(spec, family, state) if family is not None else []
     if changes:
@@ -135,8 +137,6 @@ def check_resumed_data(state: dict, identity: dict | None, path="the checkpoint"
 
 def check_schedule(spec, state: dict) -> None:
     """Resuming with another trainer.max_steps stretches a cosine schedule planned for the first one."""
-    from seqgen.core.optim import lr_at
-
     planned = state.get("schedule_steps")
     now = spec.optim.decay_steps or spec.trainer.max_steps
     if planned is None or planned == now or spec.optim.schedule == "constant":
@@ -146,12 +146,6 @@ def check_schedule(spec, state: dict) -> None:
           f"trainer.max_steps={spec.trainer.max_steps} stretches it (lr at step {step}: "
           f"{lr_at(step, spec.optim, planned):.2e} planned, {lr_at(step, spec.optim, now):.2e} now). "
           f"Pass optim.decay_steps={planned} to keep the planned schedule.", flush=True)
-
-
-def _patch(family, state: dict, path) -> None:
-    for description, patch in getattr(family, "patches", ()):   # checkpoints of older releases
-        if patch(state):
-            print(f"[seqgen] {path}: {description}", flush=True)
 
 
 def check_refit(spec, ckpt_dir: Path, family=None) -> None:
@@ -164,13 +158,11 @@ def check_refit(spec, ckpt_dir: Path, family=None) -> None:
         raise ConfigError(f"{existing.parent} already holds a checkpoint and trainer.resume=never: pick "
                           f"another run_name or delete that folder")
     state = ckpt.load(existing)
-    _patch(family, state, existing)
+    ckpt.apply_patches(family, state, existing)
     ckpt.check_same_model(spec, state, existing, family)
 
 
 def write_config(run_dir: Path, plain: dict) -> None:
-    from omegaconf import OmegaConf
-
     run_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(OmegaConf.create(plain), run_dir / "config.yaml")
 

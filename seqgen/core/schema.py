@@ -11,13 +11,13 @@ import types
 import typing
 from dataclasses import MISSING, field, fields
 
+from omegaconf import OmegaConf
+
 from seqgen.core.errors import ConfigError
 
 
 def to_plain(cfg) -> dict:
     """DictConfig -> plain, resolved dicts and lists (safe for weights_only checkpoints)."""
-    from omegaconf import OmegaConf
-
     if isinstance(cfg, dict):
         return cfg
     return OmegaConf.to_container(cfg, resolve=True)

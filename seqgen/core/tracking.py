@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from seqgen.core.schema import key
 
 
@@ -57,8 +59,6 @@ def _wandb_has_key() -> bool:
 def drop_replayed(path: Path, step: int) -> int:
     """After a kill, the steps past the resumed checkpoint run again: drop their old rows from
     metrics.jsonl (rewritten atomically) so that every step has one row. -> rows dropped."""
-    import os
-
     if not path.is_file():
         return 0
     lines = path.read_text().splitlines()
@@ -128,8 +128,6 @@ class Tracker(NullTracker):
 
     def log_image(self, key: str, image, step: int, caption: str | None = None):
         """image: a PIL image or an (H, W, 3) uint8 array."""
-        import numpy as np
-
         arr = np.asarray(image)
         if self.wandb is not None:
             import wandb

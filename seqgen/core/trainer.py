@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+from tqdm.auto import tqdm
 
 from seqgen.core import distributed as D
 from seqgen.core.errors import Diverged, Stopped
@@ -127,8 +129,6 @@ class Trainer:
         self.dtype = resolve_precision(cfg.precision, dist.device)
         runner = LossModule(model)
         if dist.is_distributed:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
             runner = DDP(runner, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)
         if cfg.compile:
             runner = torch.compile(runner)
@@ -171,7 +171,6 @@ class Trainer:
     def _progress(self):
         if not (self.dist.is_main and self.cfg.progress):
             return None
-        from tqdm.auto import tqdm
 
         return tqdm(total=self.cfg.max_steps, initial=self.step, disable=None, dynamic_ncols=True,
                     desc="train")

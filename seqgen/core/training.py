@@ -63,26 +63,8 @@ def run_task(ctx: RunContext, state: dict | None, task: Task) -> dict:
     ckpt_dir = run_dir / "checkpoints"
     optimizer = build_optimizer(model, spec.optim, dist.device)
     torch.manual_seed(spec.seed + dist.rank)  # dropout noise differs per rank
-    step, train_seconds = 0, 0.0
-    if state is not None:
-        train_seconds = float(state.get("train_seconds", 0.0))
-        try:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            step, rng = state["step"], state["rng"]
-        except (KeyError, RuntimeError, ValueError) as e:
-            first = (str(e).strip().splitlines() or [repr(e)])[0][:200]
-            raise CheckpointError(f"the checkpoint this run resumes from does not fit the model built now "
-                                  f"({type(e).__name__}: {first}); use another run_name for a different model "
-                                  f"or data") from None
-        if len(rng) != dist.world_size:
-            print(f"[seqgen] checkpoint has RNG state for {len(rng)} processes, running {dist.world_size}: "
-                  f"data order restarts from new seeds", flush=True)
-        else:
-            torch.set_rng_state(rng[dist.rank]["torch"])
-            stream.load_state_dict(rng[dist.rank]["data"])
-            if torch.cuda.is_available() and rng[dist.rank].get("cuda") is not None:
-                torch.cuda.set_rng_state(rng[dist.rank]["cuda"])
+    step = _resume(state, model, optimizer, stream, dist) if state is not None else 0
+    train_seconds = float(state.get("train_seconds", 0.0)) if state is not None else 0.0
     if dist.is_main:
         print(f"[seqgen] {spec.model_name}: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
               f"device {dist.device}", flush=True)
@@ -112,6 +94,28 @@ def run_task(ctx: RunContext, state: dict | None, task: Task) -> dict:
         if samples_dir.is_dir():
             print(f"[seqgen] samples:    {samples_dir}", flush=True)
     return {"run_dir": run_dir, "checkpoint": last, "step": trainer.step, "metrics": metrics, "model": model}
+
+
+def _resume(state: dict, model, optimizer, stream, dist) -> int:
+    """Model, optimizer, step and each rank's RNG and data position from the checkpoint -> its step."""
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, rng = state["step"], state["rng"]
+    except (KeyError, RuntimeError, ValueError) as e:
+        first = (str(e).strip().splitlines() or [repr(e)])[0][:200]
+        raise CheckpointError(f"the checkpoint this run resumes from does not fit the model built now "
+                              f"({type(e).__name__}: {first}); use another run_name for a different model "
+                              f"or data") from None
+    if len(rng) != dist.world_size:
+        print(f"[seqgen] checkpoint has RNG state for {len(rng)} processes, running {dist.world_size}: "
+              f"data order restarts from new seeds", flush=True)
+    else:
+        torch.set_rng_state(rng[dist.rank]["torch"])
+        stream.load_state_dict(rng[dist.rank]["data"])
+        if torch.cuda.is_available() and rng[dist.rank].get("cuda") is not None:
+            torch.cuda.set_rng_state(rng[dist.rank]["cuda"])
+    return step
 
 
 def checkpoint_bytes(model: torch.nn.Module, optim_cfg, state: dict | None = None, extra: dict | None = None) -> int:

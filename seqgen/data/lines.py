@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from seqgen.data.tokenizer import WordTokenizer
+
 
 class LineWriter:
     """Builds `{split}.lines` chunk by chunk while a split is encoded (chunks may end mid-line)."""
@@ -38,7 +40,6 @@ class LineWriter:
         elif self.split == "whitespace":
             tokens = [len(p.split()) for p in parts]
         elif self.eol is None:   # words, "\n" left out of the vocabulary: count each line's words
-            from seqgen.data.tokenizer import WordTokenizer
 
             tokens = [len(WordTokenizer.tokenize(p, "words", self.lowercase)) for p in parts]
         else:   # words: segments of the ids between line-break ids

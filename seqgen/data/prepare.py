@@ -13,16 +13,18 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from seqgen.core.errors import DataError
+from tqdm import tqdm
+
+from seqgen.core.errors import ConfigError, DataError
 from seqgen.core.schema import key
 from seqgen.core.sizes import parse_size
 from seqgen.data.identity import fingerprint
 from seqgen.data.lines import LineWriter
 from seqgen.data.prepared import PreparedData, data_identity, load_prepared, write_meta  # noqa: F401 (re-exported)
-from seqgen.data.sources import stream_splits
+from seqgen.data.sources import CATALOG, stream_splits
 from seqgen.data.stream import aligned_chunks
-from seqgen.data.tokens import prepare_tokens, tokens_dir
 from seqgen.data.tokenizer import fit_tokenizer
+from seqgen.data.tokens import prepare_tokens, tokens_dir
 
 SPLITS = ("train", "valid", "test")
 CHUNK = 1 << 20      # characters per encoded chunk (cut at a tokenizer-safe border)
@@ -73,15 +75,15 @@ class DataConfig:
     @staticmethod
     def names() -> list[str]:
         """Valid data.name values: the packaged corpora, local files, any Hugging Face dataset."""
-        from seqgen.data.sources import CATALOG
-
         return sorted(CATALOG) + ["text_files", "hf", "tokens"]
+
+    def prepare_into(self, data_root) -> str:
+        """Tokenize the corpus into data_root now (train.py does it on first use) -> what was done."""
+        return f"prepared: {prepare(self, data_root).dir}"
 
 
 def pick_split(available: list[str], split: str, where) -> str:
     """split=auto: test when the dataset has one, else valid; a named split must exist."""
-    from seqgen.core.errors import ConfigError
-
     if split == "auto":
         return "test" if "test" in available else "valid"
     if split not in available:
@@ -116,52 +118,17 @@ def prepare(cfg: DataConfig, data_root, verbose: bool = True, chunk_size: int = 
     splits = stream_splits(cfg, Path(data_root).expanduser() / "raw", out)
     if not any(b.strip() for b in splits["train"].blocks()):
         raise DataError(f"dataset '{cfg.name}': the train split is empty")
-    anywhere = cfg.tokenizer == "char"
     if cfg.tokenizer == "bpe":
         chunk_size = min(chunk_size, BPE_CHUNK)
-
-    def chunks(split, limit=None):              # aligned chunks of one split, at most `limit` characters
-        seen = 0
-        for c in aligned_chunks(splits[split].blocks(), chunk_size, anywhere):
-            if limit is not None and seen >= limit:
-                return
-            seen += len(c)
-            yield c
-
-    # char vocabularies cover every split (nanoGPT's convention: a character set is no leak);
-    # word and BPE vocabularies are fitted on train only, or on its first data.tokenizer_sample
-    sample = parse_size(cfg.tokenizer_sample, "data.tokenizer_sample") if cfg.tokenizer_sample else None
-    fit_splits = [s for s in SPLITS if splits[s].chars] if cfg.tokenizer == "char" else ["train"]
-    fit_bytes = sum(splits[s].nbytes for s in fit_splits)
-    fit_on = (c for s in fit_splits for c in chunks(s, None if cfg.tokenizer == "char" else sample))
+    chunks = _chunker(splits, chunk_size, anywhere=cfg.tokenizer == "char")
     t0 = time.perf_counter()
-    with _progress(verbose, min(fit_bytes, sample or fit_bytes), "fit tokenizer") as bar:
-        tok = fit_tokenizer(cfg.tokenizer, bar.wrap(fit_on), min_count=cfg.min_count,
-                            max_vocab=cfg.max_vocab, split=cfg.word_split, lowercase=cfg.lowercase,
-                            vocab_size=cfg.bpe_vocab_size)
+    tok = _fit(cfg, splits, chunks, verbose)
     dtype = "uint16" if tok.vocab_size < 2**16 else "uint32"
     meta = {"dataset": cfg.name, "tokenizer": cfg.tokenizer, "vocab_size": tok.vocab_size,
             "dtype": dtype, "tokens": {}, "chars": {}, "config": asdict(cfg), "identity": ident,
             "seconds": {"fit": round(time.perf_counter() - t0, 3)}}
     t0 = time.perf_counter()
-    batch = BPE_BATCH if cfg.tokenizer == "bpe" else 1   # chunks per call: BPE encodes them on all cores
-    with _progress(verbose, sum(s.nbytes for s in splits.values()), "encode") as bar:
-        for split in SPLITS:
-            n = 0
-            # char / word: the line index line-based models read instead of the text (seqgen.data.lines)
-            lines = LineWriter(out / f"{split}.lines", tok) if tok.kind in ("char", "word") else None
-            with open(out / f"{split}.bin", "wb") as f:
-                for group in _grouped(bar.wrap(chunks(split)), batch):
-                    for text, ids in zip(group, tok.encode_batch(group)):
-                        ids.astype(dtype).tofile(f)
-                        n += ids.size
-                        bar.tokens(ids.size)
-                        if lines:
-                            lines.add(text, ids)
-            meta["tokens"][split] = n
-            meta["chars"][split] = splits[split].chars
-            if lines:
-                meta.setdefault("lines", {})[split] = lines.close()
+    _encode(out, tok, splits, chunks, meta, batch=BPE_BATCH if cfg.tokenizer == "bpe" else 1, verbose=verbose)
     meta["seconds"]["encode"] = round(time.perf_counter() - t0, 3)
     for spooled in out.glob("hf-*.txt"):
         spooled.unlink()
@@ -173,6 +140,54 @@ def prepare(cfg: DataConfig, data_root, verbose: bool = True, chunk_size: int = 
     if verbose:
         print(f"[seqgen] vocab {tok.vocab_size}, tokens {meta['tokens']}", flush=True)
     return PreparedData(out, tok, meta)
+
+
+def _chunker(splits: dict, chunk_size: int, anywhere: bool):
+    """chunks(split, limit=None): the split's aligned chunks, at most `limit` characters of them."""
+    def chunks(split, limit=None):
+        seen = 0
+        for c in aligned_chunks(splits[split].blocks(), chunk_size, anywhere):
+            if limit is not None and seen >= limit:
+                return
+            seen += len(c)
+            yield c
+    return chunks
+
+
+def _fit(cfg: DataConfig, splits: dict, chunks, verbose: bool):
+    """The tokenizer fitted to the text it may see: char vocabularies cover every split (nanoGPT's
+    convention: a character set is no leak); word and BPE vocabularies are fitted on train only, or on
+    its first data.tokenizer_sample."""
+    sample = parse_size(cfg.tokenizer_sample, "data.tokenizer_sample") if cfg.tokenizer_sample else None
+    fit_splits = [s for s in SPLITS if splits[s].chars] if cfg.tokenizer == "char" else ["train"]
+    fit_bytes = sum(splits[s].nbytes for s in fit_splits)
+    fit_on = (c for s in fit_splits for c in chunks(s, None if cfg.tokenizer == "char" else sample))
+    with _progress(verbose, min(fit_bytes, sample or fit_bytes), "fit tokenizer") as bar:
+        return fit_tokenizer(cfg.tokenizer, bar.wrap(fit_on), min_count=cfg.min_count,
+                             max_vocab=cfg.max_vocab, split=cfg.word_split, lowercase=cfg.lowercase,
+                             vocab_size=cfg.bpe_vocab_size)
+
+
+def _encode(out: Path, tok, splits: dict, chunks, meta: dict, batch: int, verbose: bool) -> None:
+    """Append each split's ids to `{split}.bin` (and char / word line indexes to `{split}.lines`), chunk
+    by chunk; `batch` chunks per encode call (BPE encodes them on all cores). Fills meta's counts."""
+    with _progress(verbose, sum(s.nbytes for s in splits.values()), "encode") as bar:
+        for split in SPLITS:
+            n = 0
+            # char / word: the line index line-based models read instead of the text (seqgen.data.lines)
+            lines = LineWriter(out / f"{split}.lines", tok) if tok.kind in ("char", "word") else None
+            with open(out / f"{split}.bin", "wb") as f:
+                for group in _grouped(bar.wrap(chunks(split)), batch):
+                    for text, ids in zip(group, tok.encode_batch(group)):
+                        ids.astype(meta["dtype"]).tofile(f)
+                        n += ids.size
+                        bar.tokens(ids.size)
+                        if lines:
+                            lines.add(text, ids)
+            meta["tokens"][split] = n
+            meta["chars"][split] = splits[split].chars
+            if lines:
+                meta.setdefault("lines", {})[split] = lines.close()
 
 
 def _grouped(items, n: int):
@@ -190,8 +205,6 @@ class _progress:
     """A tqdm bar over bytes of text (MB/s) with tokens/s beside it; silent when not verbose."""
 
     def __init__(self, verbose: bool, total: int, desc: str):
-        from tqdm import tqdm
-
         self.bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"[seqgen] {desc}",
                         disable=not verbose, mininterval=1.0, leave=verbose)
         self.done = 0

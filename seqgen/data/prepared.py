@@ -9,13 +9,14 @@ import glob
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from seqgen.core.errors import DataError
 from seqgen.data.identity import file_digest, identity
+from seqgen.data.lines import line_spans
 from seqgen.data.tokenizer import Tokenizer
 
 
@@ -37,8 +38,6 @@ class PreparedData:
     def lines(self, split: str, blank: bool = False):
         """(starts, ends) token positions of the split's lines (seqgen.data.lines), or None when this
         folder has no line index (BPE, data=tokens, or prepared before there was one)."""
-        from seqgen.data.lines import line_spans
-
         info = self.meta.get("lines", {}).get(split)
         if info is None or not (self.dir / f"{split}.lines").is_file():
             return None

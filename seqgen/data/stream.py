@@ -5,7 +5,7 @@ A split is a list of *parts*: `Segment`s (a byte range of a UTF-8 file) and lite
 "\n" joining two files). Every function here holds one block (a few MB) at a time, never a split.
 
 Why the border rule (`safe_border`): byte-level BPE pre-tokenises with GPT-2's regex, whose
-whitespace alternatives (`\s+(?!\S)|\s+`) depend on a whole whitespace run and the character after
+whitespace alternatives (`\\s+(?!\\S)|\\s+`) depend on a whole whitespace run and the character after
 it, so cutting right after a line break changes the pieces when the line ends in spaces, "\r\n" or
 a blank line. Cutting just before the *last* character of a maximal whitespace run that has
 non-space characters on both sides gives, for the left part, the run minus its last character

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from seqgen.core.errors import DataError
+from seqgen.data.subsets import spread
 
 
 def _ids(tokens) -> np.ndarray:
@@ -61,8 +62,7 @@ def eval_windows(tokens, block_size: int, batch_size: int, max_batches: int | No
     n = len(data) - 1
     starts = range(0, n, block_size)
     if max_batches is not None and len(starts) > max_batches * batch_size:
-        pick = np.linspace(0, len(starts) - 1, max_batches * batch_size).round().astype(int)
-        starts = [starts[i] for i in pick]
+        starts = [starts[i] for i in spread(len(starts), max_batches * batch_size)]
     for b in range(0, len(starts), batch_size):
         group = starts[b:b + batch_size]
         lengths = [min(block_size, n - s) for s in group]

@@ -14,6 +14,8 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from tokenizers import Tokenizer as HFTokenizer
+from tokenizers import decoders, models, pre_tokenizers, trainers
 
 from seqgen.core.errors import DataError
 
@@ -232,9 +234,6 @@ class BPETokenizer(Tokenizer):
 
     @classmethod
     def fit(cls, texts, vocab_size=1024, **_):
-        from tokenizers import Tokenizer as HFTokenizer
-        from tokenizers import decoders, models, pre_tokenizers, trainers
-
         tok = HFTokenizer(models.BPE())
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
         tok.decoder = decoders.ByteLevel()
@@ -261,8 +260,6 @@ class BPETokenizer(Tokenizer):
 
     @classmethod
     def _from_state(cls, state):
-        from tokenizers import Tokenizer as HFTokenizer
-
         return cls(HFTokenizer.from_str(state["hf"]))
 
 
@@ -302,8 +299,6 @@ class IdsTokenizer(Tokenizer):
     def _from_state(cls, state):
         hf = None
         if state.get("hf"):
-            from tokenizers import Tokenizer as HFTokenizer
-
             hf = HFTokenizer.from_str(state["hf"])
         return cls(state["vocab_size"], hf)
 

@@ -17,8 +17,13 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+from tokenizers import Tokenizer as HFTokenizer
 
 from seqgen.core.errors import DataError
+from seqgen.data.identity import file_digest, fingerprint
+from seqgen.data.prepared import PreparedData, data_identity, load_prepared, write_meta
+from seqgen.data.sources import _glob
+from seqgen.data.tokenizer import IdsTokenizer
 
 MAGIC, VERSION, HEADER_INTS = 20240520, 1, 256
 CHUNK = 1 << 24   # ids checked / copied at a time (32 MB of uint16)
@@ -49,8 +54,6 @@ def shard_ids(path: Path, key: str, fmt: str = "auto") -> tuple[int, int]:
 
 
 def _files(pattern, key: str) -> list[Path]:
-    from seqgen.data.sources import _glob
-
     return _glob(pattern, key)
 
 
@@ -58,8 +61,6 @@ def vocab_size_of(cfg) -> tuple[int, object]:
     """(vocabulary size, HF tokenizer or None) from data.vocab_size and / or data.tokenizer_json."""
     hf = None
     if cfg.tokenizer_json:
-        from tokenizers import Tokenizer as HFTokenizer
-
         p = Path(str(cfg.tokenizer_json)).expanduser()
         if not p.is_file():
             raise DataError(f"data.tokenizer_json={cfg.tokenizer_json}: file not found (expected a Hugging Face "
@@ -106,9 +107,6 @@ def _copy_checked(files: list[Path], key: str, fmt: str, vocab: int, dest: Path,
 
 def tokens_dir(cfg, data_root) -> tuple[Path, dict]:
     """(prepared folder, identity): the config plus every token file's and the tokenizer.json's digest."""
-    from seqgen.data.identity import file_digest, fingerprint
-    from seqgen.data.prepared import data_identity
-
     ident = data_identity(cfg)
     if cfg.tokenizer_json:
         p = Path(str(cfg.tokenizer_json)).expanduser().resolve()
@@ -118,9 +116,6 @@ def tokens_dir(cfg, data_root) -> tuple[Path, dict]:
 
 def prepare_tokens(cfg, data_root, verbose: bool = True):
     """The prepared folder for data=tokens (made once per inputs' identity, like text preparation)."""
-    from seqgen.data.prepared import PreparedData, load_prepared, write_meta
-    from seqgen.data.tokenizer import IdsTokenizer
-
     out, ident = tokens_dir(cfg, data_root)
     if (out / "meta.json").is_file():
         return load_prepared(out)

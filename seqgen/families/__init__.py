@@ -9,6 +9,7 @@ from __future__ import annotations
 from importlib import import_module
 
 from seqgen.core.errors import ConfigError
+from seqgen.core.schema import build
 
 FAMILIES = ("gpt", "ngram", "infgram", "word2vec", "text2pixel", "upsampler", "video_texture", "visual_prompt")
 
@@ -22,7 +23,17 @@ def get(name: str):
 
 def build_model(name: str, params: dict, **derived):
     """family.Model(Config(**params, **derived)); an unknown key is an error naming the valid ones."""
-    from seqgen.core.config import build
-
     model = get(name).Model
     return model(build(model.Config, {**params, **derived}, "model"))
+
+
+def data_config(name: str) -> type:
+    """The data config class that reads `data.name=<name>` (one of the families' DataConfig classes)."""
+    known = {}
+    for fam in FAMILIES:
+        cls = get(fam).DataConfig
+        for n in cls.names():
+            known.setdefault(n, cls)
+    if name not in known:
+        raise ConfigError(f"unknown data.name={name!r}; the registered models read: {sorted(known)}")
+    return known[name]

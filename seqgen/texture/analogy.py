@@ -232,6 +232,58 @@ def weights(cfg: AnalogyConfig, dtype, dev) -> dict:
             "sp": t(np.sqrt(cfg.coarse_weight * gg))[:, None]}
 
 
+def _grid(H: int, W: int, dev):
+    """(rows, columns) of every pixel of an H x W image in scanline order, each (H*W,)."""
+    return tuple(g.reshape(-1) for g in torch.meshgrid(torch.arange(H, device=dev), torch.arange(W, device=dev),
+                                                       indexing="ij"))
+
+
+def _waves(by, bx, window: int, dev):
+    """Queries grouped in waves x + (window // 2 + 1) y: no pixel of a wave is in another's causal
+    window, so a wave is searched at once -> (queries in wave order, wave boundaries into it)."""
+    wave = (bx + (window // 2 + 1) * by).cpu()
+    order = torch.argsort(wave, stable=True).to(dev)
+    return order, np.concatenate([[0], np.cumsum(np.bincount(wave.numpy()))])
+
+
+def _causal_neighbours(by, bx, oc, Hb: int, Wb: int):
+    """For every query (by, bx) and causal offset: whether the neighbour lies inside B, and its flat
+    index (clamped into B) -> (inside, nbr), each (Nq, Kc)."""
+    ny, nx = by[:, None] + oc[:, 0], bx[:, None] + oc[:, 1]
+    inside = (ny >= 0) & (ny < Hb) & (nx >= 0) & (nx < Wb)
+    return inside, ny.clamp(0, Hb - 1) * Wb + nx.clamp(0, Wb - 1)
+
+
+def _candidates(src, ok, oc, Ha: int, Wa: int):
+    """Coherence candidates p = s(r) + (q - r) for each synthesised neighbour r = q + o, from their
+    sources src = s(r) (N, Kc) -> (flat A index or -1, valid), each (N, Kc)."""
+    cy, cx = src // Wa - oc[:, 0], src % Wa - oc[:, 1]
+    valid = ok & (cy >= 0) & (cy < Ha) & (cx >= 0) & (cx < Wa)
+    return torch.where(valid, cy * Wa + cx, -1), valid
+
+
+def _upsampled_init(s_coarse, by, bx, a_shape, b_shape):
+    """PatchMatch's start at this level from the coarser one's matches: 2 s(q / 2) + q mod 2 (flat A
+    indices, clamped into A) for every query (by, bx)."""
+    (Ha, Wa), (Hb, Wb) = a_shape, b_shape
+    sc = s_coarse.view(-(-Hb // 2), -(-Wb // 2))[by // 2, bx // 2]
+    Wc = -(-Wa // 2)
+    iy = (2 * (sc // Wc) + by % 2).clamp(max=Ha - 1)
+    ix = (2 * (sc % Wc) + bx % 2).clamp(max=Wa - 1)
+    return iy * Wa + ix
+
+
+def _coherent(P, p, T, Mq, cands, valid, factor: float):
+    """Ashikhmin's coherence for a wave: each query's best candidate s(r) + (q - r) replaces its
+    approximate match p when within `factor` of its distance -> (new p, how many changed)."""
+    d_app = gathered_ssd(P, p[:, None], T, Mq)[:, 0]
+    d_coh = gathered_ssd(P, cands.clamp_min(0), T, Mq).masked_fill(~valid, float("inf"))
+    best, j = d_coh.min(1)
+    p_coh = cands.gather(1, j[:, None])[:, 0]
+    use = best <= d_app * factor
+    return torch.where(use, p_coh, p), int((use & (p_coh != p)).sum())   # counted where it changes the match
+
+
 def _level(prep, lvl: int, cfg: AnalogyConfig, s_coarse, fbp_coarse, gen_np, device, dtype):
     """Synthesise one level. Returns (s (Hb*Wb,) flat A indices, B′ features (Hb, Wb, c), coherent share)."""
     dev = torch.device(device)
@@ -242,40 +294,27 @@ def _level(prep, lvl: int, cfg: AnalogyConfig, s_coarse, fbp_coarse, gen_np, dev
         return torch.tensor(x, dtype=dtype, device=dev)
     fa, fap, fb = t(prep["A"][lvl]), t(prep["Ap"][lvl]), t(prep["B"][lvl])
     (Ha, Wa, c), (Hb, Wb) = fa.shape, fb.shape[:2]
-    ay, ax = (g.reshape(-1) for g in torch.meshgrid(torch.arange(Ha, device=dev), torch.arange(Wa, device=dev),
-                                                    indexing="ij"))
-    by, bx = (g.reshape(-1) for g in torch.meshgrid(torch.arange(Hb, device=dev), torch.arange(Wb, device=dev),
-                                                    indexing="ij"))
+    (ay, ax), (by, bx) = _grid(Ha, Wa, dev), _grid(Hb, Wb, dev)                  # (M,), (Nq,): rows, columns
     coarse = (t(prep["A"][lvl - 1]), t(prep["Ap"][lvl - 1])) if lvl else (None, None)
     causal_a = rearrange(_gather(fap, ay, ax, w["oc"]) * w["sc"], "n k c -> n (k c)")
     P = torch.cat([_static(fa, *coarse, ay, ax, w), causal_a], 1)                # (M, D): A-side features
     Ts = _static(fb, t(prep["B"][lvl - 1]) if lvl else None, fbp_coarse, by, bx, w)  # (Nq, Ds): B side
     Ds, vals = Ts.shape[1], fap.reshape(-1, c)                                    # vals: what B′ copies
     # causal neighbours of every query: flat index (clamped) and whether it lies inside B
-    ny, nx = by[:, None] + w["oc"][:, 0], bx[:, None] + w["oc"][:, 1]            # (Nq, Kc)
-    inside = (ny >= 0) & (ny < Hb) & (nx >= 0) & (nx < Wb)
-    nbr = ny.clamp(0, Hb - 1) * Wb + nx.clamp(0, Wb - 1)
+    inside, nbr = _causal_neighbours(by, bx, w["oc"], Hb, Wb)                     # (Nq, Kc) each
     masks, cls = torch.unique(inside, dim=0, return_inverse=True)                 # mask classes (K, Kc), (Nq,)
     kind = choose(cfg.search, Hb * Wb, Ha * Wa)
     perm = torch.as_tensor(gen_np.permutation(Ha * Wa), device=dev)              # tie-break order
     if kind == "exact":
         search = ExactSearch(P, Ds, repeat(masks, "k j -> k (j c)", c=c), perm)
     else:
-        init = None
-        if s_coarse is not None:                                                  # 2 s(q / 2) + q mod 2
-            sc = s_coarse.view(-(-Hb // 2), -(-Wb // 2))[by // 2, bx // 2]
-            Wc = -(-Wa // 2)
-            iy = (2 * (sc // Wc) + by % 2).clamp(max=Ha - 1)
-            ix = (2 * (sc % Wc) + bx % 2).clamp(max=Wa - 1)
-            init = iy * Wa + ix
+        init = _upsampled_init(s_coarse, by, bx, (Ha, Wa), (Hb, Wb)) if s_coarse is not None else None
         gen = torch.Generator().manual_seed(int(gen_np.integers(2 ** 62)))
         search = PatchMatch(P, Ds, (Ha, Wa), (Hb, Wb), Ts, init, gen, cfg.pm_iters, cfg.pm_keep)
     s = torch.full((Hb * Wb,), -1, dtype=torch.long, device=dev)
     fbp = torch.zeros(Hb * Wb, c, dtype=dtype, device=dev)
     factor = 1 + 2.0 ** (lvl - L) * cfg.kappa if cfg.coherence else None
-    wave = (bx + (cfg.window // 2 + 1) * by).cpu()                              # independent within a wave
-    order = torch.argsort(wave, stable=True).to(dev)
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(wave.numpy()))])
+    order, bounds = _waves(by, bx, cfg.window, dev)
     n_coh = 0
     # a wave's tensors are small (~W / 3 queries): unless each one multiplies all of a large A, one thread
     # is faster, and it does not stall whenever a co-tenant holds the other core
@@ -286,20 +325,11 @@ def _level(prep, lvl: int, cfg: AnalogyConfig, s_coarse, fbp_coarse, gen_np, dev
             Tc = fbp[nb] * w["sc"] * ok[..., None]                                    # (N, Kc, c) known B′ part
             T = torch.cat([Ts[q], rearrange(Tc, "n k c -> n (k c)")], 1)            # (N, D)
             Mq = torch.cat([torch.ones_like(Ts[q]), repeat(ok, "n k -> n (k c)", c=c).to(dtype)], 1)
-            # coherence candidates p = s(r) + (q - r) for each synthesised neighbour r = q + o
-            src = s[nb]
-            cy, cx = src // Wa - w["oc"][:, 0], src % Wa - w["oc"][:, 1]
-            valid = ok & (cy >= 0) & (cy < Ha) & (cx >= 0) & (cx < Wa)
-            cands = torch.where(valid, cy * Wa + cx, -1)                              # (N, Kc)
+            cands, valid = _candidates(s[nb], ok, w["oc"], Ha, Wa)                    # (N, Kc) each
             p = search(q, T, Mq, cls[q], cands)                                       # best approximate match
             if factor is not None:
-                d_app = gathered_ssd(P, p[:, None], T, Mq)[:, 0]
-                d_coh = gathered_ssd(P, cands.clamp_min(0), T, Mq).masked_fill(~valid, float("inf"))
-                best, j = d_coh.min(1)
-                p_coh = cands.gather(1, j[:, None])[:, 0]
-                use = best <= d_app * factor
-                n_coh += int((use & (p_coh != p)).sum())              # counted where it changes the match
-                p = torch.where(use, p_coh, p)
+                p, changed = _coherent(P, p, T, Mq, cands, valid, factor)
+                n_coh += changed
             s[q], fbp[q] = p, vals[p]
     return s, fbp.view(Hb, Wb, c), n_coh / (Hb * Wb), kind
 

@@ -25,6 +25,51 @@ def _edge(img: np.ndarray, pad: int) -> np.ndarray:
     return np.pad(img, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
 
 
+def _query(static: np.ndarray, bp: np.ndarray, y: int, x: int, oc, sc) -> tuple[np.ndarray, np.ndarray]:
+    """(B's feature vector at (y, x), its mask): the static part, then B′ so far at the causal offsets
+    (outside B: unknown, masked out)."""
+    (Hb, Wb, c) = bp.shape
+    t, m = [static], [np.ones(len(static))]
+    for (dy, dx), wt in zip(oc, sc):
+        ins = 0 <= y + dy < Hb and 0 <= x + dx < Wb
+        t.append(bp[y + dy, x + dx] * wt if ins else np.zeros(c))
+        m.append(np.full(c, 1.0 if ins else 0.0))
+    return np.concatenate(t), np.concatenate(m)
+
+
+def _coherent(d: np.ndarray, p: int, s: np.ndarray, y: int, x: int, oc, a_shape, factor: float) -> int:
+    """Ashikhmin's pick: the best s(r) + (q - r) over the causal neighbours r already drawn, kept over
+    the best match p when its distance is within `factor` of p's."""
+    (Hb, Wb), (Ha, Wa) = s.shape, a_shape
+    best, pc = np.inf, -1
+    for dy, dx in oc:
+        ry, rx = y + dy, x + dx
+        if 0 <= ry < Hb and 0 <= rx < Wb:
+            cy, cx = s[ry, rx] // Wa - dy, s[ry, rx] % Wa - dx
+            if 0 <= cy < Ha and 0 <= cx < Wa and d[cy * Wa + cx] < best:
+                best, pc = d[cy * Wa + cx], cy * Wa + cx
+    return pc if best <= d[p] * factor else p
+
+
+def _scan(static_b, PA: np.ndarray, perm: np.ndarray, Ap: np.ndarray, b_shape, oc, sc, factor):
+    """B′ pixel by pixel in scanline order: exhaustive best match (ties: first in perm order), then
+    coherence -> (s (Hb, Wb) flat A indices, B′ (Hb, Wb, c), how many coherence picks changed)."""
+    (Hb, Wb), (Ha, Wa, c) = b_shape, Ap.shape
+    s = np.full((Hb, Wb), -1, dtype=np.int64)
+    bp = np.zeros((Hb, Wb, c))
+    n_coh = 0
+    for y in range(Hb):
+        for x in range(Wb):
+            t, m = _query(static_b(y, x), bp, y, x, oc, sc)
+            d = ((PA - t) ** 2 * m).sum(1)                           # (M,) distance to every A pixel
+            p = perm[np.argmin(d[perm])]                             # first minimum in perm order
+            if factor is not None:
+                q = _coherent(d, p, s, y, x, oc, (Ha, Wa), factor)
+                p, n_coh = q, n_coh + (q != p)
+            s[y, x], bp[y, x] = p, Ap.reshape(-1, c)[p]
+    return s, bp, n_coh
+
+
 def analogy_reference(a, a_prime, b, cfg: AnalogyConfig | None = None, seed: int = 0) -> AnalogyResult:
     """Exhaustive search for every pixel (cfg.search is ignored: this is the exact algorithm)."""
     cfg = cfg or AnalogyConfig()
@@ -42,7 +87,7 @@ def analogy_reference(a, a_prime, b, cfg: AnalogyConfig | None = None, seed: int
     for lvl in range(cfg.levels):
         t0 = time.perf_counter()
         A, Ap, B = prep["A"][lvl], prep["Ap"][lvl], prep["B"][lvl]
-        (Ha, Wa, c), (Hb, Wb) = A.shape, B.shape[:2]
+        (Ha, Wa, _), (Hb, Wb) = A.shape, B.shape[:2]
         Apad, Appad, Bpad = _edge(A, pf), _edge(Ap, pf), _edge(B, pf)
         if lvl:
             Ac, Apc, Bc, Bpc = (_edge(x, pg) for x in (prep["A"][lvl - 1], prep["Ap"][lvl - 1],
@@ -61,32 +106,9 @@ def analogy_reference(a, a_prime, b, cfg: AnalogyConfig | None = None, seed: int
                                        *[val * wt for val, wt in zip(_window(Appad, y, x, pf, oc), sc)]])
                        for y in range(Ha) for x in range(Wa)])           # (M, D)
         perm = gen.permutation(Ha * Wa)
-        s = np.full((Hb, Wb), -1, dtype=np.int64)
-        bp = np.zeros((Hb, Wb, c))
         factor = 1 + 2.0 ** (lvl - L) * cfg.kappa if cfg.coherence else None
-        n_coh = 0
-        for y in range(Hb):
-            for x in range(Wb):
-                t = [static(Bpad, Bc if lvl else None, Bpc if lvl else None, y, x)]
-                m = [np.ones(len(t[0]))]
-                for (dy, dx), wt in zip(oc, sc):                         # B′ so far; outside B: unknown
-                    ins = 0 <= y + dy < Hb and 0 <= x + dx < Wb
-                    t.append(bp[y + dy, x + dx] * wt if ins else np.zeros(c))
-                    m.append(np.full(c, 1.0 if ins else 0.0))
-                t, m = np.concatenate(t), np.concatenate(m)
-                d = ((PA - t) ** 2 * m).sum(1)                           # (M,) distance to every A pixel
-                p = perm[np.argmin(d[perm])]                             # first minimum in perm order
-                if factor is not None:
-                    best, pc = np.inf, -1
-                    for dy, dx in oc:                                    # Ashikhmin: s(r) + (q - r)
-                        ry, rx = y + dy, x + dx
-                        if 0 <= ry < Hb and 0 <= rx < Wb:
-                            cy, cx = s[ry, rx] // Wa - dy, s[ry, rx] % Wa - dx
-                            if 0 <= cy < Ha and 0 <= cx < Wa and d[cy * Wa + cx] < best:
-                                best, pc = d[cy * Wa + cx], cy * Wa + cx
-                    if best <= d[p] * factor:
-                        p, n_coh = pc, n_coh + (pc != p)
-                s[y, x], bp[y, x] = p, Ap.reshape(-1, c)[p]
+        s, bp, n_coh = _scan(lambda y, x: static(Bpad, Bc if lvl else None, Bpc if lvl else None, y, x), PA, perm,
+                             Ap, (Hb, Wb), oc, sc, factor)
         bp_prev = bp
         res.coherent.append(float(n_coh) / (Hb * Wb))
         res.seconds.append(time.perf_counter() - t0)

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from seqgen.core.errors import ConfigError
 from seqgen.texture.analogy import AnalogyConfig, analogy_result, as_rgb
@@ -29,7 +30,6 @@ def _fit(img: np.ndarray, side: int | None) -> np.ndarray:
     """Scale (H, W, C) so that its longer side is `side` pixels (aspect kept); None: as is."""
     if not side or max(img.shape[:2]) == side:
         return img
-    from PIL import Image
 
     h, w = img.shape[:2]
     f = side / max(h, w)
@@ -58,8 +58,6 @@ def _size(cfg, key: str) -> tuple[int, int]:
 
 
 def open_image_header(spec: str, key: str):
-    from PIL import Image, UnidentifiedImageError
-
     if not Path(spec).expanduser().is_file():
         raise TextureError(f"{key}={spec}: file not found")
     try:

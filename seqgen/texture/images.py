@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw
 
 from seqgen.core.errors import DataError
 from seqgen.data.images.safe import MAX_PIXELS, open_image
@@ -22,8 +25,6 @@ def load_image(spec: str, resize: int | None = None, crop: int | None = None, ke
     square of this side. Transparent pixels are composited on white. A file over max_pixels is refused
     before decoding (synthesize.py's max_pixels= raises it); every error names `key`=spec.
     """
-    from PIL import Image
-
     if str(spec).startswith(SKIMAGE_PREFIX):
         name = spec[len(SKIMAGE_PREFIX):]
         try:
@@ -72,8 +73,6 @@ def to_uint8(img: np.ndarray) -> np.ndarray:
 
 
 def save_png(img: np.ndarray, path) -> Path:
-    from PIL import Image
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(to_uint8(img)).save(path)
@@ -82,8 +81,6 @@ def save_png(img: np.ndarray, path) -> Path:
 
 def side_by_side(images, labels, scale: int = 2):
     """A row of images (floats) with a label under each, as one uint8 RGB array."""
-    from PIL import Image, ImageDraw
-
     tiles = []
     for img in images:
         t = Image.fromarray(to_uint8(img)).convert("RGB")
@@ -105,9 +102,6 @@ def texture_distance(sample: np.ndarray, output: np.ndarray, patch: int = 5, bin
     hist_tv: total-variation distance between colour histograms (bins per channel), in [0, 1].
     patch_nn: mean distance (RMS per pixel value) from output patches to their nearest sample patch.
     """
-    import torch
-    import torch.nn.functional as F
-
     def hist(img):
         q = np.clip((img * bins).astype(int), 0, bins - 1)
         idx = np.ravel_multi_index(tuple(q.reshape(-1, q.shape[-1]).T), (bins,) * q.shape[-1])

@@ -10,9 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from seqgen.core.schema import key
+from seqgen.data.sources import read_text_file
+from seqgen.texture.analogy_run import run_analogy
 from seqgen.texture.efros_leung import EfrosLeungConfig, TextureError, extrapolate, fill_holes, synthesize
 from seqgen.texture.filters import FILTERS
 from seqgen.texture.images import load_image, save_png, side_by_side, texture_distance
+from seqgen.texture.text import TextSampler, text_stats
 
 
 @dataclass
@@ -67,8 +70,6 @@ def _mask(cfg: SynthConfig, shape) -> np.ndarray:
 
 def run(cfg: SynthConfig) -> dict:
     if cfg.mode == "analogy":
-        from seqgen.texture.analogy_run import run_analogy
-
         return run_analogy(cfg)
     windows = list(cfg.windows or [cfg.window])
     stem = f"{cfg.mode}_w{'-'.join(map(str, windows))}_s{cfg.seed}"
@@ -100,9 +101,6 @@ def run(cfg: SynthConfig) -> dict:
 
 
 def _run_text(cfg: SynthConfig, windows, stem) -> dict:
-    from seqgen.data.sources import read_text_file
-    from seqgen.texture.text import TextSampler, text_stats
-
     source = read_text_file(cfg.text, "text")
     path = Path(cfg.out or f"outputs/texture/{stem}.txt")
     path.parent.mkdir(parents=True, exist_ok=True)

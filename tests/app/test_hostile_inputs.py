@@ -71,7 +71,7 @@ def _folder(path: Path, rows: list[dict]) -> Path:
 
 
 def _image_cfg(folder, **extra):
-    from seqgen.core.config import build
+    from seqgen.core.schema import build
     from seqgen.data.images.prepare import ImageDataConfig
 
     return build(ImageDataConfig, {"name": "imagefolder", "path": str(folder), "palette_size": 3, "size": 8,
@@ -112,7 +112,7 @@ def test_a_png_bomb_in_an_imagefolder_is_refused_by_name_in_little_memory(tmp_pa
     bomb_png(folder / "bomb.png")
     assert (folder / "bomb.png").stat().st_size < 100_000
     out, rss = _child(f"""
-        from seqgen.core.config import build
+        from seqgen.core.schema import build
         from seqgen.data.images.prepare import ImageDataConfig, prepare_images
         cfg = build(ImageDataConfig, {{"name": "imagefolder", "path": {str(folder)!r}, "palette_size": 3,
                                        "size": 8}}, "data")
@@ -161,7 +161,7 @@ def test_frames_times_pixels_of_a_clip_are_capped(tmp_path):
 def test_analogy_scales_a_before_the_float_copy_and_refuses_a_bomb(tmp_path):
     big = bomb_png(tmp_path / "big.png", 6000)        # 36 MP: within the cap, 0.9 GB as float64 RGB
     out, rss = _child(f"""
-        from seqgen.core.config import build
+        from seqgen.core.schema import build
         from seqgen.texture.analogy_run import inputs
         from seqgen.texture.run import SynthConfig
         d = inputs(build(SynthConfig, {{"mode": "analogy", "a": {str(big)!r}, "filter": "blur",

@@ -224,7 +224,7 @@ def _folder(path: Path, colours) -> Path:
 def test_replaced_images_are_prepared_anew(tmp_path):
     from PIL import Image
 
-    from seqgen.core.config import build
+    from seqgen.core.schema import build
     from seqgen.data.images.prepare import ImageDataConfig, prepare_images, prepared_dir
 
     folder = _folder(tmp_path / "imgs", [(200, 0, 0), (0, 200, 0), (0, 0, 200), (90, 90, 90)])
@@ -237,8 +237,8 @@ def test_replaced_images_are_prepared_anew(tmp_path):
 
 
 def test_a_broken_image_is_named(tmp_path):
-    from seqgen.core.config import build
     from seqgen.core.errors import DataError
+    from seqgen.core.schema import build
     from seqgen.data.images.prepare import ImageDataConfig, prepare_images
 
     folder = _folder(tmp_path / "imgs", [(200, 0, 0), (0, 200, 0), (0, 0, 200)])

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import seqgen.data.stream as stream
-from seqgen.core.config import build
 from seqgen.core.errors import DataError
+from seqgen.core.schema import build
 from seqgen.data.prepare import DataConfig, prepare
 from seqgen.data.sources import load_splits
 from seqgen.data.tokenizer import WordTokenizer, fit_tokenizer
@@ -132,7 +132,7 @@ def test_invalid_utf8_named_with_byte_offset(tmp_path, monkeypatch):
 
 KILLER = """
 import os, signal, sys
-from seqgen.core.config import build
+from seqgen.core.schema import build
 from seqgen.data.prepare import DataConfig, prepare
 from seqgen.data.tokenizer import CharTokenizer
 calls = [0]
@@ -166,7 +166,7 @@ def test_killed_preparation_is_redone_not_reused(tmp_path, tricky):
 # VmHWM, not ru_maxrss: Linux carries the parent's peak into ru_maxrss across fork + exec
 RSS_CHILD = """
 import sys
-from seqgen.core.config import build
+from seqgen.core.schema import build
 from seqgen.data.prepare import DataConfig, prepare
 def peak_kb():
     return int(next(ln for ln in open("/proc/self/status") if ln.startswith("VmHWM")).split()[1])

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from seqgen.core.config import build
 from seqgen.core.errors import DataError
+from seqgen.core.schema import build
 from seqgen.data.prepare import DataConfig, prepare
 from seqgen.data.sources import PackagedText, fetch_packaged
 from seqgen.data.text import TextBatches, eval_windows

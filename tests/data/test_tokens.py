@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from seqgen.core.config import build
 from seqgen.core.errors import DataError
+from seqgen.core.schema import build
 from seqgen.data.prepare import DataConfig, prepare, prepared_dir
 from seqgen.data.tokens import HEADER_INTS, MAGIC
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from importlib import import_module
 
+import torch
+
 from seqgen.app.demo.common import DemoContext, Limits
+from seqgen.core.errors import ConfigError
 
 __all__ = ["TABS", "DemoContext", "Limits", "build", "launch"]
 
@@ -35,8 +38,6 @@ def _gradio():
     try:
         import gradio as gr
     except ImportError:
-        from seqgen.core.errors import ConfigError
-
         raise ConfigError("the demo needs gradio: pip install 'seqgen[demo]' (or pip install gradio)") from None
     return gr
 
@@ -62,8 +63,6 @@ def launch(ctx: DemoContext | None = None, port: int | None = None, share: bool 
     by gradio before they reach a tab."""
     ctx = ctx or DemoContext()
     if ctx.threads:
-        import torch
-
         torch.set_num_threads(ctx.threads)
     demo = build(ctx)
     demo.queue(default_concurrency_limit=2)

@@ -9,6 +9,11 @@ import numpy as np
 
 from seqgen.app.demo.common import guarded, resize_longer, rgb_float, to_uint8
 from seqgen.core.errors import ConfigError
+from seqgen.texture.analogy import AnalogyConfig, analogy
+from seqgen.texture.analogy_eval import config_for, psnr
+from seqgen.texture.filters import make_pair
+from seqgen.texture.images import load_image
+from seqgen.texture.procedural import scene
 
 PICTURES = ("coffee", "chelsea", "astronaut", "rocket", "procedural scene")
 FILTER_NAMES = ("blur", "emboss", "edges", "posterize", "kuwahara", "superres", "colorize", "texture")
@@ -19,12 +24,9 @@ def picture(ctx, name: str, upload, side: int, seed: int = 0) -> np.ndarray:
     if upload is not None:
         return resize_longer(rgb_float(upload, "an uploaded picture", ctx.limits), side)
     if name == "procedural scene":
-        from seqgen.texture.procedural import scene
-
         return scene(side, seed)
     if name not in PICTURES:
         raise ConfigError(f"picture={name!r}: expected one of {list(PICTURES)} or an upload")
-    from seqgen.texture.images import load_image
 
     img = load_image(f"skimage:{name}")
     return resize_longer(np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img, side)
@@ -33,10 +35,6 @@ def picture(ctx, name: str, upload, side: int, seed: int = 0) -> np.ndarray:
 def run_analogy(ctx, mode: str, filt: str, a_name: str, a_up, b_name: str, b_up, a_prime_up, side: int,
                 seed: int, progress=None):
     """(A, A′, B, B′ as uint8 pictures, status)."""
-    from seqgen.texture.analogy import AnalogyConfig, analogy
-    from seqgen.texture.analogy_eval import config_for, psnr
-    from seqgen.texture.filters import make_pair
-
     side = int(side)
     if not 16 <= side <= 256:
         raise ConfigError(f"side={side}: expected 16-256 pixels")

@@ -17,7 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from omegaconf import OmegaConf
+from PIL import Image
 
+from seqgen import families
+from seqgen.app.load import load_model
 from seqgen.core.errors import ConfigError, DataError, SeqgenError
 
 
@@ -149,7 +153,6 @@ def resize_longer(img: np.ndarray, side: int) -> np.ndarray:
     """(H, W, 3) floats scaled so the longer side is `side` pixels (Lanczos); unchanged if it already is."""
     if max(img.shape[:2]) == side:
         return img
-    from PIL import Image
 
     h, w = img.shape[:2]
     f = side / max(h, w)
@@ -169,8 +172,6 @@ def family_of_folder(folder: Path) -> str | None:
     cfg = folder / "config.yaml"
     if cfg.is_file():
         try:
-            from omegaconf import OmegaConf
-
             return str(OmegaConf.load(cfg).get("model", {}).get("name") or "") or None
         except Exception:   # noqa: BLE001 - an unreadable config only hides this run from the list
             return None
@@ -224,9 +225,6 @@ def model_picker(ctx, family: str, about: str, missing: str, label: str = MODEL_
 def load_cached(path: str, device: str = "cpu"):
     """(model, tokenizer, state, family record) through seqgen's one loading function (checkpoint files,
     run folders, pretrained folders and Hub ids alike), cached by path and modification time."""
-    from seqgen import families
-    from seqgen.app.load import load_model
-
     if not path or not str(path).strip():
         raise ConfigError("no model chosen: pick one from the list or type a checkpoint path, a pretrained "
                           "folder or a Hub id (hf:user/repo)")

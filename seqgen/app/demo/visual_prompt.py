@@ -7,9 +7,15 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from PIL import Image
 
-from seqgen.app.demo.common import expect_family, find_checkpoints, guarded, load_cached
+from seqgen.app.demo.common import check_pixels, expect_family, find_checkpoints, guarded, load_cached
 from seqgen.core.errors import ConfigError
+from seqgen.data.images.codec import PixelCodec
+from seqgen.data.images.visual import TASKS, VisualConfig, draw
+from seqgen.data.images.visual import codec as shapes_codec
+from seqgen.families.visual_prompt.evaluate import analogy_answers
+from seqgen.families.visual_prompt.generate import answers, strip
 
 FAMILY = "visual_prompt"
 MAKE = "python scripts/train.py experiment=visual_prompt_shapes"
@@ -19,8 +25,6 @@ BASELINE = "image-analogy baseline (no model)"
 def prompt(task: str, index: int, shots: int, size: int = 16) -> tuple[np.ndarray, np.ndarray]:
     """(prompt (2 shots + 2, S, S) with the true answer last, the truth (S, S)): held-out sentence
     `index` of `task` (seqgen.data.images.visual: the test split, whose combinations no training saw)."""
-    from seqgen.data.images.visual import TASKS, VisualConfig, draw
-
     if task not in TASKS:
         raise ConfigError(f"task={task!r}: expected one of {list(TASKS)}")
     shots = int(shots)
@@ -35,9 +39,7 @@ def prompt(task: str, index: int, shots: int, size: int = 16) -> tuple[np.ndarra
 def drawn_query(ctx, img, codec, size: int) -> np.ndarray:
     """A query drawn or uploaded by the user (any size, RGB) -> (size, size) palette indices: scaled to
     size x size by nearest neighbour, each pixel mapped to the nearest palette colour."""
-    from PIL import Image
 
-    from seqgen.app.demo.common import check_pixels
 
     a = check_pixels(np.asarray(img), "the query picture", ctx.limits)
     if a.ndim == 2:
@@ -52,7 +54,6 @@ def sketch(value) -> np.ndarray | None:
     if a is None:
         return None
     if isinstance(a, (str, dict)):   # a file (an API call): read it
-        from PIL import Image
 
         with Image.open(a["path"] if isinstance(a, dict) else a) as im:
             a = np.asarray(im.convert("RGBA"))
@@ -67,15 +68,10 @@ def sketch(value) -> np.ndarray | None:
 
 def answer(ctx, ckpt: str, task: str, index: int, shots: int, seed: int = 0, query=None):
     """(the prompt strip: examples | query | answer | truth (none for a drawn query), status)."""
-    from seqgen.data.images.visual import codec as shapes_codec
-    from seqgen.families.visual_prompt.evaluate import analogy_answers
-    from seqgen.families.visual_prompt.generate import answers, strip
-
     t0 = time.perf_counter()
     if ckpt and ckpt != BASELINE:
         model, _, state, fam = load_cached(ckpt, ctx.device)
         expect_family((model, None, state, fam), FAMILY, ckpt, MAKE)
-        from seqgen.data.images.codec import PixelCodec
 
         codec = PixelCodec.from_json(state["codec"])
         p, truth = prompt(task, index, shots, model.config.size)
@@ -106,7 +102,6 @@ def answer(ctx, ckpt: str, task: str, index: int, shots: int, seed: int = 0, que
 def tab(ctx) -> None:
     import gradio as gr
 
-    from seqgen.data.images.visual import TASKS
 
     found = find_checkpoints(ctx.outputs, FAMILY)
     gr.Markdown("A : A′ :: B : ? — the task is given only by examples. A decoder over 'visual sentences' reads the "

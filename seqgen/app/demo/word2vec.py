@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from seqgen.app.demo.common import expect_family, guarded, load_cached, model_picker
 from seqgen.core.errors import ConfigError
+from seqgen.families.word2vec.vectors import nearest
 
 FAMILY = "word2vec"
 MAKE = "python scripts/train.py experiment=word2vec_shakespeare"
@@ -32,8 +33,6 @@ def _word(model, w: str, what: str) -> str:
 
 def neighbours(ctx, ckpt: str, word: str, k: int = 10) -> list[list]:
     """[[word, cosine], ...]: the k nearest words to `word`."""
-    from seqgen.families.word2vec.vectors import nearest
-
     m = _vectors(ctx, ckpt)
     rows = nearest(m.vocab, m.vectors, [_word(m, word, "word")], [], int(k))
     return [[w, round(s, 4)] for w, s in rows]
@@ -41,8 +40,6 @@ def neighbours(ctx, ckpt: str, word: str, k: int = 10) -> list[list]:
 
 def analogy(ctx, ckpt: str, a: str, b: str, c: str, k: int = 10) -> list[list]:
     """[[word, cosine], ...] nearest to a - b + c (king - man + woman), the three query words excluded."""
-    from seqgen.families.word2vec.vectors import nearest
-
     m = _vectors(ctx, ckpt)
     a, b, c = (_word(m, w, n) for w, n in ((a, "a"), (b, "b"), (c, "c")))
     rows = nearest(m.vocab, m.vectors, [a, c], [b], int(k))

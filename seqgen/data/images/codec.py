@@ -10,8 +10,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageDraw
 
 from seqgen.core.errors import DataError
+from seqgen.data.images.safe import open_image
 
 DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"   # one character per palette index in the text view
 
@@ -184,8 +186,6 @@ def digit_view(indices) -> str:
 def grid_image(images, codec: PixelCodec, captions: list[str] | None = None, scale: int = 4,
                ncols: int | None = None, pad: int = 2):
     """A PIL image: index grids rendered in palette colours, scaled up (nearest), with captions above."""
-    from PIL import Image, ImageDraw
-
     ims = [upsample_nearest(np.asarray(im), scale) for im in images]
     n = len(ims)
     if n == 0:
@@ -209,8 +209,6 @@ def grid_image(images, codec: PixelCodec, captions: list[str] | None = None, sca
 
 def save_png(indices, codec: PixelCodec, path, scale: int = 1) -> Path:
     """Write one index grid as an RGB PNG (optionally scaled up by nearest neighbour)."""
-    from PIL import Image
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(codec.dequantize(upsample_nearest(indices, scale) if scale > 1 else indices)).save(path)
@@ -219,7 +217,5 @@ def save_png(indices, codec: PixelCodec, path, scale: int = 1) -> Path:
 
 def load_png(path, codec: PixelCodec) -> np.ndarray:
     """Read an image file and quantize it with the codec -> (H, W) indices."""
-    from seqgen.data.images.safe import open_image
-
     with open_image(path, str(path)) as im:
         return codec.quantize(im)

@@ -12,6 +12,7 @@ pair, so valid / test hold pairs never seen together in training.
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
 from seqgen.core.errors import DataError
 
@@ -64,8 +65,6 @@ def with_article(name: str) -> str:
 
 def render_glyph(font, ch: str, size: int) -> np.ndarray | None:
     """One glyph centred on a transparent (size, size) RGBA canvas; None if the font lacks it."""
-    from PIL import Image, ImageDraw
-
     im = Image.new("RGBA", (size, size), (0, 0, 0, 0))
     ImageDraw.Draw(im).text((size / 2, size / 2), ch, font=font, embedded_color=True, anchor="mm")
     arr = np.asarray(im)
@@ -87,14 +86,21 @@ def build(font_path, n_scenes: int, seed: int, max_glyphs: int | None = None, su
     scenes of unheld pairs; valid / test: scenes of held-out pairs (n_scenes // 20 each).
     Deterministic under seed.
     """
-    from PIL import ImageFont
-
     rng = np.random.default_rng(seed)
     names = emoji_names()
     ranges = SETS[subset]
     chars = sorted(c for c in names if any(a <= ord(c[0]) <= b for a, b in ranges))
     if max_glyphs is not None and max_glyphs < len(chars):
         chars = sorted(rng.choice(chars, max_glyphs, replace=False).tolist())
+    chars, glyphs, halves = _render_all(font_path, chars)
+    split_pairs = _split_pairs(rng, chars, n_scenes)
+    repeats = max(1, n_scenes // (2 * len(chars)))
+    return {split: _scenes(ps, chars if split == "train" else [], repeats, names, glyphs, halves)
+            for split, ps in split_pairs.items()}
+
+
+def _render_all(font_path, chars: list) -> tuple[list, dict, dict]:
+    """(the chars whose glyphs render at both sizes, 128-px glyphs, 64-px glyphs)."""
     big = ImageFont.truetype(str(font_path), FONT_SIZE_128)
     small = ImageFont.truetype(str(font_path), FONT_SIZE_128 // 2)
     glyphs, halves = {}, {}
@@ -105,7 +111,11 @@ def build(font_path, n_scenes: int, seed: int, max_glyphs: int | None = None, su
     chars = [c for c in chars if c in glyphs and halves[c] is not None]
     if len(chars) < 4:
         raise DataError(f"only {len(chars)} emoji rendered from {font_path}; is it the OpenMoji colour font?")
+    return chars, glyphs, halves
 
+
+def _split_pairs(rng, chars: list, n_scenes: int) -> dict:
+    """Distinct ordered glyph pairs: n_scenes // 20 held out for valid and for test, the rest train."""
     n_hold = max(1, n_scenes // 20)
     pairs = set()
     while len(pairs) < n_scenes + 2 * n_hold:
@@ -113,26 +123,25 @@ def build(font_path, n_scenes: int, seed: int, max_glyphs: int | None = None, su
         pairs.add((chars[i], chars[j]))
     pairs = sorted(pairs)
     order = rng.permutation(len(pairs))
-    split_pairs = {"valid": [pairs[i] for i in order[:n_hold]],
-                   "test": [pairs[i] for i in order[n_hold:2 * n_hold]],
-                   "train": [pairs[i] for i in order[2 * n_hold:]]}
-    out = {}
-    repeats = max(1, n_scenes // (2 * len(chars)))
-    for split, ps in split_pairs.items():
-        rgba, caps, scenes = [], [], []
-        if split == "train":
-            for ch in chars:
-                rgba += [glyphs[ch]] * repeats
-                caps += [[with_article(n) for n in names[ch]]] * repeats
-                scenes += [{"glyphs": [ch]}] * repeats
-        for left, right in ps:
-            canvas = np.zeros((128, 128, 4), dtype=np.uint8)
-            canvas[32:96, :64] = halves[left]
-            canvas[32:96, 64:] = halves[right]
-            rgba.append(canvas)
-            na, nb = names[left], names[right]
-            caps.append([f"{with_article(na[j % len(na)])} {rel} {with_article(nb[j % len(nb)])}"
-                         for rel in RELATIONS for j in range(max(len(na), len(nb)))][:8])
-            scenes.append({"glyphs": [left, right]})
-        out[split] = {"rgba": np.stack(rgba), "captions": caps, "scenes": scenes}
-    return out
+    return {"valid": [pairs[i] for i in order[:n_hold]],
+            "test": [pairs[i] for i in order[n_hold:2 * n_hold]],
+            "train": [pairs[i] for i in order[2 * n_hold:]]}
+
+
+def _scenes(pairs: list, singles: list, repeats: int, names: dict, glyphs: dict, halves: dict) -> dict:
+    """One split: each of `singles` alone `repeats` times, then each pair side by side (left, right)."""
+    rgba, caps, scenes = [], [], []
+    for ch in singles:
+        rgba += [glyphs[ch]] * repeats
+        caps += [[with_article(n) for n in names[ch]]] * repeats
+        scenes += [{"glyphs": [ch]}] * repeats
+    for left, right in pairs:
+        canvas = np.zeros((128, 128, 4), dtype=np.uint8)
+        canvas[32:96, :64] = halves[left]
+        canvas[32:96, 64:] = halves[right]
+        rgba.append(canvas)
+        na, nb = names[left], names[right]
+        caps.append([f"{with_article(na[j % len(na)])} {rel} {with_article(nb[j % len(nb)])}"
+                     for rel in RELATIONS for j in range(max(len(na), len(nb)))][:8])
+        scenes.append({"glyphs": [left, right]})
+    return {"rgba": np.stack(rgba), "captions": caps, "scenes": scenes}

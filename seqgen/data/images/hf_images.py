@@ -6,17 +6,18 @@ Each image is converted to RGBA, centre-cropped to a square and resized to the h
 
 from __future__ import annotations
 
-from pathlib import Path
+import csv
+import json
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
+from PIL import Image
 
 from seqgen.core.errors import DataError
 from seqgen.data.images.safe import open_image
 
 
 def _square(im, side: int) -> np.ndarray:
-    from PIL import Image
-
     im = im.convert("RGBA")
     w, h = im.size
     s = min(w, h)
@@ -54,10 +55,6 @@ def check_file_names(folder: Path) -> None:
     """Every metadata file_name must name a file inside the folder: not absolute, no `..` (older
     `datasets` releases read such paths, newer ones refuse them with an unclear message). Names the
     metadata file and line."""
-    import csv
-    import json
-    from pathlib import PurePosixPath, PureWindowsPath
-
     for meta in _metadata_files(folder):
         try:
             with meta.open(encoding="utf-8", newline="") as f:

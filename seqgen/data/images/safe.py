@@ -13,6 +13,8 @@ import io
 import warnings
 from pathlib import Path
 
+from PIL import Image, UnidentifiedImageError
+
 from seqgen.core.errors import ConfigError, DataError
 
 MAX_PIXELS = 50_000_000         # per image or frame canvas (about 7000x7000): ~200 MB decoded as RGBA
@@ -40,8 +42,6 @@ def open_image(src, where: str, max_pixels: int = MAX_PIXELS, key: str = "max_pi
     smaller when the format allows (JPEG draft), then box-reduced by a whole factor that leaves at
     least twice `longest`, so the caller's own filter still does the final, anti-aliased resize.
     """
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with warnings.catch_warnings():      # Pillow's own bomb warning: we check the size ourselves below
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)

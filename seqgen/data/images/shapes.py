@@ -16,6 +16,7 @@ measures generalisation to unseen attribute combinations.
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image, ImageDraw
 
 from seqgen.data.images.codec import PixelCodec, reduce_blocks
 
@@ -93,8 +94,6 @@ def draw_shape(draw, shape: str, cx: float, cy: float, side: float, fill: int, b
 def render(scene: dict, size: int = HI, jitter=((0, 0), (0, 0))) -> np.ndarray:
     """scene -> (size, size) uint8 palette indices. scene = {background, objects: [{shape, colour,
     size, where}]}; positions are the anchors (scaled to `size`) plus a jitter in 128x128 pixels per object."""
-    from PIL import Image, ImageDraw
-
     bg = INDEX[scene["background"]]
     im = Image.new("L", (size, size), bg)
     draw = ImageDraw.Draw(im)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
+from PIL import Image, ImageDraw
 
 from seqgen.core.errors import ConfigError
 from seqgen.core.schema import key
@@ -84,6 +85,17 @@ class VisualConfig:
     @staticmethod
     def names() -> list[str]:
         return [NAME]
+
+    def prepare_into(self, data_root) -> str:
+        """Nothing is written: a sentence is drawn from (data.seed, split, index) when it is read. Draws
+        one of each split, so a config that cannot make one fails here, not an hour into training."""
+        sizes = {split: split_size(self, split) for split in ("valid", "test", "compose", "unseen")}
+        for split, n in sizes.items():
+            if n:
+                draw(self, split, 0)
+        draw(self, "train", 0)
+        return (f"visual sentences are drawn on the fly from data.seed={self.seed} (nothing to prepare); "
+                f"held-out sentences per split: {sizes}")
 
     def __post_init__(self):
         bad = [t for t in self.tasks if t not in TASKS]
@@ -178,8 +190,6 @@ def _rule(rng: np.random.Generator, tasks: tuple, held: bool) -> dict:
 @lru_cache(maxsize=None)
 def template(shape: str, size_name: str, side: int) -> np.ndarray:
     """(side, side) bool mask of a shape centred in the image, drawn at 4x and reduced by the 4x rule."""
-    from PIL import Image, ImageDraw
-
     hi = side * FACTOR
     im = Image.new("L", (hi, hi), 0)
     S.draw_shape(ImageDraw.Draw(im), shape, hi / 2, hi / 2, SIDES[size_name] * (side // 16) * FACTOR, 1, 0)

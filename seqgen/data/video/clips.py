@@ -17,10 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageSequence, UnidentifiedImageError
 
-from seqgen.core.schema import key
 from seqgen.core.errors import ConfigError, DataError, SeqgenError
+from seqgen.core.schema import key
 from seqgen.data.images.safe import MAX_CLIP_PIXELS, MAX_PIXELS, open_image, too_big
+from seqgen.data.video import generated
+from seqgen.data.video.sources import fetch_clip
 
 GENERATED = ("pendulum", "flame", "sprite")
 REAL = ("bigbuckbunny", "newtonscradle")
@@ -54,6 +57,14 @@ class ClipConfig:
     def names() -> list[str]:
         return list(CLIP_NAMES)
 
+    def prepare_into(self, data_root) -> str:
+        """Fetch (bigbuckbunny, newtonscradle: cached under data_root/raw) or generate the clip and read
+        it with this config's crop / resize / frame selection, so a bad file fails now."""
+        clip = load_clip(self, data_root)
+        h, w = clip.frames.shape[1:3]
+        where = "generated" if self.name in GENERATED else f"read from {self.path or Path(data_root) / 'raw'}"
+        return f"clip {clip.name}: {len(clip)} frames of {w}x{h} at {clip.fps:g} fps ({where})"
+
 
 @dataclass
 class Clip:
@@ -78,8 +89,6 @@ def load_clip(cfg: ClipConfig, data_root="data") -> Clip:
     if cfg.name in GENERATED:
         return _generated(cfg)
     if cfg.name in REAL:
-        from seqgen.data.video.sources import fetch_clip
-
         path = fetch_clip(cfg.name, Path(data_root).expanduser() / "raw")
         return read_clip(path, cfg, key=f"cached clip {cfg.name}", name=cfg.name)
     if not cfg.path:
@@ -89,8 +98,6 @@ def load_clip(cfg: ClipConfig, data_root="data") -> Clip:
 
 
 def _generated(cfg: ClipConfig) -> Clip:
-    from seqgen.data.video import generated
-
     if cfg.name == "sprite" and (cfg.crop is not None or cfg.size is not None):
         raise ConfigError("data.crop / data.size do not apply to the sprite clip (its positions are in frame "
                           "pixels): set data.frame_size instead")
@@ -127,8 +134,6 @@ def _wanted(i: int, cfg: ClipConfig, kept: int) -> tuple[bool, bool]:
 
 def _transform(frame: np.ndarray, cfg: ClipConfig) -> np.ndarray:
     """One decoded frame (H, W, 3) uint8 -> cropped, resized, grey as configured: (h, w, C) uint8."""
-    from PIL import Image
-
     if cfg.crop is None and cfg.size is None and not cfg.grey:
         return frame
     img = Image.fromarray(frame)
@@ -192,8 +197,6 @@ def _frame_cap(w: int, h: int, cfg: ClipConfig, where: str) -> None:
 
 
 def _read_pillow(p: Path, cfg: ClipConfig, key: str):
-    from PIL import Image, ImageSequence, UnidentifiedImageError
-
     try:
         img = Image.open(p)   # lazy: the header only (a GIF's logical screen is every frame's canvas)
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from seqgen.core import checkpoint as ckpt
+from seqgen.core.errors import CheckpointError, DataError
+from seqgen.families.infgram.engine import Engine
+from seqgen.families.infgram.model import index_dir
+
 
 def load_engine(path):
     """An `Engine` from an index folder (holding index.json), a run folder, or an infgram checkpoint."""
-    from seqgen.core.errors import CheckpointError, DataError
-    from seqgen.families.infgram.engine import Engine
-
     p = Path(path).expanduser()
     if p.is_dir():
         for cand in (p, p / "index", p.parent / "index"):
@@ -18,11 +20,9 @@ def load_engine(path):
         return Engine(p)   # the error names the missing index.json
     if not p.is_file():
         raise DataError(f"{path}: no such ∞-gram index folder or checkpoint")
-    from seqgen.core import checkpoint as ckpt
 
     state = ckpt.load(p)
     if state.get("model_name") != "infgram":
         raise CheckpointError(f"{path} is a {state.get('model_name')} checkpoint, not an infgram one")
-    from seqgen.families.infgram.model import index_dir
 
     return Engine(index_dir(state, p))

@@ -7,11 +7,14 @@ import json
 import time
 from dataclasses import replace
 
+from seqgen.core.errors import CheckpointError
 from seqgen.core.training import RunContext, save_fitted
 from seqgen.data.prepare import data_identity, prepare
+from seqgen.data.tokenizer import Tokenizer
 from seqgen.families.infgram.engine import Engine
+from seqgen.families.infgram.evaluate import split_figures
 from seqgen.families.infgram.index import build
-from seqgen.families.infgram.model import InfGram, boundary_id
+from seqgen.families.infgram.model import InfGram, boundary_id, index_dir
 
 
 def fit(ctx: RunContext) -> dict:
@@ -34,7 +37,6 @@ def fit(ctx: RunContext) -> dict:
     print(f"[seqgen] infgram index: {len(train):,} tokens, {metrics['documents']:,} documents, "
           f"{len(meta['shards'])} shard(s), {metrics['index_bytes_per_token']:.2f} bytes/token, built in "
           f"{seconds:.1f} s ({metrics['build_tokens_per_s'] / 1e6:.2f}M tokens/s) -> {out}", flush=True)
-    from seqgen.families.infgram.evaluate import split_figures
 
     for split, prefix in (("valid", "val"), ("test", "test")):
         if data.meta["tokens"].get(split):
@@ -52,10 +54,6 @@ def fit(ctx: RunContext) -> dict:
 
 def load(state: dict, device):
     """(InfGram with an open engine, tokenizer) from a checkpoint."""
-    from seqgen.core.errors import CheckpointError
-    from seqgen.data.tokenizer import Tokenizer
-    from seqgen.families.infgram.model import index_dir
-
     model = InfGram(InfGram.Config(**state["model_config"]))
     model.engine = Engine(index_dir(state))
     got = [len(s.tok) for s in model.engine.shards]

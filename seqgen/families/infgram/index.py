@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from pydivsufsort import divsufsort
 
 from seqgen.core.errors import DataError
 
@@ -62,8 +63,6 @@ def _shard_cuts(tokens: np.ndarray, boundary: int | None, shard_tokens: int) -> 
 
 def _sort_suffixes(arr: np.ndarray) -> np.ndarray:
     """Token-level suffix array (int64) of arr (uint16 / uint32), via divsufsort on big-endian bytes."""
-    from pydivsufsort import divsufsort
-
     width = arr.dtype.itemsize
     raw = divsufsort(arr.astype(f">u{width}").view(np.uint8))   # byte-level SA, int32 / int64
     keep = raw[raw % width == 0]

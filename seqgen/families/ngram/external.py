@@ -130,49 +130,63 @@ def count_external(lines: Callable[[], Iterable], V: int, N: int, bos: int, eos:
     tmp = Path(tempfile.mkdtemp(prefix="seqgen-ngram-", dir=temp_dir))
     try:
         for n in range(2, N + 1):
-            held, spilled, held_entries = [], [], 0
-            for b, block in enumerate(_blocks(lines, block_tokens)):
-                seq, last = _pad(block, bos, eos)
-                # order n-1 rows of this block: the words themselves, or what the last order saved
-                gid = seq if n == 2 else np.load(tmp / f"gid{b}.npy")
-                run, local = _block_run(seq, last, gid, V, n, bos)
-                if n < N:                                    # for the next order: local groups and keys
-                    np.save(tmp / f"local{b}.npy", local)
-                    np.save(tmp / f"lkeys{b}.npy", run[0] if run else np.zeros(0, np.int64))
-                if run is None:
-                    continue
-                held.append(run)
-                held_entries += len(run[0])
-                if held_entries >= spill_entries:            # budget half used: one sorted run to disk
-                    spilled.append(_spill(_reduce(held), tmp / f"o{n}-r{len(spilled)}"))
-                    held, held_entries = [], 0
-            if not held and not spilled:
-                raise DataError(f"no {n}-gram fits in any line (with <s> and </s>, every line is shorter "
-                                f"than {n} tokens): lower model.order")
-            runs = spilled + ([_reduce(held)] if held else [])
-            del held
-            passes = 0
-            while len(runs) > FAN_IN:                        # multi-pass: merge FAN_IN runs into one
-                runs = [_spill(_merge(runs[i:i + FAN_IN], max(64, spill_entries // FAN_IN)),
-                               tmp / f"o{n}-p{passes}-r{i}") for i in range(0, len(runs), FAN_IN)]
-                passes += 1
-            k, c, s, f = _merge(runs, max(64, spill_entries // max(1, len(runs))))
+            k, c, s, f = _count_order(lines, n, N, V, bos, eos, block_tokens, spill_entries, tmp)
             keys.append(k)
             raw.append(c.astype(np.int32))
             suffix.append(s)
             first.append(f)
-            del runs, spilled
-            for p in tmp.glob(f"o{n}-*"):
-                p.unlink()
-            if n < N:   # each block's global order-n rows: its sorted local keys looked up once
-                for b in range(sum(1 for _ in tmp.glob("local*.npy"))):
-                    local, lkeys = np.load(tmp / f"local{b}.npy"), np.load(tmp / f"lkeys{b}.npy")
-                    rows = np.searchsorted(k, lkeys)
-                    gid = np.where(local >= 0, rows[np.maximum(local, 0)] if len(rows) else -1, -1)
-                    np.save(tmp / f"gid{b}.npy", gid.astype(np.int64))
+            if n < N:
+                _save_next_rows(tmp, k)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return keys, raw, suffix, first
+
+
+def _count_order(lines, n: int, N: int, V: int, bos: int, eos: int, block_tokens: int, spill_entries: int,
+                 tmp: Path):
+    """Order n's (keys, counts, suffix rows, <s>-initial flags): each block's sorted run, spilled to disk
+    whenever half the budget is held, merged FAN_IN runs at a time. Reads the order n-1 rows of each
+    block from tmp and, below the top order, leaves its local groups and keys there for the next one."""
+    held, spilled, held_entries = [], [], 0
+    for b, block in enumerate(_blocks(lines, block_tokens)):
+        seq, last = _pad(block, bos, eos)
+        # order n-1 rows of this block: the words themselves, or what the last order saved
+        gid = seq if n == 2 else np.load(tmp / f"gid{b}.npy")
+        run, local = _block_run(seq, last, gid, V, n, bos)
+        if n < N:                                    # for the next order: local groups and keys
+            np.save(tmp / f"local{b}.npy", local)
+            np.save(tmp / f"lkeys{b}.npy", run[0] if run else np.zeros(0, np.int64))
+        if run is None:
+            continue
+        held.append(run)
+        held_entries += len(run[0])
+        if held_entries >= spill_entries:            # budget half used: one sorted run to disk
+            spilled.append(_spill(_reduce(held), tmp / f"o{n}-r{len(spilled)}"))
+            held, held_entries = [], 0
+    if not held and not spilled:
+        raise DataError(f"no {n}-gram fits in any line (with <s> and </s>, every line is shorter "
+                        f"than {n} tokens): lower model.order")
+    runs = spilled + ([_reduce(held)] if held else [])
+    del held
+    passes = 0
+    while len(runs) > FAN_IN:                        # multi-pass: merge FAN_IN runs into one
+        runs = [_spill(_merge(runs[i:i + FAN_IN], max(64, spill_entries // FAN_IN)),
+                       tmp / f"o{n}-p{passes}-r{i}") for i in range(0, len(runs), FAN_IN)]
+        passes += 1
+    out = _merge(runs, max(64, spill_entries // max(1, len(runs))))
+    del runs, spilled
+    for p in tmp.glob(f"o{n}-*"):
+        p.unlink()
+    return out
+
+
+def _save_next_rows(tmp: Path, k: np.ndarray) -> None:
+    """Each block's global order-n rows: its sorted local keys looked up once in the merged keys k."""
+    for b in range(sum(1 for _ in tmp.glob("local*.npy"))):
+        local, lkeys = np.load(tmp / f"local{b}.npy"), np.load(tmp / f"lkeys{b}.npy")
+        rows = np.searchsorted(k, lkeys)
+        gid = np.where(local >= 0, rows[np.maximum(local, 0)] if len(rows) else -1, -1)
+        np.save(tmp / f"gid{b}.npy", gid.astype(np.int64))
 
 
 def _spill(run, stem: Path):

@@ -40,12 +40,9 @@ def fit_text(text: str, tok, order: int = 3, smoothing: str = "mkn", blank: bool
     return NGram(cfg).fit(lines, vocab)
 
 
-def fit(ctx: RunContext) -> dict:
-    spec = ctx.spec
-    data = prepare(spec.data, spec.data_root)
-    tok = data.tokenizer
-    vocab = model_vocab(tok)
-    blank = spec.model.blank_lines
+def _readers(spec, data, tok, blank: bool):
+    """(source, scores): source(split) -> a function yielding each line's ids (afresh at each call),
+    scores(model, split) -> the figures evaluate.py reports for that split."""
     spans = {s: data.lines(s, blank) for s in ("train", "valid", "test")}
     every = {s: data.lines(s, True) for s in ("valid", "test")}
     if all(v is not None for v in [*spans.values(), *every.values()]):
@@ -56,20 +53,30 @@ def fit(ctx: RunContext) -> dict:
             starts, ends = spans[split] if blank_lines == blank else every[split]
             return lambda: (np.asarray(ids[a:b], np.int64) for a, b in zip(starts, ends))
 
-        def scores(split):   # the figures of ngram_text_scores (evaluate.py), from the ids
+        def scores(model, split):   # the figures of ngram_text_scores (evaluate.py), from the ids
             info = data.meta["lines"][split]
             chars = data.meta["chars"][split] + (not info["final_newline"])   # every line + its newline
             whole = None if blank else list(source(split, True)())
             return ngram_scores(model, list(source(split)()), whole, chars)
-    else:   # BPE, or a folder prepared before line indexes: encode each line of the re-read text
-        texts = load_splits(spec.data, Path(spec.data_root).expanduser() / "raw")
+        return source, scores
+    # BPE, or a folder prepared before line indexes: encode each line of the re-read text
+    texts = load_splits(spec.data, Path(spec.data_root).expanduser() / "raw")
 
-        def source(split):
-            return lambda: (np.asarray(tok.encode(ln), np.int64) for ln in split_lines(texts.get(split, ""), blank))
+    def source_text(split):
+        return lambda: (np.asarray(tok.encode(ln), np.int64) for ln in split_lines(texts.get(split, ""), blank))
 
-        def scores(split):
-            return ngram_text_scores(model, tok, texts[split])
+    def scores_text(model, split):
+        return ngram_text_scores(model, tok, texts[split])
+    return source_text, scores_text
 
+
+def fit(ctx: RunContext) -> dict:
+    spec = ctx.spec
+    data = prepare(spec.data, spec.data_root)
+    tok = data.tokenizer
+    vocab = model_vocab(tok)
+    blank = spec.model.blank_lines
+    source, scores = _readers(spec, data, tok, blank)
     ident = json.dumps(data_identity(spec.data))   # what it was fitted on: lets evaluate.py trust those paths
     with stop_requests() as stop:   # SIGTERM / Ctrl-C: the stage running ends, the model is saved, exit 143 / 130
         t0 = time.perf_counter()
@@ -86,7 +93,7 @@ def fit(ctx: RunContext) -> dict:
                               "run the same command again to refit and evaluate (counting is deterministic)")
             if not data.meta["tokens"].get(split):
                 continue
-            r = scores(split)   # the figures evaluate.py reports, one definition
+            r = scores(model, split)   # the figures evaluate.py reports, one definition
             metrics.update({f"{prefix}/{k}": v for k, v in r.items() if k not in ("lines", "chars")})
             print(f"[seqgen] {split}: perplexity {r['ppl']:.2f} (excluding OOVs {r['ppl_excl_oov']:.2f}) over "
                   f"{r['lines']}, {r['tokens']:,} tokens, {r['oov']:,} OOV; {r['bpc']:.4f} bits/char over every "

@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from seqgen.core import checkpoint as ckpt
 from seqgen.core.errors import DataError
+from seqgen.data.tokenizer import EOL, CharTokenizer, Tokenizer, WordTokenizer
 from seqgen.families.ngram.model import BOS, EOS, UNK, NGram, lookup, ngram_words
 
 
@@ -195,9 +197,6 @@ def arpa_to_checkpoint(arpa_path, out) -> Path:
     (KenLM, SRILM, ours) with a tokenizer whose ids are the model's: characters when every word is one
     character (an exported char model), seqgen's word split when "\n" is a word (an exported word
     model, which keeps line breaks), else whitespace-separated words (KenLM's convention)."""
-    from seqgen.core import checkpoint as ckpt
-    from seqgen.data.tokenizer import EOL, CharTokenizer, WordTokenizer
-
     if not Path(arpa_path).is_file():
         raise DataError(f"arpa={arpa_path}: file not found")
     words = read_arpa(arpa_path).vocab
@@ -222,6 +221,4 @@ def export_arpa(model, state, out) -> Path:
 
 def load(state: dict, device):
     """(NGram, tokenizer) from a checkpoint: the tables are numpy arrays, device is not used."""
-    from seqgen.data.tokenizer import Tokenizer
-
     return from_state(NGram.Config(**state["model_config"]), state["model"]), Tokenizer.from_json(state["tokenizer"])

@@ -17,9 +17,13 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from seqgen.core.errors import ConfigError, DataError
 from seqgen.core.schema import key
+from seqgen.core.sizes import parse_size
+from seqgen.families.ngram import kernels
+from seqgen.families.ngram.external import count_external
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 DEFAULT_DISCOUNTS = (0.5, 1.0, 1.5)  # used when count-of-counts leave a discount undefined
@@ -73,8 +77,6 @@ class NGram:
     def forward(self, idx):
         """The neural models' protocol: idx (B, T) tensor -> logits (B, T, V), natural-log probabilities
         of the next token after each prefix. Each row is read as the start of a line (after <s>)."""
-        import torch  # here, not at the top: counting and scoring need no torch (a lighter process)
-
         bos = self._specials()[0]
         rows = idx.tolist()
         ctx = [[bos] + row[: t + 1] for row in rows for t in range(len(row))]
@@ -93,9 +95,6 @@ class NGram:
         if not any(len(x) for x in source()):
             raise DataError("cannot fit an n-gram model on an empty corpus")
         if self.config.memory is not None:
-            from seqgen.core.sizes import parse_size
-            from seqgen.families.ngram.external import count_external
-
             budget = parse_size(self.config.memory, "model.memory")
             self.keys, raw, suffix, first = count_external(source, self.V, self.config.order, bos, eos, budget,
                                                            self.config.temp_dir)
@@ -132,16 +131,7 @@ class NGram:
             packed = gid[pos].astype(np.int64)
             packed *= V
             packed += seq[pos + n - 1]
-            if int(len(self.keys[-1]) * V).bit_length() + pbits <= _PACK_BITS:
-                packed <<= pbits
-                packed |= pos
-                packed.sort()
-                pos = (packed & ((1 << pbits) - 1)).astype(np.int32)
-                packed >>= pbits                            # now the sorted keys
-            else:  # too many bits to pack: sort positions by key instead (more memory, same result)
-                order = np.argsort(packed, kind="stable")
-                packed, pos = packed[order], pos[order]
-                del order
+            packed, pos = _sort_keys(packed, pos, pbits, int(len(self.keys[-1]) * V).bit_length())
             new = np.empty(len(packed), bool)               # the first entry of each key's run
             new[0] = True
             np.not_equal(packed[1:], packed[:-1], out=new[1:])
@@ -163,17 +153,7 @@ class NGram:
     def _estimate(self, raw, suffix, first, bos):
         """Probabilities and backoffs per order, from the counts of `_count` (freed order by order)."""
         N, V = self.config.order, self.V
-        counts = [None] * (N + 1)                           # int32: raw, or Kneser-Ney adjusted
-        counts[N] = raw[N]
-        for n in range(N - 1, 0, -1):
-            if self.config.smoothing == "wb":
-                counts[n] = raw[n]
-                continue
-            # Kneser-Ney adjusted counts: distinct left extensions, except <s>-initial n-grams
-            cont = np.bincount(suffix[n + 1], minlength=len(raw[n])).astype(np.int32)
-            counts[n] = cont if n == 1 else np.where(first[n], raw[n], cont)
-        counts[1] = counts[1].copy()
-        counts[1][bos] = 0  # <s> is never predicted
+        counts = _adjusted_counts(raw, suffix, first, bos, kneser_ney=self.config.smoothing != "wb")
         self.raw_counts, self.adjusted_counts = raw[1:], counts[1:]  # kept for inspection, not saved
         probs_lower = None
         self.logp, self.bow, self.discounts = [], [], []
@@ -289,8 +269,6 @@ def score_lines(model: "NGram", lines: list[np.ndarray], return_targets: bool = 
     backend: numba (compiled, kernels.score), numpy (the reference), auto (numba when installed)."""
     bos, eos, unk = model._specials()
     if _backend(backend) == "numba":
-        from seqgen.families.ngram import kernels
-
         logp, tokens = kernels.score_lines(model, lines, bos, eos)
         return (logp, tokens) if return_targets else logp
     seq, line_of = _pad_lines(lines, bos, eos)
@@ -344,8 +322,6 @@ def next_log10probs(model: "NGram", contexts, backend: str = "auto") -> np.ndarr
     bos, eos, unk = model._specials()
     N, V = model.config.order, model.V
     if _backend(backend) == "numba":
-        from seqgen.families.ngram import kernels
-
         out = kernels.next_log10probs(model, [list(c)[-(N - 1):] if N > 1 else [] for c in contexts])
         out[:, bos] = -np.inf                                # <s> is never predicted
         return out
@@ -382,3 +358,35 @@ def _backend(backend: str) -> str:
             raise ConfigError("backend=numba needs the numba package: pip install numba") from None
         return "numpy"
     return "numba"
+
+
+def _sort_keys(packed: np.ndarray, pos: np.ndarray, pbits: int, key_bits: int):
+    """Sort an order's keys (int64) with their positions -> (sorted keys, positions in that order).
+    Packed into one int64 (key << pbits | pos) and sorted in place when the bits fit; else an argsort."""
+    if key_bits + pbits <= _PACK_BITS:
+        packed <<= pbits
+        packed |= pos
+        packed.sort()
+        pos = (packed & ((1 << pbits) - 1)).astype(np.int32)
+        packed >>= pbits                            # now the sorted keys
+        return packed, pos
+    order = np.argsort(packed, kind="stable")       # too many bits to pack: more memory, same result
+    return packed[order], pos[order]
+
+
+def _adjusted_counts(raw: list, suffix: list, first: list, bos: int, kneser_ney: bool) -> list:
+    """Per order (index n), the counts probabilities are estimated from (int32): the top order's raw
+    counts; below it Kneser-Ney's distinct left extensions (except <s>-initial n-grams, which keep raw
+    counts), or raw counts for Witten-Bell. <s> itself gets count 0: it is never predicted."""
+    N = len(raw) - 1
+    counts = [None] * (N + 1)
+    counts[N] = raw[N]
+    for n in range(N - 1, 0, -1):
+        if not kneser_ney:
+            counts[n] = raw[n]
+            continue
+        cont = np.bincount(suffix[n + 1], minlength=len(raw[n])).astype(np.int32)
+        counts[n] = cont if n == 1 else np.where(first[n], raw[n], cont)
+    counts[1] = counts[1].copy()
+    counts[1][bos] = 0
+    return counts

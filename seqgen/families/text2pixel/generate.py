@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from seqgen.core.errors import ConfigError
 from seqgen.core.rundir import samples_path
@@ -118,8 +119,6 @@ def draw(model, tokenizer, captions: list[str], caption_len: int, device, guidan
     out = []
     starts = range(0, len(captions), batch_size)
     if progress:
-        from tqdm.auto import tqdm
-
         starts = tqdm(starts, desc="drawing", unit="batch", disable=None, leave=False)
     for s in starts:
         text = torch.tensor([encode_caption(tokenizer, t, caption_len, strict) for t in captions[s:s + batch_size]],

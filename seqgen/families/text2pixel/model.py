@@ -32,7 +32,7 @@ from einops import rearrange
 from seqgen.core.schema import key
 from seqgen.nn.decoder import Decoder
 from seqgen.nn.layers import KVCache, check_heads
-from seqgen.nn.patches import PatchVocab
+from seqgen.nn.patches import PatchVocab, pixel_head, raw_embedding
 
 
 class Text2Pixel(Decoder, PatchVocab):
@@ -86,10 +86,9 @@ class Text2Pixel(Decoder, PatchVocab):
         if p > 1:
             # an escaped patch: its pixels are read in by a bag of (pixel slot, colour) embeddings and
             # drawn by a head of p*p independent colour distributions given the hidden state
-            self.raw_emb = nn.Embedding(p * p * c.n_colors, c.n_embd)
-            self.pixel_head = nn.Linear(c.n_embd, p * p * c.n_colors, bias=False)
+            self.raw_emb = raw_embedding(c.n_embd, p, c.n_colors)
+            self.pixel_head = pixel_head(c.n_embd, p, c.n_colors)
             self.register_patch_vocab(c.n_tokens, p, c.n_colors)
-            self.register_buffer("raw_offset", torch.arange(p * p) * c.n_colors, persistent=False)
         self.init_weights()
         w = c.width // p
         rows = torch.arange(c.height // p).repeat_interleave(w)
@@ -143,7 +142,7 @@ class Text2Pixel(Decoder, PatchVocab):
         pos = self.row_emb.weight[self.pix_rows[first:first + T]] + self.col_emb.weight[self.pix_cols[first:first + T]]
         x = self.pix_emb(tokens) + pos
         if raw is not None and self.esc_id is not None:
-            bag = self.raw_emb(raw + self.raw_offset).sum(-2)                         # (B, T, C)
+            bag = self.raw_bag(raw)                         # (B, T, C)
             x = x + bag * (tokens == self.esc_id)[..., None]
         return x
 
@@ -179,10 +178,6 @@ class Text2Pixel(Decoder, PatchVocab):
     def forward(self, text, tokens, cache: KVCache | None = None, raw=None) -> torch.Tensor:
         """Logits over the next image token (patch 1: the palette), shapes as in features()."""
         return self.head(self.features(text, tokens, raw, cache))
-
-    def pixel_logits(self, h: torch.Tensor) -> torch.Tensor:
-        """h (..., C) -> (..., p*p, K): the colours of an escaped patch's pixels."""
-        return self.pixel_head(h).unflatten(-1, (self.config.patch ** 2, self.config.n_colors))
 
     def nll(self, text: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
         """Exact code length of each image in nats (B,): its tokens, plus the pixels of escaped ones."""

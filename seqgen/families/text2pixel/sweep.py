@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import time
 
-from seqgen.data.images.prepare import PreparedImages, spread
+from seqgen.data.images.prepare import PreparedImages
+from seqgen.data.subsets import spread
 from seqgen.families.text2pixel.baseline import PixelNGram
 from seqgen.families.text2pixel.evaluate import evaluate_pixels, scorer_for
 

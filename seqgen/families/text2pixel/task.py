@@ -17,7 +17,8 @@ import torch
 from seqgen.core.training import RunContext, Task
 from seqgen.data.images.codec import digit_view, grid_image
 from seqgen.data.images.patches import coverage, fit_vocab
-from seqgen.data.images.prepare import ImageBatches, PreparedImages, load_prepared, prepare_images, prepared_dir, spread
+from seqgen.data.images.prepare import ImageBatches, PreparedImages, load_prepared, prepare_images, prepared_dir
+from seqgen.data.subsets import spread
 from seqgen.families.text2pixel.baseline import PixelNGram
 from seqgen.families.text2pixel.evaluate import Scorer, evaluate_pixels, guided_and_unguided, scorer_for
 from seqgen.families.text2pixel.generate import draw

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from seqgen.core.schema import key
 from seqgen.data.images.codec import reduce_blocks, upsample_nearest
-from seqgen.data.images.prepare import ImageDataConfig, PreparedImages, check_same_images, prepare_images, spread
+from seqgen.data.images.prepare import ImageDataConfig, PreparedImages, check_same_images, prepare_images
 from seqgen.data.prepare import pick_split
+from seqgen.data.subsets import spread
 from seqgen.families.base import data_from
 from seqgen.families.upsampler.generate import upsample
 from seqgen.families.upsampler.settings import DECODES, settings_of
@@ -30,8 +32,6 @@ class EvalArgs:
 
 def upsample_bicubic_baseline(lo, codec, factor: int = 4):
     """(N, h, w) -> (N, h*f, w*f): palette colours, bicubic resize in RGB, quantized back to the palette."""
-    from PIL import Image
-
     out = []
     for im in np.asarray(lo):
         rgb = Image.fromarray(codec.dequantize(im))

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from seqgen.core.schema import key
+from seqgen.families.upsampler.conv import ConvUpsampler
 from seqgen.nn.decoder import Decoder
 from seqgen.nn.layers import KVCache
 
@@ -146,7 +147,5 @@ class Upsampler(Decoder):
 def build_upsampler(config: "Upsampler.Config"):
     """The upsampler a config asks for: the block model, or the one-pass conv net (conv.py)."""
     if config.arch == "conv":
-        from seqgen.families.upsampler.conv import ConvUpsampler
-
         return ConvUpsampler(config)
     return Upsampler(config)

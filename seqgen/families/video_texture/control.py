@@ -18,6 +18,7 @@ from bisect import bisect_right
 import numpy as np
 
 from seqgen.core.errors import ConfigError
+from seqgen.data.video.generated import composite
 from seqgen.families.video_texture import analysis as A
 from seqgen.families.video_texture.playback import row_cdf
 
@@ -127,8 +128,6 @@ def render_sprite(background: np.ndarray, cutouts: np.ndarray, seq: np.ndarray, 
                   waypoints=None) -> np.ndarray:
     """Frames (T, H, W, 3) uint8: the background with cut-out seq[t] (RGBA, premultiplied) at positions[t];
     waypoints, if given, are marked as small dark squares."""
-    from seqgen.data.video.generated import composite
-
     bg = background.astype(np.float64) / 255
     if waypoints is not None:
         for x, y in np.asarray(waypoints, dtype=np.float64).reshape(-1, 2):

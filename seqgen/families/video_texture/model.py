@@ -15,8 +15,10 @@ import numpy as np
 import torch
 
 from seqgen.core.errors import ConfigError, DataError
+from seqgen.core.schema import build
 from seqgen.families.video_texture import analysis as A
 from seqgen.families.video_texture import control, loops
+from seqgen.families.video_texture.playback import walk
 
 
 def _np(x):
@@ -137,15 +139,11 @@ class VideoTexture:
 
     # ---- playback ------------------------------------------------------------------------------------
     def play(self, frames: int, seed: int, start: int = 0) -> np.ndarray:
-        from seqgen.families.video_texture.playback import walk
-
         return walk(self.csr, frames, seed, start)
 
     def play_range(self, first: int, last: int, frames: int, seed: int, start: int = 0,
                    penalty: float = 1.0) -> np.ndarray:
         """A walk that moves to frames [first, last] and stays there (control (a))."""
-        from seqgen.families.video_texture.playback import walk
-
         cfg = self.config
         csr = control.range_chain(self.cost.astype(np.float64), first, last, penalty, cfg.sigma, cfg.p, cfg.alpha,
                                   cfg.local_max, cfg.threshold)
@@ -177,8 +175,6 @@ class VideoTexture:
 
     @classmethod
     def from_state(cls, config: dict, state: dict) -> "VideoTexture":
-        from seqgen.core.config import build
-
         model = cls(build(cls.Config, config, "model"))
         model.frames, model.fps, model.clip_name = _np(state["frames"]), state["fps"], state["clip"]
         model.scale, model.cost = state["scale"], _np(state["cost"])

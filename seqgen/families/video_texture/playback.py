@@ -12,8 +12,10 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from seqgen.core.errors import ConfigError
+from seqgen.data.subsets import spread
 
 
 def walk(csr: dict, frames: int, seed: int, start: int = 0) -> np.ndarray:
@@ -92,8 +94,6 @@ def write(video: np.ndarray, path, fps: float, fmt: str, strip_frames: int = 12)
 
 
 def _image(frame: np.ndarray):
-    from PIL import Image
-
     return Image.fromarray(frame[..., 0] if frame.shape[-1] == 1 else frame)
 
 
@@ -125,7 +125,7 @@ def write_mp4(video: np.ndarray, path, fps: float) -> None:
 
 def write_strip(video: np.ndarray, path, count: int = 12, gap: int = 2) -> None:
     """`count` evenly spaced frames side by side, `gap` white pixels apart."""
-    pick = np.linspace(0, len(video) - 1, min(count, len(video))).round().astype(int)
+    pick = spread(len(video), count)
     h, w, c = video.shape[1:]
     strip = np.full((h, len(pick) * (w + gap) - gap, c), 255, np.uint8)
     for k, t in enumerate(pick):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from seqgen.core.errors import ConfigError
 from seqgen.core.rundir import samples_path
@@ -156,8 +157,6 @@ def prompt_from_files(args: SampleArgs, codec: PixelCodec, size: int) -> tuple[n
 def strip(rows: list[list[np.ndarray]], codec: PixelCodec, scale: int, gap_after: tuple = ()) -> "object":
     """A PIL image: one row per list of index images, scaled by nearest neighbour, a thin gap between
     images and a wide one after the positions in gap_after (between prompt and answer, ...)."""
-    from PIL import Image
-
     pad, wide = max(2, scale // 2), 3 * max(2, scale // 2)
     h = max(im.shape[0] for r in rows for im in r) * scale
     widths = [sum(im.shape[1] * scale + (wide if i in gap_after else pad) for i, im in enumerate(r)) for r in rows]

@@ -54,7 +54,7 @@ from seqgen.core.errors import ConfigError
 from seqgen.core.schema import key
 from seqgen.nn.decoder import Decoder
 from seqgen.nn.layers import KVCache, check_heads
-from seqgen.nn.patches import PatchVocab
+from seqgen.nn.patches import PatchVocab, pixel_head, raw_embedding
 
 FORMS = ("sentence", "canvas")
 HEADS = ("vocab", "pixels")
@@ -143,7 +143,7 @@ class VisualPrompt(Decoder, PatchVocab):
         # token ids: 0..V-1 patches, V <esc>, V+1 <sep>, V+2 <canvas>; the head predicts 0..V
         self.esc_id, self.sep_id, self.canvas_id = V, V + 1, V + 2
         self.tok_emb = nn.Embedding(V + 3, c.n_embd)
-        self.raw_emb = nn.Embedding(p * p * c.n_colors, c.n_embd)          # bag of (pixel slot, colour)
+        self.raw_emb = raw_embedding(c.n_embd, p, c.n_colors)              # bag of (pixel slot, colour)
         # factorised positions, for what a slot reads (src) and what it predicts (dst); row w = an image's start
         self.src_img, self.dst_img = nn.Embedding(c.n_images, c.n_embd), nn.Embedding(c.n_images, c.n_embd)
         self.src_row, self.dst_row = nn.Embedding(self.w + 1, c.n_embd), nn.Embedding(self.w + 1, c.n_embd)
@@ -151,10 +151,9 @@ class VisualPrompt(Decoder, PatchVocab):
         self.build_trunk(c.n_layer, c.n_head, c.n_embd, c.dropout, c.bias)
         self.head = nn.Linear(c.n_embd, V + 1, bias=False) if c.head == "vocab" else None   # patch tokens
         # an escaped patch's pixels (head=vocab) or every patch's (head=pixels)
-        self.pixel_head = nn.Linear(c.n_embd, p * p * c.n_colors, bias=False)
+        self.pixel_head = pixel_head(c.n_embd, p, c.n_colors)
         self.init_weights()
         self.register_patch_vocab(V, p, c.n_colors)
-        self.register_buffer("raw_offset", torch.arange(p * p) * c.n_colors, persistent=False)
         j = torch.arange(L + 1).repeat(c.n_images)                               # code -> (k, row, col)
         self.register_buffer("code_img", torch.arange(c.n_images).repeat_interleave(L + 1), persistent=False)
         self.register_buffer("code_row", torch.where(j < L, j // self.w, self.w), persistent=False)
@@ -213,7 +212,7 @@ class VisualPrompt(Decoder, PatchVocab):
         special = torch.where(inp == -1, self.sep_id, self.canvas_id)
         # head=pixels reads a patch by its pixels only (one shared "patch" id, the <esc> row)
         ids = torch.where(real, tok[:, at] if self.config.head == "vocab" else self.esc_id, special)   # (B, T)
-        bag = self.raw_emb(raw[:, at] + self.raw_offset).sum(-2)                       # (B, T, C)
+        bag = self.raw_bag(raw[:, at])                       # (B, T, C)
         x = (self.tok_emb(ids) + bag * real[:, None].to(bag.dtype)
              + self._pos(plan.src[start:end], self.src_img, self.src_row, self.src_col)
              + self._pos(plan.dst[start:end], self.dst_img, self.dst_row, self.dst_col))
@@ -223,10 +222,6 @@ class VisualPrompt(Decoder, PatchVocab):
             rope = (self.rope_cos[dst], self.rope_sin[dst], self.rope_cos[src], self.rope_sin[src])
         B, T, _ = x.shape
         return self.ln_f(self.run_blocks(x, rope, cache).view(B, T, -1))
-
-    def pixel_logits(self, h: torch.Tensor) -> torch.Tensor:
-        """h (..., C) -> (..., p*p, K): the colours of the next patch's pixels (head=vocab: of an escape)."""
-        return self.pixel_head(h).unflatten(-1, (self.config.patch ** 2, self.config.n_colors))
 
     def nll(self, images: torch.Tensor, form: str = "sentence", scored=None) -> torch.Tensor:
         """Exact code length in nats (B,) of the scored images (indices into images (B, n, S*S);

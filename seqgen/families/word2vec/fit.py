@@ -30,19 +30,8 @@ def fit(ctx: RunContext) -> dict:
                  for ln in texts["train"].split("\n") if ln.strip()]
     resume = _stopped_fit(ctx)
     ident = json.dumps(data_identity(spec.data))   # what it was fitted on: lets evaluate.py trust those paths
-    step = [None]
-
-    def log_step(rec):  # one step = one ~1M-word chunk of SGD; a resumed fit goes on from the stopped one's
-        if step[0] is None:
-            step[0] = resume.get("step", 0) if resume and model.start_epoch else 0
-        step[0] += 1
-        tracker.log({"train/loss": rec["loss"], "lr": rec["lr"], "progress": rec["progress"]}, step[0])
-
-    def log(rec):
-        tracker.log({f"epoch/{k}": v for k, v in rec.items()}, step[0] or 0)
-        print(f"[seqgen] epoch {rec['epoch']}: loss {rec['loss']:.4f}, {rec['words_per_s']:,.0f} effective "
-              f"words/s, {rec['pairs']:,} examples", flush=True)
-
+    step = [None]   # the tracker's step, shared with on_epoch below
+    log, log_step = _loggers(model, tracker, resume, step)
     backend, dev = model.resolve_backend()
     print(f"[seqgen] word2vec: {'skip-gram' if model.config.sg else 'CBOW'}, {backend} trainer on {dev.type}, "
           f"{model.config.workers if dev.type == 'cpu' else 1} worker(s)", flush=True)
@@ -68,6 +57,21 @@ def fit(ctx: RunContext) -> dict:
         metrics.update(evaluate_word_vectors(model.vocab, model.vectors, Path(spec.data_root).expanduser() / "raw"))
         tracker.log(metrics, step[0] or 0)
     return save_fitted(ctx, model, model.state(), metrics, tokenizer=tok(), data_identity=ident)
+
+
+def _loggers(model, tracker, resume: dict | None, step: list):
+    """(log, log_step) for Word2Vec.fit: per epoch (printed and tracked) and per SGD step (tracked)."""
+    def log_step(rec):  # one step = one ~1M-word chunk of SGD; a resumed fit goes on from the stopped one's
+        if step[0] is None:
+            step[0] = resume.get("step", 0) if resume and model.start_epoch else 0
+        step[0] += 1
+        tracker.log({"train/loss": rec["loss"], "lr": rec["lr"], "progress": rec["progress"]}, step[0])
+
+    def log(rec):
+        tracker.log({f"epoch/{k}": v for k, v in rec.items()}, step[0] or 0)
+        print(f"[seqgen] epoch {rec['epoch']}: loss {rec['loss']:.4f}, {rec['words_per_s']:,.0f} effective "
+              f"words/s, {rec['pairs']:,} examples", flush=True)
+    return log, log_step
 
 
 def _stopped_fit(ctx: RunContext) -> dict | None:

@@ -7,13 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
+from seqgen.data.tokenizer import Tokenizer
 from seqgen.families.word2vec.model import Word2Vec
 
 
 def load(state: dict, device):
     """(Word2Vec, tokenizer) from a checkpoint; vectors stay on the CPU."""
-    from seqgen.data.tokenizer import Tokenizer
-
     model = Word2Vec.from_state(Word2Vec.Config(**state["model_config"]), state["model"])
     return model, Tokenizer.from_json(state["tokenizer"])
 

@@ -154,6 +154,52 @@ def _example(h, neu1e, target, syn1neg, thr, alias, T, negative, syn1, hs_ptr, h
 
 
 @njit(**_JIT)
+def _subsample(seq, start, end, keep, sent, where, state):
+    """The words of seq[start:end] that subsampling keeps (word w with probability keep[w]) into sent,
+    their positions into where -> (rng state, how many)."""
+    m = 0
+    for p in range(start, end):
+        w = seq[p]
+        if keep[w] < 1.0:
+            state, bits = _rand(state)
+            if (bits >> _S11) * _UNIT >= keep[w]:
+                continue
+        sent[m], where[m] = w, p
+        m += 1
+    return state, m
+
+
+@njit(**_JIT)
+def _cbow(syn0, sent, i, a, b, cbow_mean, h, neu1e, syn1neg, thr, alias, T, negative, syn1, hs_ptr, hs_points,
+          hs_labels, lr, ns_rows, ns_labels, g, prod, lsum, state):
+    """One CBOW example: the sum (or mean) of sent[a:b] but the centre sent[i] predicts it, and the error
+    goes back to each context word. Returns (rng state, prod, lsum)."""
+    D = syn0.shape[1]
+    h[:] = 0.0
+    for j in range(a, b):
+        if j != i:
+            row = syn0[sent[j]]
+            for d in range(D):
+                h[d] += row[d]
+    cnt = np.float32(b - a - 1)
+    if cbow_mean:
+        for d in range(D):
+            h[d] /= cnt
+    neu1e[:] = 0.0
+    state, prod, lsum = _example(h, neu1e, sent[i], syn1neg, thr, alias, T, negative, syn1, hs_ptr,
+                                 hs_points, hs_labels, lr, ns_rows, ns_labels, g, prod, lsum, state)
+    if not cbow_mean:                   # a sum spreads its error over the words (gensim)
+        for d in range(D):
+            neu1e[d] /= cnt
+    for j in range(a, b):
+        if j != i:
+            row = syn0[sent[j]]
+            for d in range(D):
+                row[d] += neu1e[d]
+    return state, prod, lsum
+
+
+@njit(**_JIT)
 def train_job(syn0, syn1neg, syn1, seq, line_starts, lo, hi, keep, thr, alias, T, hs_ptr, hs_points, hs_labels, sg,
               cbow_mean, window, negative, lr_start, lr_end, chunk_lo, chunk_len, seed, stats):
     """Train on the words seq[lo:hi] (a job; its ends act as line ends) and write
@@ -176,15 +222,7 @@ def train_job(syn0, syn1neg, syn1, seq, line_starts, lo, hi, keep, thr, alias, T
     start = lo
     while start < hi:
         end = min(line_starts[line + 1], hi)
-        m = 0
-        for p in range(start, end):                # subsampling: keep word w with probability keep[w]
-            w = seq[p]
-            if keep[w] < 1.0:
-                state, bits = _rand(state)
-                if (bits >> _S11) * _UNIT >= keep[w]:
-                    continue
-            sent[m], where[m] = w, p
-            m += 1
+        state, m = _subsample(seq, start, end, keep, sent, where, state)
         kept += m
         for i in range(m):
             state, shrink = _below(state, window)
@@ -202,30 +240,10 @@ def train_job(syn0, syn1neg, syn1, seq, line_starts, lo, hi, keep, thr, alias, T
                     for d in range(D):
                         row[d] += neu1e[d]
                     examples += 1
-            else:                                   # CBOW: the context's sum or mean predicts the centre
-                if b - a < 2:
-                    continue
-                h[:] = 0.0
-                for j in range(a, b):
-                    if j != i:
-                        row = syn0[sent[j]]
-                        for d in range(D):
-                            h[d] += row[d]
-                cnt = np.float32(b - a - 1)
-                if cbow_mean:
-                    for d in range(D):
-                        h[d] /= cnt
-                neu1e[:] = 0.0
-                state, prod, lsum = _example(h, neu1e, sent[i], syn1neg, thr, alias, T, negative, syn1, hs_ptr,
-                                             hs_points, hs_labels, lr, ns_rows, ns_labels, g, prod, lsum, state)
-                if not cbow_mean:                   # a sum spreads its error over the words (gensim)
-                    for d in range(D):
-                        neu1e[d] /= cnt
-                for j in range(a, b):
-                    if j != i:
-                        row = syn0[sent[j]]
-                        for d in range(D):
-                            row[d] += neu1e[d]
+            elif b - a >= 2:                        # CBOW: the context's sum or mean predicts the centre
+                state, prod, lsum = _cbow(syn0, sent, i, a, b, cbow_mean, h, neu1e, syn1neg, thr, alias, T,
+                                          negative, syn1, hs_ptr, hs_points, hs_labels, lr, ns_rows, ns_labels, g,
+                                          prod, lsum, state)
                 examples += 1
         start = end
         line += 1

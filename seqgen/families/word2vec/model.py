@@ -31,7 +31,7 @@ import torch
 from seqgen.core.distributed import resolve_device
 from seqgen.core.errors import ConfigError, DataError
 from seqgen.core.schema import key
-from seqgen.families.word2vec import torch_sgd
+from seqgen.families.word2vec import kernels, torch_sgd
 
 _TABLE = 10_000_000  # unigram-table entries (word2vec.c uses 1e8; 1e7 resolves p >= 1e-7)
 _CHUNK = 1 << 20     # words per logged step (and per batch of examples on the torch path)
@@ -191,19 +191,7 @@ class Word2Vec:
         self.vectors = ((torch.rand(V, D, generator=g) - 0.5) / D).to(dev)
         self.syn1neg = torch.zeros(V, D, device=dev) if c.negative else None
         self.syn1 = torch.zeros(max(0, V - 1), D, device=dev) if c.hs else None
-        first = self.start_epoch = 0
-        if resume is not None and list(resume["vocab"]) == self.vocab and np.array_equal(
-                np.asarray(resume["counts"]), self.counts):
-            first, self.history = int(resume["epoch"]), list(resume.get("history", []))
-            self.start_epoch = first
-            self.vectors = resume["vectors"].to(dev).clone()
-            self.syn1neg = resume["syn1neg"].to(dev).clone() if c.negative else None
-            self.syn1 = resume["syn1"].to(dev).clone() if c.hs else None
-            g.set_state(resume["rng"])
-            print(f"[seqgen] word2vec: resuming after epoch {first} of {c.epochs}", flush=True)
-        elif resume is not None:
-            print("[seqgen] word2vec: the vocabulary differs from the stopped fit's (edited text?): fitting "
-                  "from the start", flush=True)
+        first = self.start_epoch = self._resume(resume, g, dev) if resume is not None else 0
         if backend == "numba":
             train = self._numba_trainer(seq, lengths)
         else:
@@ -235,6 +223,22 @@ class Word2Vec:
             if on_epoch and epoch + 1 < c.epochs:
                 on_epoch(epoch + 1, g)
         return self
+
+    def _resume(self, resume: dict, g: torch.Generator, dev) -> int:
+        """Vectors, history and RNG of a stopped fit over the same vocabulary -> the epoch to go on
+        from (0, fitting from the start, when the vocabulary differs)."""
+        c = self.config
+        if not (list(resume["vocab"]) == self.vocab and np.array_equal(np.asarray(resume["counts"]), self.counts)):
+            print("[seqgen] word2vec: the vocabulary differs from the stopped fit's (edited text?): fitting "
+                  "from the start", flush=True)
+            return 0
+        first, self.history = int(resume["epoch"]), list(resume.get("history", []))
+        self.vectors = resume["vectors"].to(dev).clone()
+        self.syn1neg = resume["syn1neg"].to(dev).clone() if c.negative else None
+        self.syn1 = resume["syn1"].to(dev).clone() if c.hs else None
+        g.set_state(resume["rng"])
+        print(f"[seqgen] word2vec: resuming after epoch {first} of {c.epochs}", flush=True)
+        return first
 
     @property
     def batch_size(self) -> int:
@@ -281,8 +285,6 @@ class Word2Vec:
     def _numba_trainer(self, seq, lengths):
         """The compiled path per chunk: `workers` threads take its ~10k-word jobs in turn and run
         kernels.train_job on each (the GIL is released inside, so the threads run in parallel)."""
-        from seqgen.families.word2vec import kernels
-
         c, D = self.config, self.config.vector_size
         seq32 = np.ascontiguousarray(seq, dtype=np.int32)   # no copy when fit_ids made it int32
         starts = np.zeros(len(lengths) + 1, np.int64)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
-from seqgen.core.errors import ConfigError
+from seqgen.core.errors import ConfigError, DataError
 from seqgen.core.schema import key
+from seqgen.data.sources import CATALOG, fetch_packaged
 
 
 class VocabularyError(ConfigError):
@@ -98,9 +100,6 @@ def evaluate_word_pairs(vocab, vectors, path) -> dict:
 def evaluate_word_vectors(vocab, vectors, raw_root, restrict_vocab: int = 30000) -> dict:
     """Google analogies (3CosAdd, 3CosMul), WordSim-353 and SimLex-999, fetched once from the gensim
     wheel. Without a package index the evaluation is skipped with a warning."""
-    from seqgen.core.errors import DataError
-    from seqgen.data.sources import CATALOG, fetch_packaged
-
     try:
         files = {n: fetch_packaged(n, CATALOG[n], raw_root) for n in ("questions_words", "wordsim353", "simlex999")}
     except DataError as e:
@@ -127,8 +126,6 @@ class EvalArgs:
 def evaluate(model, tokenizer, state, ec, args: EvalArgs, device) -> dict:
     """evaluate.py for word2vec: analogies (3CosAdd, 3CosMul), WordSim-353 and SimLex-999 (the sets
     are fetched once from the gensim wheel); without a package index only the vocabulary is reported."""
-    from pathlib import Path
-
     out = {"model": state["model_name"], "data": state["config"].get("data", {}).get("name"), "vocab": len(model.vocab)}
     if not args.eval_sets:
         recorded = state.get("metrics", {})

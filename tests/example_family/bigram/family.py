@@ -60,7 +60,7 @@ def sample(model, tokenizer, state, sc, args, device) -> dict:
 
 
 def evaluate(model, tokenizer, state, ec, args, device) -> dict:
-    from seqgen.core.config import build
+    from seqgen.core.schema import build
 
     data = prepare(build(DataConfig, dict(state["config"]["data"]), "data"), ec.data_root, verbose=False)
     split = "test" if data.meta["tokens"].get("test") else "valid"
