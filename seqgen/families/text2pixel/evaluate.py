@@ -21,9 +21,9 @@ from seqgen.data.images.prepare import (
     check_same_images,
     encode_caption,
     prepare_images,
-    spread,
 )
 from seqgen.data.prepare import pick_split
+from seqgen.data.subsets import spread
 from seqgen.families.base import data_from
 from seqgen.families.text2pixel.baseline import PixelNGram
 from seqgen.families.text2pixel.generate import draw, run_guidance
