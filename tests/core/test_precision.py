@@ -1,7 +1,6 @@
 """Precision on CPUs with and without bf16 matrix instructions: one cached probe, a warned fallback,
 and benchmarks that plan no bf16 step where bf16 would crawl."""
 
-import importlib.util
 
 import pytest
 import torch
@@ -9,7 +8,6 @@ import torch
 from seqgen.core import precision as P
 from seqgen.core.errors import ConfigError
 from seqgen.core.trainer import measure_matmul_flops
-from tests.conftest import ROOT
 
 NO_BF16 = P.CpuBf16("AVX2", 60.0, False, "probe")
 
@@ -69,9 +67,8 @@ def test_environment_decides_without_probing(monkeypatch):
 
 
 def test_bench_plan_has_no_bf16_step_without_bf16():
-    spec = importlib.util.spec_from_file_location("bench_gpt", ROOT / "scripts" / "bench_gpt.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    from seqgen.bench import gpt as bench
+
     for quick in (True, False):
         steps = bench.plan(quick, curve=50, bf16=False, hf=True)
         assert steps and not [s for s in steps if "bf16" in s]
