@@ -1,11 +1,17 @@
 """Batch streams over prepared token files: random windows for training, ordered windows for eval.
 
-Both read the split in place (a np.memmap of uint16 / uint32 ids, as nanoGPT's get_batch): a batch
-gathers its B windows of T+1 ids and only those become int64, so a split of any size costs its
-page cache, and DDP ranks share one mapping of the same file.
+Both read the split in place: a batch gathers its B windows of T+1 ids and only those become int64,
+so a split of any size costs its page cache. A split given as a whole-file np.memmap is read with
+os.pread at each window rather than through the mapping: the pages a mapping faults in (with the
+kernel's readahead, ~1 MB a step at batch 12) count in the process's RSS and pile up over a run on a
+corpus bigger than memory (nanoGPT recreates its memmap every batch for the same reason); read
+pages stay in the shared, reclaimable page cache instead.
 """
 
 from __future__ import annotations
+
+import mmap
+import os
 
 import numpy as np
 import torch
@@ -14,11 +20,46 @@ from seqgen.core.errors import DataError
 from seqgen.data.subsets import spread
 
 
-def _ids(tokens) -> np.ndarray:
-    """A 1-D id array without copying a memmap / ndarray (tensors and lists are converted)."""
+class FileIds:
+    """A token file's ids read window by window with os.pread (no mapping): len() and window()."""
+
+    def __init__(self, path, dtype, offset: int, n: int):
+        self.path, self.dtype, self.offset, self.n = str(path), np.dtype(dtype), int(offset), int(n)
+        self._fd = None
+
+    @classmethod
+    def of(cls, mm: np.memmap) -> "FileIds":
+        return cls(mm.filename, mm.dtype, mm.offset, len(mm))
+
+    def __len__(self) -> int:
+        return self.n
+
+    def window(self, start: int, length: int) -> np.ndarray:
+        """ids[start:start + length] (clipped at the end), a fresh array."""
+        if self._fd is None or self._pid != os.getpid():   # one descriptor per process (DDP, forks)
+            self._fd, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
+        length = max(0, min(length, self.n - start))
+        size = self.dtype.itemsize
+        buf = os.pread(self._fd, length * size, self.offset + start * size)
+        return np.frombuffer(buf, self.dtype)
+
+    def __del__(self):
+        if getattr(self, "_fd", None) is not None and self._pid == os.getpid():
+            os.close(self._fd)
+
+
+def _ids(tokens):
+    """A 1-D id source without copying: a whole-file memmap becomes FileIds, an ndarray stays as it
+    is (tensors and lists are converted)."""
+    if isinstance(tokens, np.memmap) and tokens.filename and isinstance(tokens.base, mmap.mmap):
+        return FileIds.of(tokens)
     if isinstance(tokens, torch.Tensor):
         return tokens.numpy()
     return tokens if isinstance(tokens, np.ndarray) else np.asarray(tokens)
+
+
+def _window(ids, start: int, length: int) -> np.ndarray:
+    return ids.window(start, length) if isinstance(ids, FileIds) else ids[start:start + length]
 
 
 class TextBatches:
@@ -40,8 +81,11 @@ class TextBatches:
     def next(self):
         T = self.block_size
         ix = torch.randint(len(self.tokens) - T, (self.batch_size,), generator=self.generator)
-        offsets = ix.numpy()[:, None] + self._span[None, :]          # (B, T+1)
-        window = torch.from_numpy(self.tokens[offsets].astype(np.int64))
+        if isinstance(self.tokens, FileIds):                         # B reads of T+1 ids
+            rows = np.stack([self.tokens.window(int(i), T + 1) for i in ix.tolist()])
+        else:
+            rows = self.tokens[ix.numpy()[:, None] + self._span[None, :]]   # (B, T+1)
+        window = torch.from_numpy(rows.astype(np.int64))
         return window[:, :-1], window[:, 1:]
 
     def state_dict(self):
@@ -70,7 +114,7 @@ def eval_windows(tokens, block_size: int, batch_size: int, max_batches: int | No
         x = torch.zeros(len(group), T, dtype=torch.int64)
         y = torch.full((len(group), T), -1, dtype=torch.int64)  # -1: ignored by the loss
         for i, (s, L) in enumerate(zip(group, lengths)):
-            w = torch.from_numpy(data[s:s + L + 1].astype(np.int64))   # only this window becomes int64
+            w = torch.from_numpy(_window(data, s, L + 1).astype(np.int64))   # only this window becomes int64
             x[i, :L] = w[:L]
             y[i, :L] = w[1:L + 1]
         yield x, y
