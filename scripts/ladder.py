@@ -31,6 +31,8 @@ def main(argv=None):
                    "(the other parts' rows are kept from the previous results.json)")
     p.add_argument("--rungs", default=None, help="comma-separated rung names (e.g. wordmix_gpt or gpt): train "
                    "and score only these; the other rows are kept from the previous results.json")
+    p.add_argument("--cached", action="store_true", help="reuse each finished rung's saved figures "
+                   "(<run>/ladder_row.json) instead of evaluating it again")
     p.add_argument("--readme", action="store_true", help="print README's results tables from <out>/results.json "
                    "and exit (README must hold them verbatim: tests/ladder/test_readme_results.py)")
     p.add_argument("--text-files", default=None, metavar="TRAIN,VALID,TEST",
@@ -61,7 +63,7 @@ def main(argv=None):
     t0 = time.perf_counter()
     try:
         rows = run_ladder(Path(args.out_root), args.data_root, args.quick, only, data,
-                          pick=args.rungs.split(",") if args.rungs else None)
+                          pick=args.rungs.split(",") if args.rungs else None, cached=args.cached)
     except SeqgenError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

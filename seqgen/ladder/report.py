@@ -73,9 +73,9 @@ def markdown(rows: list[dict], wall_seconds: float, quick: bool, planned=()) -> 
     pix = [r for r in rows if r["corpus"] == "pixels"]
     if pix:
         lines += ["## Pixels (shapes, held-out shape–colour pairs)", ""]
-        lines += [f"> **{r['label']}**: {r['note']}" for r in pix if r.get("note")]
-        lines += ["" if any(r.get("note") for r in pix) else None]
-        lines = [x for x in lines if x is not None]
+        for r in pix:   # rows carried over from an older run say so (results.json "note")
+            if r.get("note"):
+                lines += [f"> **{r['label']}**: {r['note']}", ""]
         lines += ["| rung | bits / pixel-token | caption fidelity: mean, shape, all right, relation | token accuracy "
                   "| PSNR dB | SSIM | consistency | s / image | train time |", "|---|---|---|---|---|---|---|---|---|"]
         ngram_done = False

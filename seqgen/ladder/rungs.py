@@ -181,10 +181,12 @@ def run_rung(rung: Rung, data: dict, out_root: Path, data_root: str, quick: bool
 
 
 def run_ladder(out_root, data_root, quick: bool = False, only=None, data: dict | None = None, log=print,
-               pick=None) -> list:
+               pick=None, cached: bool = False) -> list:
     """Every rung in order -> rows. `data` maps corpus -> dataset overrides (default: the
     tiny-shakespeare characters, Open Shakespeare words, wordmix for the text ladder); `only` picks
-    corpora, `pick` rungs by name (the key's last part, e.g. wordmix_gpt or gpt)."""
+    corpora, `pick` rungs by name (the key's last part, e.g. wordmix_gpt or gpt; hybrids too:
+    gpt+infgram, gpt+kn5, infgram+kn5_bpe); `cached` reuses a finished rung's saved figures
+    (<run>/ladder_row.json, written after each evaluation) when they are newer than its checkpoint."""
     from seqgen.ladder.scaling import params_of
     from seqgen.ladder.text import TEXT_DATA, hybrid_rows, score_text_rung, short
 
@@ -193,13 +195,20 @@ def run_ladder(out_root, data_root, quick: bool = False, only=None, data: dict |
     for rung in rungs(quick):
         if (only and rung.corpus not in only) or (pick and not {rung.key.split("/")[-1], short(rung.key)} & set(pick)):
             continue
+        saved = Path(out_root) / rung.key / "ladder_row.json"
+        ckpt = Path(out_root) / rung.key / "checkpoints" / "last.pt"
+        if cached and saved.is_file() and ckpt.is_file() and saved.stat().st_mtime >= ckpt.stat().st_mtime:
+            log(f"[ladder] {rung.key}: figures of the finished checkpoint reused ({saved})")
+            rows.append(json.loads(saved.read_text(encoding="utf-8")))
+            continue
         row = run_rung(rung, data, Path(out_root), str(data_root), quick, log)
         if rung.corpus == "scaling":
             row["num_params"] = params_of(row["ckpt"])
         if rung.corpus == "text" and "bpc" in row:
             score_text_rung(rung, row, str(data_root), cache)
             log(f"[ladder] {rung.key}: {row['bits_per_byte']:.4f} bits per byte, word perplexity {row['word_ppl']:.1f}")
+        saved.write_text(json.dumps(row, default=str), encoding="utf-8")
         rows.append(row)
     if any(r["corpus"] == "text" for r in rows):
-        rows += hybrid_rows(rows, str(data_root), quick, log)
+        rows += hybrid_rows(rows, str(data_root), quick, log, pick)
     return rows

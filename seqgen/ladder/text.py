@@ -184,19 +184,21 @@ def gpt_words_nats(model, tok, state, row, data_root, rung, cache) -> dict:
     return out
 
 
-def hybrid_rows(rows: list[dict], data_root: str, quick: bool, log=print) -> list[dict]:
+def hybrid_rows(rows: list[dict], data_root: str, quick: bool, log=print, pick=None) -> list[dict]:
     """GPT + KN-5 and GPT + ∞-gram (issue 30's hybrids, λ tuned on valid) and the count-only
-    ∞-gram + KN-5, all on the BPE pieces, from the trained rungs' checkpoints."""
+    ∞-gram + KN-5, all on the BPE pieces, from the trained rungs' checkpoints (`pick`: only the
+    hybrids named there, e.g. gpt+infgram)."""
     from seqgen.app.evaluate import evaluate
 
     by = {short(r["key"]): r for r in rows if r.get("corpus") == "text"}
     gpt, inf, kn = by.get("gpt"), by.get("infgram"), by.get("kn5_bpe")
     out = []
     few = {"max_tokens": 20000} if quick else {}
-    if inf and kn:
+    wanted = (lambda name: pick is None or name in pick)   # noqa: E731
+    if inf and kn and wanted("infgram+kn5_bpe"):
         out.append(count_hybrid(inf, kn, data_root, few.get("max_tokens")))
     for name, other in (("infgram", inf), ("kn5", kn)):   # one evaluate.py run per hybrid (each scores valid + test)
-        if not (gpt and "bits_per_byte" in gpt and other):
+        if not (gpt and "bits_per_byte" in gpt and other and wanted(f"gpt+{name}")):
             continue
         r = evaluate({"ckpt": gpt["ckpt"], "data_root": data_root, **few,
                       ("infgram" if name == "infgram" else "kn"): other["ckpt"]})
