@@ -15,6 +15,7 @@ Word perplexity, on the shared "vocabulary" of whitespace words plus one end of 
 from __future__ import annotations
 
 import math
+import string
 from pathlib import Path
 
 import numpy as np
@@ -92,18 +93,27 @@ def fit_speller(train_text: str, order: int = 5):
 
     counts = Counter(train_text.split())
     hapax = sorted(w for w, c in counts.items() if c == 1) or sorted(counts)
-    tok = CharTokenizer.fit([train_text])
+    # the alphabet: the training text's characters and printable ASCII (Kneser-Ney's uniform floor
+    # gives the unseen ones their share)
+    tok = CharTokenizer.fit([train_text + string.printable])
     return fit_text("\n".join(hapax), tok, order=order), tok
 
 
 def spell_nats(speller, words: list[str]) -> np.ndarray:
-    """-ln p_spell(word + </s>) per word."""
+    """-ln p_spell(word + </s>) per word. A word with a character outside the speller's alphabet
+    is charged 8 bits per UTF-8 byte plus one byte for its end instead (a uniform byte code)."""
     from seqgen.families.ngram.model import score_lines
 
     model, tok = speller
-    lp = np.asarray(score_lines(model, [np.asarray(tok.encode(w), np.int64) for w in words]), np.float64)
-    ends = np.cumsum([len(w) + 1 for w in words])          # each word's letters then its </s>
-    return -np.add.reduceat(lp, np.r_[0, ends[:-1]]) * math.log(10) if words else np.zeros(0)
+    known = set(tok.itos) if hasattr(tok, "itos") else None
+    inside = [known is None or set(w) <= known for w in words]
+    spelt = [w for w, ok in zip(words, inside) if ok]
+    out = np.array([(len(w.encode("utf-8")) + 1) * math.log(256) for w in words], np.float64)
+    if spelt:
+        lp = np.asarray(score_lines(model, [np.asarray(tok.encode(w), np.int64) for w in spelt]), np.float64)
+        ends = np.cumsum([len(w) + 1 for w in spelt])          # each word's letters then its </s>
+        out[np.flatnonzero(inside)] = -np.add.reduceat(lp, np.r_[0, ends[:-1]]) * math.log(10)
+    return out
 
 
 def word_ngram_nats(model, tok, text: str, speller) -> dict:

@@ -3,13 +3,16 @@
 import json
 import math
 
+import pytest
+
 from tests.conftest import run_script
 
 
+@pytest.mark.timeout(1500)   # minutes on an idle 2-core machine; more under load
 def test_scaling_quick_four_sizes(tmp_path):
     out = tmp_path / "results"
     run_script(["scripts/ladder.py", "--quick", "--only", "scaling", "--out-root", str(tmp_path / "runs"),
-                "--data-root", str(tmp_path / "data"), "--out", str(out)], timeout=900)
+                "--data-root", str(tmp_path / "data"), "--out", str(out)], timeout=1400)
     rows = json.loads((out / "results.json").read_text())["rows"]
     assert [r["key"].split("/")[-1] for r in rows] == ["scaling_shapes_1x16", "scaling_shapes_1x32",
                                                         "scaling_shapes_2x32", "scaling_shapes_2x48"]
