@@ -68,7 +68,8 @@ def test_text_ladder_quick_end_to_end(tmp_path):
     files = []
     for split, lines in (("train", 600), ("valid", 60), ("test", 60)):
         p = tmp_path / f"{split}.txt"
-        body = [" ".join(rng.choice(words, rng.integers(4, 14))) for _ in range(lines)]
+        starts = rng.integers(0, len(words) - 14, lines)   # windows of one sentence: strong word order
+        body = [" ".join(words[s:s + rng.integers(4, 14)]) for s in starts]
         if split != "train":
             body += ["the quixotic zephyr", "xylophones of the king"]   # words never seen in train
         p.write_text("\n".join(body) + "\n", encoding="utf-8")
