@@ -33,7 +33,7 @@ def ordering(rows: list[dict]) -> list[str]:
         if five is None:
             continue
         for r in text:
-            if r.get("baseline"):
+            if r.get("baseline") or r.get("model_name") == "ngram" or "Kneser-Ney" in r["label"]:
                 continue
             gain = 1 - r["bpc"] / five["bpc"]
             verdict = (f"below the 5-gram's {five['bpc']:.3f} ({100 * gain:.1f}% lower)" if gain > 0 else
@@ -45,7 +45,9 @@ def ordering(rows: list[dict]) -> list[str]:
 def markdown(rows: list[dict], wall_seconds: float, quick: bool, planned=()) -> str:
     lines = ["# Results: the ladder" + (" (quick)" if quick else ""), "",
              "Written by `python scripts/ladder.py" + (" --quick" if quick else "") + "` "
-             f"(whole run {_minutes(wall_seconds)}). Held-out split: `valid` for tiny-shakespeare "
+             f"(its last invocation took {_minutes(wall_seconds)}; each table's rows keep the figures of the run "
+             "that made them, see the train times and the notes at the end). "
+             "Held-out split: `valid` for tiny-shakespeare "
              "characters (it has no test split), `test` otherwise. Bits per character code the whole "
              "held-out text (the n-grams score every line, blank ones included, one `</s>` per newline); "
              "word perplexity is per token of the word rungs' shared closed vocabulary (`<unk>` for rare words). "

@@ -73,6 +73,9 @@ def scaling_markdown(rows: list[dict]) -> list[str]:
 
 
 def scaling_claims(rows: list[dict]) -> list[str]:
+    if not any(r.get("corpus") == "scaling" for r in rows):
+        return ["- Larger models attain better realism (text2pixel at four sizes on shapes and emoji): **not "
+                "measured yet** — `python scripts/ladder.py --only scaling`."]
     out = []
     for name in DATASETS:
         sc = [r for r in rows if r.get("corpus") == "scaling" and _dataset(r) == name]

@@ -53,7 +53,7 @@ def text_rungs(quick: bool) -> list[Rung]:
     # word-level GPTs: a 16k vocabulary (the rest spelled out as above), 128 dims so word2vec's fit it
     words_vocab = ["data.max_vocab=16384"]
     words_gpt = ["experiment=gpt_wordmix", "data.tokenizer=word", *words_vocab, "model.n_embd=128", "model.n_head=4"]
-    out += [Rung(f"{pre}gpt", "GPT (BPE), the hour recipe", "text", ["experiment=gpt_wordmix"]),
+    out += [Rung(f"{pre}gpt", "GPT 4x128 (BPE)", "text", ["experiment=gpt_wordmix"]),
             Rung(f"{pre}word2vec", "word2vec skip-gram, 128 dims (words)", "text",
                  [*WORD, *words_vocab, "model=word2vec", "model.vector_size=128", "model.epochs=2"]),
             Rung(f"{pre}gpt_words", "GPT (words, 16k vocabulary)", "text", words_gpt),
