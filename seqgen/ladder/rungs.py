@@ -10,24 +10,12 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from seqgen.ladder.costs import cost_file, read_cost
+from seqgen.ladder.costs import Rung, cost_file, read_cost
 
 CHAR_DATA = ["data=shakespeare_char"]
 WORD_DATA = ["data=shakespeare_words"]
-
-
-@dataclass
-class Rung:
-    key: str                  # run name (under out_root) and row id
-    label: str
-    corpus: str               # chars | words | pixels | text (the wordmix ladder) | scaling
-    overrides: list[str] = field(default_factory=list)
-    init_from: str | None = None   # key of the word2vec rung whose vectors initialise this GPT
-    baseline: bool = False         # a count-based rung the neural ones are measured against
-    evaluate: dict = field(default_factory=dict)   # evaluate.py keys for this rung (images=, ...)
 
 
 def rungs(quick: bool) -> list[Rung]:

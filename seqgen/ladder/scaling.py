@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from seqgen.ladder.rungs import Rung
+from seqgen.ladder.costs import Rung
 
 # (n_layer, n_embd, n_head): head width 32 throughout; 12·L·d² = 98k, 332k, 786k, 2.65M (27x)
 SIZES = ((2, 64, 2), (3, 96, 3), (4, 128, 4), (6, 192, 6))

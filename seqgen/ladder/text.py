@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqgen.ladder.rungs import Rung
+from seqgen.ladder.costs import Rung
 
 TEXT_DATA = ["data=wordmix"]
 WORD = ["data.tokenizer=word"]
@@ -145,12 +145,15 @@ def finish(row: dict, nats: float, text: str) -> dict:
 
 def score_text_rung(rung: Rung, row: dict, data_root: str, cache: dict) -> dict:
     """Add bits per byte (and word perplexity) to an evaluated text rung's row."""
+    import torch
+
     from seqgen.app.load import load_model
 
     ckpt = Path(row["ckpt"])
     model, tok, state = load_model(ckpt)
     split = row.get("split", "test")
-    if row["model_name"] == "ngram" and tok.kind == "word":
+    network = isinstance(model, torch.nn.Module)   # a GPT reading fixed windows, not a count model
+    if tok.kind == "word" and not network:   # a word n-gram: score lines, spell out its <unk>s
         text = split_text(state, data_root, split)
         if rung.evaluate.get("max_tokens"):
             text = text[: text.rfind("\n", 0, int(rung.evaluate["max_tokens"] * 6)) + 1]
@@ -160,13 +163,13 @@ def score_text_rung(rung: Rung, row: dict, data_root: str, cache: dict) -> dict:
         finish(row, r["nats"], text)
         row["bits_per_byte_unk_cheap"] = r["nats_unk_cheap"] / math.log(2) / row["bytes"]
         row.update(oov=r["oov"], spell_bits_per_oov=r["spell_bits_per_oov"])
-    elif row["model_name"] == "ngram" or (row["model_name"] == "gpt" and tok.kind != "word"):
+    elif tok.kind != "word":
         # open vocabulary: the evaluated figure is already every byte's (bpc over characters -> bytes)
         text = split_text(state, data_root, split)
         chars = row["chars"]
         finish(row, row["bpc"] * chars * math.log(2) * len(text) / max(1, len(text.encode("utf-8"))), text[:chars]
                if rung.evaluate.get("max_tokens") else text)
-    elif row["model_name"] == "gpt":   # a word-level GPT: add the spelling of each <unk>
+    else:   # a word-level GPT: add the spelling of each <unk>
         row.update(gpt_words_nats(model, tok, state, row, data_root, rung, cache))
     return row
 
@@ -207,25 +210,23 @@ def hybrid_rows(rows: list[dict], data_root: str, quick: bool, log=print, pick=N
     wanted = (lambda name: pick is None or name in pick)   # noqa: E731
     if inf and kn and wanted("infgram+kn5_bpe"):
         out.append(count_hybrid(inf, kn, data_root, few.get("max_tokens")))
-    for name, other in (("infgram", inf), ("kn5", kn)):   # one evaluate.py run per hybrid (each scores valid + test)
-        if not (gpt and "bits_per_byte" in gpt and other and wanted(f"gpt+{name}")):
+    # (row suffix, partner row, evaluate.py key, its result prefix, label); one evaluate run per hybrid
+    for suffix, other, arg, pre, partner in (("infgram", inf, "infgram", "hybrid", "∞-gram"),
+                                             ("kn5", kn, "kn", "kn_hybrid", "KN-5 (BPE)")):
+        if not (gpt and "bits_per_byte" in gpt and other and wanted(f"gpt+{suffix}")):
             continue
-        r = evaluate({"ckpt": gpt["ckpt"], "data_root": data_root, **few,
-                      ("infgram" if name == "infgram" else "kn"): other["ckpt"]})
-        pre = "hybrid" if name == "infgram" else "kn_hybrid"
+        r = evaluate({"ckpt": gpt["ckpt"], "data_root": data_root, **few, arg: other["ckpt"]})
         # the GPT's own figure from the same windows: evaluate's bits per token of the split (ln of its ppl)
         gpt_nats = gpt["bits_per_token"] * math.log(2)
-        partner = "∞-gram" if name == "infgram" else "KN-5 (BPE)"
-        row = {"key": f"{gpt['key']}+{name}", "label": f"{gpt['label']} + {partner}",
+        row = {"key": f"{gpt['key']}+{suffix}", "label": f"{gpt['label']} + {partner}",
                "corpus": "text", "hybrid": True, "train_seconds": _add(gpt, other, "train_seconds"),
                "cpu_seconds": _add(gpt, other, "cpu_seconds"), "lambda": r.get(f"{pre}/lambda"),
                "bits_per_byte": gpt["bits_per_byte"] * math.log(r[f"{pre}/ppl"]) / gpt_nats,
                "ppl_reduction": r.get(f"{pre}/ppl_reduction"),
-               "command": f"python scripts/evaluate.py ckpt={gpt['ckpt']} {'infgram' if name == 'infgram' else 'kn'}="
-                          f"{other['ckpt']}"}
-        if name == "infgram":
-            row["infgram_nonzero"] = r.get("hybrid/infgram_nonzero")
-            row["bits_per_byte_direct"] = r.get("hybrid/bits_per_byte")
+               "command": f"python scripts/evaluate.py ckpt={gpt['ckpt']} {arg}={other['ckpt']}"}
+        if f"{pre}/bits_per_byte" in r:   # the ∞-gram hybrid also counts its bytes itself
+            row["infgram_nonzero"] = r.get(f"{pre}/infgram_nonzero")
+            row["bits_per_byte_direct"] = r[f"{pre}/bits_per_byte"]
         row["word_ppl"] = 2 ** (row["bits_per_byte"] * gpt["bytes"] / gpt["words"])
         out.append(row)
         log(f"[ladder] {row['label']}: {row['bits_per_byte']:.4f} bits per byte")
