@@ -7,6 +7,9 @@ import math
 import shutil
 from pathlib import Path
 
+from seqgen.ladder.scaling import scaling_claims, scaling_figure, scaling_markdown
+from seqgen.ladder.text_report import text_claims, text_markdown, text_plot
+
 
 def _fmt(v, digits=3):
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
@@ -30,7 +33,7 @@ def ordering(rows: list[dict]) -> list[str]:
         if five is None:
             continue
         for r in text:
-            if r.get("baseline"):
+            if r.get("baseline") or "_ngram" in r["key"]:   # older rows lack the baseline flag
                 continue
             gain = 1 - r["bpc"] / five["bpc"]
             verdict = (f"below the 5-gram's {five['bpc']:.3f} ({100 * gain:.1f}% lower)" if gain > 0 else
@@ -39,10 +42,12 @@ def ordering(rows: list[dict]) -> list[str]:
     return out
 
 
-def markdown(rows: list[dict], wall_seconds: float, quick: bool) -> str:
+def markdown(rows: list[dict], wall_seconds: float, quick: bool, planned=()) -> str:
     lines = ["# Results: the ladder" + (" (quick)" if quick else ""), "",
              "Written by `python scripts/ladder.py" + (" --quick" if quick else "") + "` "
-             f"(whole run {_minutes(wall_seconds)}). Held-out split: `valid` for tiny-shakespeare "
+             f"(its last invocation took {_minutes(wall_seconds)}; each table's rows keep the figures of the run "
+             "that made them, see the train times and the notes at the end). "
+             "Held-out split: `valid` for tiny-shakespeare "
              "characters (it has no test split), `test` otherwise. Bits per character code the whole "
              "held-out text (the n-grams score every line, blank ones included, one `</s>` per newline); "
              "word perplexity is per token of the word rungs' shared closed vocabulary (`<unk>` for rare words). "
@@ -65,24 +70,34 @@ def markdown(rows: list[dict], wall_seconds: float, quick: bool) -> str:
             lines.append(f"| {r['label']} | {_fmt(r.get('bpc'))} | {_fmt(r.get('ppl'), 1)} | "
                          f"{_minutes(r['train_seconds'])} | `{r['command']}` |")
         lines.append("")
+    lines += text_markdown(rows, list(planned))
+    lines += scaling_markdown(rows)
     pix = [r for r in rows if r["corpus"] == "pixels"]
     if pix:
-        lines += ["## Pixels (shapes, held-out shape–colour pairs)", "",
-                  "| rung | bits / pixel-token | caption fidelity: mean, shape, all right, relation | token accuracy "
+        lines += ["## Pixels (shapes, held-out shape–colour pairs)", ""]
+        for r in pix:   # rows carried over from an older run say so (results.json "note")
+            if r.get("note"):
+                lines += [f"> **{r['label']}**: {r['note']}", ""]
+        lines += ["| rung | bits / pixel-token | caption fidelity: mean, shape, all right, relation | token accuracy "
                   "| PSNR dB | SSIM | consistency | s / image | train time |", "|---|---|---|---|---|---|---|---|---|"]
+        ngram_done = False
         for r in pix:
             t = _minutes(r["train_seconds"])
-            if "ngram_bits_per_pixel" in r:   # a drawing rung, beside its count baseline
-                lines.append(f"| pixel n-gram (W, NW, N, NE; counts) | {_fmt(r['ngram_bits_per_pixel'], 4)} "
-                             "| — | — | — | — | — | — | — |")
+            if "ngram_bits_per_pixel" in r:   # a drawing rung, beside its count baseline (once)
+                if not ngram_done:
+                    lines.append(f"| pixel n-gram (W, NW, N, NE; counts) | {_fmt(r['ngram_bits_per_pixel'], 4)} "
+                                 "| — | — | — | — | — | — | — |")
+                    ngram_done = True
                 g = r.get("guidance", 3.0)
                 for name, lab in (("fidelity", f"guidance {g:g}" if g else "no guidance"),
                                   ("fidelity_noguide", "no guidance")):
+                    if name == "fidelity_noguide" and name not in r:
+                        continue
                     fid = ", ".join(_fmt(r.get(k)) for k in (name, f"{name}_shape", f"{name}_all", f"{name}_relation")
                                     ) if name in r else "—"
                     lines.append(f"| {r['label']}, {lab} | {_fmt(r['bits_per_pixel'], 4)} | {fid} "
                                  f"| — | — | — | — | — | {t} |")
-            else:
+            elif "bits_per_token" in r and "nearest_psnr" in r:
                 for who, lab in (("model", r["label"]), ("nearest", "nearest 4×"), ("bicubic", "bicubic + requantize")):
                     bits = _fmt(r["bits_per_token"], 4) if who == "model" else "—"
                     sec = _fmt(r["seconds_per_image"], 2) if who == "model" else "—"
@@ -91,7 +106,22 @@ def markdown(rows: list[dict], wall_seconds: float, quick: bool) -> str:
                                  f"{_fmt(r[f'{who}_consistency'], 4)} | {sec} | "
                                  f"{t if who == 'model' else '—'} |")
         lines.append("")
-    checks = ordering(rows)
+        vp = [r for r in pix if any(k.startswith("mean/") for k in r)]
+        if vp:
+            lines += ["Visual prompting (held-out task × colour / shape combinations), mean over the tasks: "
+                      "exact match and pixel accuracy of the answer B′, beside the two baselines.", "",
+                      "| rung | 0 shots exact | 1 shot exact | 2 shots exact | 2 shots pixel | B unchanged: exact, "
+                      "pixel | image analogy (2 pairs): exact, pixel | train time |",
+                      "|---|---|---|---|---|---|---|---|"]
+            for r in vp:
+                lines.append(f"| {r['label']} | {_fmt(r.get('mean/0shot/exact'))} | "
+                             f"{_fmt(r.get('mean/1shot/exact'))} | {_fmt(r.get('mean/2shot/exact'))} | "
+                             f"{_fmt(r.get('mean/2shot/pixel'))} | "
+                             f"{_fmt(r.get('mean/unchanged/exact'))}, {_fmt(r.get('mean/unchanged/pixel'))} | "
+                             f"{_fmt(r.get('mean/analogy2/exact'))}, {_fmt(r.get('mean/analogy2/pixel'))} | "
+                             f"{_minutes(r['train_seconds'])} |")
+            lines.append("")
+    checks = text_claims(rows) + scaling_claims(rows) + ordering(rows)
     if checks:
         lines += ["## What the lecture predicts", ""] + checks + [""]
     lines += ["![bits per character per rung](ladder_bpc.png)", "", "![validation curves](ladder_curves.png)", ""]
@@ -119,20 +149,22 @@ def plots(rows: list[dict], out_root: Path, out_dir: Path) -> list[Path]:
         fig.savefig(written[-1], dpi=90)
         plt.close(fig)
     fig, ax = plt.subplots(figsize=(7, 4))
-    for r in rows:
+    curves = 0
+    for r in rows:   # the Shakespeare GPTs' validation curves (the wordmix ladder has its own plot)
         path = out_root / r["key"] / "metrics.jsonl"
-        if r.get("baseline") or not path.is_file():
+        if r.get("baseline") or r["corpus"] not in ("chars", "words") or not path.is_file():
             continue
         pts = [(d["step"], d["val/bpc"]) for d in map(json.loads, path.read_text().splitlines()) if "val/bpc" in d]
         if pts:
             ax.plot(*zip(*pts), marker="o", label=f"{r['corpus']}: {r['label']}")
+            curves += 1
     ax.set_xlabel("step")
     ax.set_ylabel("validation bits per character")
-    if ax.get_legend_handles_labels()[0]:
+    if curves:   # none (their runs are elsewhere): keep the picture a previous run wrote
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    written.append(out_dir / "ladder_curves.png")
-    fig.savefig(written[-1], dpi=90)
+        fig.tight_layout()
+        written.append(out_dir / "ladder_curves.png")
+        fig.savefig(written[-1], dpi=90)
     plt.close(fig)
     for r in rows:   # the pixel rungs' last sample grids
         samples = sorted((out_root / r["key"] / "samples").glob("step_*.png"))
@@ -142,24 +174,30 @@ def plots(rows: list[dict], out_root: Path, out_dir: Path) -> list[Path]:
     return written
 
 
-def with_previous_rows(out_dir, rows: list[dict], only: list[str]) -> list[dict]:
-    """`--only` reran some corpora: keep the other corpora's rows of the previous results.json in
-    out_dir (in their order, before the new ones), so the table stays whole."""
+def with_previous_rows(out_dir, rows: list[dict], only: list[str] | None, keys: set | None = None) -> list[dict]:
+    """`--only` reran some corpora (or `--rungs` some rungs, `keys` their rows): keep the other rows
+    of the previous results.json in out_dir (in their order, before the new ones), so the table stays whole."""
     path = Path(out_dir) / "results.json"
     if not path.is_file():
         return rows
     old = json.loads(path.read_text(encoding="utf-8")).get("rows", [])
+    if keys is not None:   # --rungs: replace those rows where they were, append new ones
+        new = {r["key"]: r for r in rows}
+        kept = [new.pop(r["key"], r) for r in old]
+        return kept + [r for r in rows if r["key"] in new]
     return [r for r in old if r.get("corpus") not in only] + rows
 
 
 KEEP_MARKER = "<!-- below: not written by the ladder; kept when it rewrites this file -->"
 
 
-def write(rows: list[dict], out_root, out_dir, wall_seconds: float, quick: bool) -> Path:
+def write(rows: list[dict], out_root, out_dir, wall_seconds: float, quick: bool, planned=()) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    md = markdown(rows, wall_seconds, quick)
+    md = markdown(rows, wall_seconds, quick, planned)
     written = plots(rows, Path(out_root), out_dir)
+    text_plot(rows, out_dir)
+    scaling_figure(rows, out_dir)
     if any(p.name.startswith("ladder_text2pixel") for p in written):
         md += "\n![text2pixel samples (shapes)](ladder_text2pixel.png)\n"
     if any(p.name.startswith("ladder_upsampler") for p in written):

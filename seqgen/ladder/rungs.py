@@ -10,26 +10,19 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from seqgen.ladder.costs import Rung, cost_file, read_cost
 
 CHAR_DATA = ["data=shakespeare_char"]
 WORD_DATA = ["data=shakespeare_words"]
 
 
-@dataclass
-class Rung:
-    key: str                  # run name (under out_root) and row id
-    label: str
-    corpus: str               # chars | words | pixels
-    overrides: list[str] = field(default_factory=list)
-    init_from: str | None = None   # key of the word2vec rung whose vectors initialise this GPT
-    baseline: bool = False         # a count-based rung the neural ones are measured against
-    evaluate: dict = field(default_factory=dict)   # evaluate.py keys for this rung (images=, ...)
-
-
 def rungs(quick: bool) -> list[Rung]:
     """The ladder. Full: the documented CPU recipes; quick: the same rungs, tiny, for CI."""
+    from seqgen.ladder.scaling import scaling_rungs
+    from seqgen.ladder.text import text_rungs
+
     pre = "ladder_quick/" if quick else "ladder/"
     out = []
     for corpus, label in (("chars", "characters"), ("words", "words")):
@@ -60,8 +53,14 @@ def rungs(quick: bool) -> list[Rung]:
                      ["experiment=upsampler_shapes", *shapes, "model.n_layer=1", "model.n_embd=32", "model.n_head=2",
                       "trainer.max_steps=20", "trainer.batch_size=2", "upsampler.blocks_per_image=16",
                       "trainer.eval_every=20", "trainer.log_every=10", "upsampler.eval_images=2",
-                      "upsampler.sample_images=2", "upsampler.retries=1"], evaluate={"images": 2})]
-        return out
+                      "upsampler.sample_images=2", "upsampler.retries=1"], evaluate={"images": 2}),
+                Rung(f"{pre}visual_prompt", "visual prompting", "pixels",
+                     ["experiment=visual_prompt_shapes", "trainer.max_steps=4", "trainer.eval_every=4",
+                      "trainer.sample_every=0", "trainer.batch_size=2", "model.n_layer=1", "model.n_embd=32",
+                      "model.n_head=2", "data.n_valid=4", "data.n_test=2", "visual_prompt.eval_sentences=4",
+                      "visual_prompt.score_sentences=1"],
+                     evaluate={"sentences": 2, "canvas": False, "compositions": False, "unseen": False})]
+        return out + text_rungs(quick) + scaling_rungs(quick)
     w2v_dim = 128
     words_gpt = ["model=gpt", "model.n_layer=4", "model.n_head=4", f"model.n_embd={w2v_dim}", "model.block_size=64",
                  "model.dropout=0.1", "optim.lr=1e-3", "optim.min_lr=1e-4", "optim.warmup_steps=200",
@@ -78,12 +77,26 @@ def rungs(quick: bool) -> list[Rung]:
             Rung(f"{pre}words_gpt", f"GPT 4x{w2v_dim}", "words", words_gpt),
             Rung(f"{pre}words_gpt_w2v", f"GPT 4x{w2v_dim}, word2vec-initialised embeddings", "words", words_gpt,
                  init_from=f"{pre}words_word2vec"),
-            Rung("text2pixel_shapes", "text2pixel 5x160, 2x2 patches", "pixels",
+            # the pixel ladder: pixel n-gram (beside each text2pixel row) -> p=1 -> p=2 -> + guidance
+            Rung("text2pixel_shapes_p1", "text2pixel 4x128, one pixel per step (p=1)", "pixels",
+                 ["experiment=text2pixel_shapes_p1"],
+                 evaluate={"images": 500, "fidelity_images": 200, "guidance": 3.0}),
+            Rung("text2pixel_shapes", "text2pixel 5x160, 2x2 patches (p=2)", "pixels",
                  ["experiment=text2pixel_shapes"],
                  evaluate={"images": 500, "fidelity_images": 200, "guidance": 2.0}),
             Rung("upsampler_shapes", "upsampler conv 6x64", "pixels", ["experiment=upsampler_shapes"],
-                 evaluate={"images": 32})]
-    return out
+                 evaluate={"images": 32}),
+            Rung("visual_prompt_shapes", "visual prompting 4x128, 4x4-pixel patches", "pixels",
+                 ["experiment=visual_prompt_shapes"], evaluate={"sentences": 50})]
+    return out + text_rungs(quick) + scaling_rungs(quick)
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its finished children."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _finished(run_dir: Path, max_steps: int, fitted: bool) -> dict | None:
@@ -109,16 +122,25 @@ def seconds_from_metrics(path: Path) -> float | None:
     return rows[-1]["time"] - timed[0]["time"] + timed[0]["ms_per_step"] * timed[0]["step"] / 1000
 
 
+def rung_overrides(rung: Rung, data: dict, out_root) -> list[str]:
+    """train.py's overrides for a rung (without out_root / data_root)."""
+    out = [*data.get(rung.corpus, []), *rung.overrides, f"run_name={rung.key}"]
+    if rung.init_from:
+        out.append(f"init_embeddings={Path(out_root) / rung.init_from / 'checkpoints' / 'last.pt'}")
+    return out
+
+
+def rung_command(rung: Rung, data: dict, out_root="outputs") -> str:
+    return "python scripts/train.py " + " ".join(rung_overrides(rung, data, out_root))
+
+
 def run_rung(rung: Rung, data: dict, out_root: Path, data_root: str, quick: bool, log=print) -> dict:
     """Train (unless already finished) and evaluate one rung -> a row of figures."""
     from seqgen.app.cli import compose
     from seqgen.app.evaluate import evaluate
     from seqgen.app.train import resolve, train
 
-    overrides = [*data.get(rung.corpus, []), *rung.overrides, f"run_name={rung.key}", f"out_root={out_root}",
-                 f"data_root={data_root}"]
-    if rung.init_from:
-        overrides.append(f"init_embeddings={out_root / rung.init_from / 'checkpoints' / 'last.pt'}")
+    overrides = [*rung_overrides(rung, data, out_root), f"out_root={out_root}", f"data_root={data_root}"]
     cfg = compose(overrides)
     spec, fam = resolve(cfg)
     run_dir = out_root / rung.key
@@ -127,28 +149,54 @@ def run_rung(rung: Rung, data: dict, out_root: Path, data_root: str, quick: bool
     t0 = time.perf_counter()
     if state is None:
         log(f"[ladder] training {rung.key}: {' '.join(rung.overrides)}")
+        cpu0 = _cpu_seconds()
         train(cfg)
         state = _finished(run_dir, spec.trainer.max_steps, fitted)
+        # the process's CPU time of the fit (every thread), kept beside the run for later reruns
+        cost_file(run_dir).write_text(json.dumps({"cpu_seconds": _cpu_seconds() - cpu0,
+                                                  "wall_seconds": time.perf_counter() - t0}))
     else:
         log(f"[ladder] {rung.key}: finished checkpoint found, evaluating it")
     seconds = (state.get("train_seconds") or state.get("metrics", {}).get("fit_seconds")
                or seconds_from_metrics(run_dir / "metrics.jsonl"))
     row = {"key": rung.key, "label": rung.label, "corpus": rung.corpus, "train_seconds": seconds,
-           "command": "python scripts/train.py " + " ".join(o for o in overrides if not o.startswith(
-               ("out_root=", "data_root="))), "model_name": spec.model_name, "baseline": rung.baseline}
+           "cpu_seconds": read_cost(run_dir).get("cpu_seconds"), "ckpt": str(run_dir / "checkpoints" / "last.pt"),
+           "command": rung_command(rung, data, out_root), "model_name": spec.model_name, "baseline": rung.baseline}
     row.update(evaluate({"ckpt": str(run_dir / "checkpoints" / "last.pt"), "data_root": data_root, **rung.evaluate}))
     row["wall_seconds"] = time.perf_counter() - t0
     log(f"[ladder] {rung.key}: " + ", ".join(f"{k} {v:.4f}" for k, v in row.items() if isinstance(v, float)))
     return row
 
 
-def run_ladder(out_root, data_root, quick: bool = False, only=None, data: dict | None = None, log=print) -> list:
+def run_ladder(out_root, data_root, quick: bool = False, only=None, data: dict | None = None, log=print,
+               pick=None, cached: bool = False) -> list:
     """Every rung in order -> rows. `data` maps corpus -> dataset overrides (default: the
-    tiny-shakespeare characters and Open Shakespeare words); `only` picks corpora."""
-    data = data or {"chars": CHAR_DATA, "words": WORD_DATA}
-    rows = []
+    tiny-shakespeare characters, Open Shakespeare words, wordmix for the text ladder); `only` picks
+    corpora, `pick` rungs by name (the key's last part, e.g. wordmix_gpt or gpt; hybrids too:
+    gpt+infgram, gpt+kn5, infgram+kn5_bpe); `cached` reuses a finished rung's saved figures
+    (<run>/ladder_row.json, written after each evaluation) when they are newer than its checkpoint."""
+    from seqgen.ladder.scaling import params_of
+    from seqgen.ladder.text import TEXT_DATA, hybrid_rows, score_text_rung, short
+
+    data = {"chars": CHAR_DATA, "words": WORD_DATA, "text": TEXT_DATA, **(data or {})}
+    rows, cache = [], {}
     for rung in rungs(quick):
-        if only and rung.corpus not in only:
+        if (only and rung.corpus not in only) or (pick and not {rung.key.split("/")[-1], short(rung.key)} & set(pick)):
             continue
-        rows.append(run_rung(rung, data, Path(out_root), str(data_root), quick, log))
+        saved = Path(out_root) / rung.key / "ladder_row.json"
+        ckpt = Path(out_root) / rung.key / "checkpoints" / "last.pt"
+        if cached and saved.is_file() and ckpt.is_file() and saved.stat().st_mtime >= ckpt.stat().st_mtime:
+            log(f"[ladder] {rung.key}: figures of the finished checkpoint reused ({saved})")
+            rows.append(json.loads(saved.read_text(encoding="utf-8")))
+            continue
+        row = run_rung(rung, data, Path(out_root), str(data_root), quick, log)
+        if rung.corpus == "scaling":
+            row["num_params"] = params_of(row["ckpt"])
+        if rung.corpus == "text" and "bpc" in row:
+            score_text_rung(rung, row, str(data_root), cache)
+            log(f"[ladder] {rung.key}: {row['bits_per_byte']:.4f} bits per byte, word perplexity {row['word_ppl']:.1f}")
+        saved.write_text(json.dumps(row, default=str), encoding="utf-8")
+        rows.append(row)
+    if any(r["corpus"] == "text" for r in rows):
+        rows += hybrid_rows(rows, str(data_root), quick, log, pick)
     return rows

@@ -9,12 +9,14 @@ from tests.conftest import run_script
 def test_ladder_quick_has_every_rung_with_finite_numbers(tmp_path, corpus):
     files = ",".join(corpus[s] for s in ("train", "valid", "test"))
     out = tmp_path / "results"
-    res = run_script(["scripts/ladder.py", "--quick", "--text-files", files, "--out-root", str(tmp_path / "runs"),
-                      "--data-root", str(tmp_path / "data"), "--out", str(out)], timeout=900)
+    res = run_script(["scripts/ladder.py", "--quick", "--only", "chars,words,pixels", "--text-files", files,
+                      "--out-root", str(tmp_path / "runs"), "--data-root", str(tmp_path / "data"), "--out", str(out)],
+                     timeout=900)
     rows = json.loads((out / "results.json").read_text())["rows"]
     keys = {r["key"].split("/")[-1] for r in rows}
     assert keys == {f"{c}_ngram{n}" for c in ("chars", "words") for n in (1, 2, 3, 5)} | {
-        "chars_gpt_small", "chars_gpt_large", "words_word2vec", "words_gpt", "words_gpt_w2v", "text2pixel", "upsampler"}
+        "chars_gpt_small", "chars_gpt_large", "words_word2vec", "words_gpt", "words_gpt_w2v", "text2pixel", "upsampler",
+        "visual_prompt"}
     for r in rows:
         if r["corpus"] in ("chars", "words") and r["model_name"] != "word2vec":
             assert math.isfinite(r["bpc"]) and r["bpc"] > 0, r
@@ -23,6 +25,8 @@ def test_ladder_quick_has_every_rung_with_finite_numbers(tmp_path, corpus):
     t2p = next(r for r in rows if r["key"].endswith("text2pixel"))
     assert math.isfinite(t2p["bits_per_pixel"]) and math.isfinite(t2p["ngram_bits_per_pixel"])
     assert 0 <= t2p["fidelity"] <= 1
+    vp = next(r for r in rows if r["key"].endswith("visual_prompt"))
+    assert 0 <= vp["mean/1shot/exact"] <= 1 and 0 <= vp["mean/unchanged/pixel"] <= 1
     up = next(r for r in rows if r["key"].endswith("upsampler"))
     for k in ("bits_per_token", "model_token_accuracy", "nearest_psnr", "bicubic_consistency", "seconds_per_image"):
         assert math.isfinite(up[k]), k
@@ -31,6 +35,7 @@ def test_ladder_quick_has_every_rung_with_finite_numbers(tmp_path, corpus):
     assert bpc["chars_ngram1"] > bpc["chars_ngram5"]
     md = (out / "results.md").read_text()
     assert "5-gram Kneser-Ney" in md and "bicubic" in md and "What the lecture predicts" in md
+    assert "Visual prompting (held-out" in md and md.count("pixel n-gram (W, NW, N, NE; counts)") == 1
     assert (out / "ladder_bpc.png").stat().st_size > 1000 and (out / "ladder_curves.png").is_file()
     assert '"ladder": "quick"' in res.stdout.strip().splitlines()[-1]
     # a second run reuses every finished rung instead of retraining, and keeps what other benches
