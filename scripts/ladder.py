@@ -17,6 +17,12 @@ import sys
 import time
 from pathlib import Path
 
+from seqgen.core.errors import SeqgenError
+from seqgen.ladder.report import ordering, with_previous_rows, write
+from seqgen.ladder.rungs import CHAR_DATA, WORD_DATA, run_ladder, rung_command, rungs
+from seqgen.ladder.text import TEXT_DATA
+from seqgen.ladder.text_report import readme_tables
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -38,12 +44,6 @@ def main(argv=None):
     p.add_argument("--text-files", default=None, metavar="TRAIN,VALID,TEST",
                    help="use these local text files for every text corpus instead of Shakespeare and wordmix")
     args = p.parse_args(argv)
-
-    from seqgen.core.errors import SeqgenError
-    from seqgen.ladder.report import ordering, with_previous_rows, write
-    from seqgen.ladder.rungs import CHAR_DATA, WORD_DATA, run_ladder, rung_command, rungs
-    from seqgen.ladder.text import TEXT_DATA
-    from seqgen.ladder.text_report import readme_tables
 
     data = {"chars": CHAR_DATA, "words": WORD_DATA}
     only = args.only.split(",") if args.only else None

@@ -7,6 +7,8 @@ import math
 import shutil
 from pathlib import Path
 
+from matplotlib.figure import Figure
+
 from seqgen.ladder.scaling import scaling_claims, scaling_figure, scaling_markdown
 from seqgen.ladder.text_report import text_claims, text_markdown, text_plot
 
@@ -43,16 +45,39 @@ def ordering(rows: list[dict]) -> list[str]:
 
 
 def markdown(rows: list[dict], wall_seconds: float, quick: bool, planned=()) -> str:
-    lines = ["# Results: the ladder" + (" (quick)" if quick else ""), "",
-             "Written by `python scripts/ladder.py" + (" --quick" if quick else "") + "` "
-             f"(its last invocation took {_minutes(wall_seconds)}; each table's rows keep the figures of the run "
-             "that made them, see the train times and the notes at the end). "
-             "Held-out split: `valid` for tiny-shakespeare "
-             "characters (it has no test split), `test` otherwise. Bits per character code the whole "
-             "held-out text (the n-grams score every line, blank ones included, one `</s>` per newline); "
-             "word perplexity is per token of the word rungs' shared closed vocabulary (`<unk>` for rare words). "
-             "Train time: the run's recorded training wall time on this CPU (for runs older than that record, "
-             "the span of its metrics.jsonl timestamps, pauses included).", ""]
+    """results.md: the header, the characters / words tables, the text and scaling sections, the pixel
+    tables, then what the lecture predicts, each checked against the rows."""
+    lines = _header(wall_seconds, quick)
+    lines += _corpus_tables(rows)
+    lines += text_markdown(rows, list(planned))
+    lines += scaling_markdown(rows)
+    pix = [r for r in rows if r["corpus"] == "pixels"]
+    if pix:
+        lines += _pixel_table(pix) + _visual_prompt_table(pix)
+    checks = text_claims(rows) + scaling_claims(rows) + ordering(rows)
+    if checks:
+        lines += ["## What the lecture predicts", ""] + checks + [""]
+    lines += ["![bits per character per rung](ladder_bpc.png)", "", "![validation curves](ladder_curves.png)", ""]
+    return "\n".join(lines)
+
+
+def _header(wall_seconds: float, quick: bool) -> list[str]:
+    """The title and what the tables measure, on which split."""
+    return ["# Results: the ladder" + (" (quick)" if quick else ""), "",
+            "Written by `python scripts/ladder.py" + (" --quick" if quick else "") + "` "
+            f"(its last invocation took {_minutes(wall_seconds)}; each table's rows keep the figures of the run "
+            "that made them, see the train times and the notes at the end). "
+            "Held-out split: `valid` for tiny-shakespeare "
+            "characters (it has no test split), `test` otherwise. Bits per character code the whole "
+            "held-out text (the n-grams score every line, blank ones included, one `</s>` per newline); "
+            "word perplexity is per token of the word rungs' shared closed vocabulary (`<unk>` for rare words). "
+            "Train time: the run's recorded training wall time on this CPU (for runs older than that record, "
+            "the span of its metrics.jsonl timestamps, pauses included).", ""]
+
+
+def _corpus_tables(rows: list[dict]) -> list[str]:
+    """Characters and words: bits per character, word perplexity, train time and command per rung."""
+    lines = []
     for corpus, title in (("chars", "Characters"), ("words", "Words")):
         text = [r for r in rows if r["corpus"] == corpus]
         if not text:
@@ -70,74 +95,84 @@ def markdown(rows: list[dict], wall_seconds: float, quick: bool, planned=()) -> 
             lines.append(f"| {r['label']} | {_fmt(r.get('bpc'))} | {_fmt(r.get('ppl'), 1)} | "
                          f"{_minutes(r['train_seconds'])} | `{r['command']}` |")
         lines.append("")
-    lines += text_markdown(rows, list(planned))
-    lines += scaling_markdown(rows)
-    pix = [r for r in rows if r["corpus"] == "pixels"]
-    if pix:
-        lines += ["## Pixels (shapes, held-out shape–colour pairs)", ""]
-        for r in pix:   # rows carried over from an older run say so (results.json "note")
-            if r.get("note"):
-                lines += [f"> **{r['label']}**: {r['note']}", ""]
-        lines += ["| rung | bits / pixel-token | caption fidelity: mean, shape, all right, relation | token accuracy "
-                  "| PSNR dB | SSIM | consistency | s / image | train time |", "|---|---|---|---|---|---|---|---|---|"]
-        ngram_done = False
-        for r in pix:
-            t = _minutes(r["train_seconds"])
-            if "ngram_bits_per_pixel" in r:   # a drawing rung, beside its count baseline (once)
-                if not ngram_done:
-                    lines.append(f"| pixel n-gram (W, NW, N, NE; counts) | {_fmt(r['ngram_bits_per_pixel'], 4)} "
-                                 "| — | — | — | — | — | — | — |")
-                    ngram_done = True
-                g = r.get("guidance", 3.0)
-                for name, lab in (("fidelity", f"guidance {g:g}" if g else "no guidance"),
-                                  ("fidelity_noguide", "no guidance")):
-                    if name == "fidelity_noguide" and name not in r:
-                        continue
-                    fid = ", ".join(_fmt(r.get(k)) for k in (name, f"{name}_shape", f"{name}_all", f"{name}_relation")
-                                    ) if name in r else "—"
-                    lines.append(f"| {r['label']}, {lab} | {_fmt(r['bits_per_pixel'], 4)} | {fid} "
-                                 f"| — | — | — | — | — | {t} |")
-            elif "bits_per_token" in r and "nearest_psnr" in r:
-                for who, lab in (("model", r["label"]), ("nearest", "nearest 4×"), ("bicubic", "bicubic + requantize")):
-                    bits = _fmt(r["bits_per_token"], 4) if who == "model" else "—"
-                    sec = _fmt(r["seconds_per_image"], 2) if who == "model" else "—"
-                    lines.append(f"| {lab} | {bits} | — | {_fmt(r[f'{who}_token_accuracy'], 4)} | "
-                                 f"{_fmt(r[f'{who}_psnr'], 2)} | {_fmt(r.get(f'{who}_ssim'), 4)} | "
-                                 f"{_fmt(r[f'{who}_consistency'], 4)} | {sec} | "
-                                 f"{t if who == 'model' else '—'} |")
-        lines.append("")
-        vp = [r for r in pix if any(k.startswith("mean/") for k in r)]
-        if vp:
-            lines += ["Visual prompting (held-out task × colour / shape combinations), mean over the tasks: "
-                      "exact match and pixel accuracy of the answer B′, beside the two baselines.", "",
-                      "| rung | 0 shots exact | 1 shot exact | 2 shots exact | 2 shots pixel | B unchanged: exact, "
-                      "pixel | image analogy (2 pairs): exact, pixel | train time |",
-                      "|---|---|---|---|---|---|---|---|"]
-            for r in vp:
-                lines.append(f"| {r['label']} | {_fmt(r.get('mean/0shot/exact'))} | "
-                             f"{_fmt(r.get('mean/1shot/exact'))} | {_fmt(r.get('mean/2shot/exact'))} | "
-                             f"{_fmt(r.get('mean/2shot/pixel'))} | "
-                             f"{_fmt(r.get('mean/unchanged/exact'))}, {_fmt(r.get('mean/unchanged/pixel'))} | "
-                             f"{_fmt(r.get('mean/analogy2/exact'))}, {_fmt(r.get('mean/analogy2/pixel'))} | "
-                             f"{_minutes(r['train_seconds'])} |")
-            lines.append("")
-    checks = text_claims(rows) + scaling_claims(rows) + ordering(rows)
-    if checks:
-        lines += ["## What the lecture predicts", ""] + checks + [""]
-    lines += ["![bits per character per rung](ladder_bpc.png)", "", "![validation curves](ladder_curves.png)", ""]
-    return "\n".join(lines)
+    return lines
+
+
+def _pixel_table(pix: list[dict]) -> list[str]:
+    """The drawing rungs beside the pixel n-gram, the upsampler beside nearest / bicubic."""
+    lines = ["## Pixels (shapes, held-out shape–colour pairs)", ""]
+    for r in pix:   # rows carried over from an older run say so (results.json "note")
+        if r.get("note"):
+            lines += [f"> **{r['label']}**: {r['note']}", ""]
+    lines += ["| rung | bits / pixel-token | caption fidelity: mean, shape, all right, relation | token accuracy "
+              "| PSNR dB | SSIM | consistency | s / image | train time |", "|---|---|---|---|---|---|---|---|---|"]
+    ngram_done = False
+    for r in pix:
+        if "ngram_bits_per_pixel" in r:   # a drawing rung, beside its count baseline (once)
+            if not ngram_done:
+                lines.append(f"| pixel n-gram (W, NW, N, NE; counts) | {_fmt(r['ngram_bits_per_pixel'], 4)} "
+                             "| — | — | — | — | — | — | — |")
+                ngram_done = True
+            lines += _drawing_rows(r)
+        elif "bits_per_token" in r and "nearest_psnr" in r:
+            lines += _upsampler_rows(r)
+    return lines + [""]
+
+
+def _drawing_rows(r: dict) -> list[str]:
+    """A text2pixel rung: bits per pixel and caption fidelity, with (and if measured without) guidance."""
+    lines, t = [], _minutes(r["train_seconds"])
+    g = r.get("guidance", 3.0)
+    for name, lab in (("fidelity", f"guidance {g:g}" if g else "no guidance"),
+                      ("fidelity_noguide", "no guidance")):
+        if name == "fidelity_noguide" and name not in r:
+            continue
+        fid = ", ".join(_fmt(r.get(k)) for k in (name, f"{name}_shape", f"{name}_all", f"{name}_relation")
+                        ) if name in r else "—"
+        lines.append(f"| {r['label']}, {lab} | {_fmt(r['bits_per_pixel'], 4)} | {fid} "
+                     f"| — | — | — | — | — | {t} |")
+    return lines
+
+
+def _upsampler_rows(r: dict) -> list[str]:
+    """The upsampler beside nearest-neighbour and bicubic 4x enlargement of the same 32x32 inputs."""
+    lines, t = [], _minutes(r["train_seconds"])
+    for who, lab in (("model", r["label"]), ("nearest", "nearest 4×"), ("bicubic", "bicubic + requantize")):
+        bits = _fmt(r["bits_per_token"], 4) if who == "model" else "—"
+        sec = _fmt(r["seconds_per_image"], 2) if who == "model" else "—"
+        lines.append(f"| {lab} | {bits} | — | {_fmt(r[f'{who}_token_accuracy'], 4)} | "
+                     f"{_fmt(r[f'{who}_psnr'], 2)} | {_fmt(r.get(f'{who}_ssim'), 4)} | "
+                     f"{_fmt(r[f'{who}_consistency'], 4)} | {sec} | "
+                     f"{t if who == 'model' else '—'} |")
+    return lines
+
+
+def _visual_prompt_table(pix: list[dict]) -> list[str]:
+    """Visual prompting's shots against the two baselines ([] without a visual prompting row)."""
+    vp = [r for r in pix if any(k.startswith("mean/") for k in r)]
+    if not vp:
+        return []
+    lines = ["Visual prompting (held-out task × colour / shape combinations), mean over the tasks: "
+             "exact match and pixel accuracy of the answer B′, beside the two baselines.", "",
+             "| rung | 0 shots exact | 1 shot exact | 2 shots exact | 2 shots pixel | B unchanged: exact, "
+             "pixel | image analogy (2 pairs): exact, pixel | train time |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in vp:
+        lines.append(f"| {r['label']} | {_fmt(r.get('mean/0shot/exact'))} | "
+                     f"{_fmt(r.get('mean/1shot/exact'))} | {_fmt(r.get('mean/2shot/exact'))} | "
+                     f"{_fmt(r.get('mean/2shot/pixel'))} | "
+                     f"{_fmt(r.get('mean/unchanged/exact'))}, {_fmt(r.get('mean/unchanged/pixel'))} | "
+                     f"{_fmt(r.get('mean/analogy2/exact'))}, {_fmt(r.get('mean/analogy2/pixel'))} | "
+                     f"{_minutes(r['train_seconds'])} |")
+    return lines + [""]
 
 
 def plots(rows: list[dict], out_root: Path, out_dir: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     written = []
     text = [r for r in rows if "bpc" in r]
     if text:
-        fig, axes = plt.subplots(1, 2, figsize=(14, 4.5))
+        fig = Figure(figsize=(14, 4.5))
+        axes = fig.subplots(1, 2)
         for ax, corpus in zip(axes, ("chars", "words")):
             rs = [r for r in text if r["corpus"] == corpus]
             ax.barh([r["label"] for r in rs], [r["bpc"] for r in rs], color=["#888" if r.get("baseline") else "#3a7"
@@ -147,8 +182,8 @@ def plots(rows: list[dict], out_root: Path, out_dir: Path) -> list[Path]:
         fig.tight_layout()
         written.append(out_dir / "ladder_bpc.png")
         fig.savefig(written[-1], dpi=90)
-        plt.close(fig)
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
     curves = 0
     for r in rows:   # the Shakespeare GPTs' validation curves (the wordmix ladder has its own plot)
         path = out_root / r["key"] / "metrics.jsonl"
@@ -165,7 +200,6 @@ def plots(rows: list[dict], out_root: Path, out_dir: Path) -> list[Path]:
         fig.tight_layout()
         written.append(out_dir / "ladder_curves.png")
         fig.savefig(written[-1], dpi=90)
-    plt.close(fig)
     for r in rows:   # the pixel rungs' last sample grids
         samples = sorted((out_root / r["key"] / "samples").glob("step_*.png"))
         if r["corpus"] == "pixels" and samples:

@@ -9,10 +9,17 @@ without retraining, so the ladder reuses the experiments' own runs and a rerun o
 from __future__ import annotations
 
 import json
+import resource
 import time
 from pathlib import Path
 
+from seqgen.app.cli import compose
+from seqgen.app.evaluate import evaluate
+from seqgen.app.train import resolve, train
+from seqgen.core import checkpoint as ckpt
 from seqgen.ladder.costs import Rung, cost_file, read_cost
+from seqgen.ladder.scaling import params_of, scaling_rungs
+from seqgen.ladder.text import TEXT_DATA, hybrid_rows, score_text_rung, short, text_rungs
 
 CHAR_DATA = ["data=shakespeare_char"]
 WORD_DATA = ["data=shakespeare_words"]
@@ -20,53 +27,64 @@ WORD_DATA = ["data=shakespeare_words"]
 
 def rungs(quick: bool) -> list[Rung]:
     """The ladder. Full: the documented CPU recipes; quick: the same rungs, tiny, for CI."""
-    from seqgen.ladder.scaling import scaling_rungs
-    from seqgen.ladder.text import text_rungs
-
     pre = "ladder_quick/" if quick else "ladder/"
+    models = _quick_rungs(pre) if quick else _full_rungs(pre)
+    return _ngram_rungs(pre, quick) + models + text_rungs(quick) + scaling_rungs(quick)
+
+
+def _ngram_rungs(pre: str, quick: bool) -> list[Rung]:
+    """Kneser-Ney at orders 1, 2, 3, 5 on characters and words: the count baselines."""
     out = []
-    for corpus, label in (("chars", "characters"), ("words", "words")):
+    for corpus in ("chars", "words"):
         for n, name in ((1, "unigram"), (2, "bigram"), (3, "3-gram"), (5, "5-gram")):
             out.append(Rung(f"{pre}{corpus}_ngram{n}", f"{name} Kneser-Ney", corpus,
                             ["model=ngram", f"model.order={n}", "model.blank_lines=true"], baseline=True,
                             evaluate={"max_tokens": 20000} if quick else {}))
-    if quick:
-        tiny = ["model=gpt", "model.n_layer=2", "model.n_head=2", "model.n_embd=32", "model.block_size=32",
-                "model.dropout=0.0", "trainer.max_steps=60", "trainer.batch_size=8", "trainer.eval_every=30",
-                "trainer.eval_batches=4", "trainer.log_every=20", "trainer.sample_tokens=20"]
-        few = {"max_tokens": 20000}
-        out += [Rung(f"{pre}chars_gpt_small", "GPT 2x32", "chars", tiny, evaluate=few),
-                Rung(f"{pre}chars_gpt_large", "GPT 2x48", "chars", tiny + ["model.n_embd=48"], evaluate=few),
-                Rung(f"{pre}words_word2vec", "word2vec (skip-gram)", "words",
-                     ["model=word2vec", "model.vector_size=32", "model.epochs=1", "model.min_count=1",
-                      "model.eval_sets=false"], evaluate={"eval_sets": False}),
-                Rung(f"{pre}words_gpt", "GPT 2x32", "words", tiny, evaluate=few),
-                Rung(f"{pre}words_gpt_w2v", "GPT 2x32, word2vec init", "words", tiny, init_from=f"{pre}words_word2vec",
-                     evaluate=few)]
-        shapes = ["data=shapes", "data.n_train=240", "data.n_valid=24", "data.n_test=24"]
-        out += [Rung(f"{pre}text2pixel", "text2pixel", "pixels",
-                     ["experiment=text2pixel_shapes", *shapes, "model.n_layer=1", "model.n_embd=32", "model.n_head=2",
-                      "trainer.max_steps=20", "trainer.batch_size=4", "trainer.eval_every=20", "trainer.log_every=10",
-                      "text2pixel.eval_images=8", "text2pixel.fidelity_images=0", "text2pixel.sample_images=2"],
-                     evaluate={"images": 16, "fidelity_images": 2}),
-                Rung(f"{pre}upsampler", "upsampler", "pixels",
-                     ["experiment=upsampler_shapes", *shapes, "model.n_layer=1", "model.n_embd=32", "model.n_head=2",
-                      "trainer.max_steps=20", "trainer.batch_size=2", "upsampler.blocks_per_image=16",
-                      "trainer.eval_every=20", "trainer.log_every=10", "upsampler.eval_images=2",
-                      "upsampler.sample_images=2", "upsampler.retries=1"], evaluate={"images": 2}),
-                Rung(f"{pre}visual_prompt", "visual prompting", "pixels",
-                     ["experiment=visual_prompt_shapes", "trainer.max_steps=4", "trainer.eval_every=4",
-                      "trainer.sample_every=0", "trainer.batch_size=2", "model.n_layer=1", "model.n_embd=32",
-                      "model.n_head=2", "data.n_valid=4", "data.n_test=2", "visual_prompt.eval_sentences=4",
-                      "visual_prompt.score_sentences=1"],
-                     evaluate={"sentences": 2, "canvas": False, "compositions": False, "unseen": False})]
-        return out + text_rungs(quick) + scaling_rungs(quick)
+    return out
+
+
+def _quick_rungs(pre: str) -> list[Rung]:
+    """The neural and pixel rungs, tiny (CI: seconds each)."""
+    tiny = ["model=gpt", "model.n_layer=2", "model.n_head=2", "model.n_embd=32", "model.block_size=32",
+            "model.dropout=0.0", "trainer.max_steps=60", "trainer.batch_size=8", "trainer.eval_every=30",
+            "trainer.eval_batches=4", "trainer.log_every=20", "trainer.sample_tokens=20"]
+    few = {"max_tokens": 20000}
+    out = [Rung(f"{pre}chars_gpt_small", "GPT 2x32", "chars", tiny, evaluate=few),
+           Rung(f"{pre}chars_gpt_large", "GPT 2x48", "chars", tiny + ["model.n_embd=48"], evaluate=few),
+           Rung(f"{pre}words_word2vec", "word2vec (skip-gram)", "words",
+                ["model=word2vec", "model.vector_size=32", "model.epochs=1", "model.min_count=1",
+                 "model.eval_sets=false"], evaluate={"eval_sets": False}),
+           Rung(f"{pre}words_gpt", "GPT 2x32", "words", tiny, evaluate=few),
+           Rung(f"{pre}words_gpt_w2v", "GPT 2x32, word2vec init", "words", tiny, init_from=f"{pre}words_word2vec",
+                evaluate=few)]
+    shapes = ["data=shapes", "data.n_train=240", "data.n_valid=24", "data.n_test=24"]
+    out += [Rung(f"{pre}text2pixel", "text2pixel", "pixels",
+                 ["experiment=text2pixel_shapes", *shapes, "model.n_layer=1", "model.n_embd=32", "model.n_head=2",
+                  "trainer.max_steps=20", "trainer.batch_size=4", "trainer.eval_every=20", "trainer.log_every=10",
+                  "text2pixel.eval_images=8", "text2pixel.fidelity_images=0", "text2pixel.sample_images=2"],
+                 evaluate={"images": 16, "fidelity_images": 2}),
+            Rung(f"{pre}upsampler", "upsampler", "pixels",
+                 ["experiment=upsampler_shapes", *shapes, "model.n_layer=1", "model.n_embd=32", "model.n_head=2",
+                  "trainer.max_steps=20", "trainer.batch_size=2", "upsampler.blocks_per_image=16",
+                  "trainer.eval_every=20", "trainer.log_every=10", "upsampler.eval_images=2",
+                  "upsampler.sample_images=2", "upsampler.retries=1"], evaluate={"images": 2}),
+            Rung(f"{pre}visual_prompt", "visual prompting", "pixels",
+                 ["experiment=visual_prompt_shapes", "trainer.max_steps=4", "trainer.eval_every=4",
+                  "trainer.sample_every=0", "trainer.batch_size=2", "model.n_layer=1", "model.n_embd=32",
+                  "model.n_head=2", "data.n_valid=4", "data.n_test=2", "visual_prompt.eval_sentences=4",
+                  "visual_prompt.score_sentences=1"],
+                 evaluate={"sentences": 2, "canvas": False, "compositions": False, "unseen": False})]
+    return out
+
+
+def _full_rungs(pre: str) -> list[Rung]:
+    """The neural and pixel rungs: the documented CPU recipes."""
     w2v_dim = 128
     words_gpt = ["model=gpt", "model.n_layer=4", "model.n_head=4", f"model.n_embd={w2v_dim}", "model.block_size=64",
                  "model.dropout=0.1", "optim.lr=1e-3", "optim.min_lr=1e-4", "optim.warmup_steps=200",
                  "trainer.max_steps=2000", "trainer.batch_size=16", "trainer.eval_every=500",
                  "trainer.eval_batches=50", "trainer.log_every=100", "trainer.sample_tokens=100"]
-    out += [Rung("gpt_shakespeare_char_cpu", "GPT 4x128, context 64 (nanoGPT's CPU recipe)", "chars",
+    return [Rung("gpt_shakespeare_char_cpu", "GPT 4x128, context 64 (nanoGPT's CPU recipe)", "chars",
                  ["experiment=gpt_shakespeare_char_cpu"]),
             Rung(f"{pre}chars_gpt_large", "GPT 4x192, context 128", "chars",
                  ["experiment=gpt_shakespeare_char_cpu", "model.block_size=128", "model.n_head=6", "model.n_embd=192",
@@ -88,21 +106,16 @@ def rungs(quick: bool) -> list[Rung]:
                  evaluate={"images": 32}),
             Rung("visual_prompt_shapes", "visual prompting 4x128, 4x4-pixel patches", "pixels",
                  ["experiment=visual_prompt_shapes"], evaluate={"sentences": 50})]
-    return out + text_rungs(quick) + scaling_rungs(quick)
 
 
 def _cpu_seconds() -> float:
     """User + system CPU seconds of this process and its finished children."""
-    import resource
-
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _finished(run_dir: Path, max_steps: int, fitted: bool) -> dict | None:
     """The run's last checkpoint if it is complete: any for a fitted model, at max_steps otherwise."""
-    from seqgen.core import checkpoint as ckpt
-
     last = run_dir / "checkpoints" / "last.pt"
     if not last.is_file():
         return None
@@ -136,10 +149,6 @@ def rung_command(rung: Rung, data: dict, out_root="outputs") -> str:
 
 def run_rung(rung: Rung, data: dict, out_root: Path, data_root: str, quick: bool, log=print) -> dict:
     """Train (unless already finished) and evaluate one rung -> a row of figures."""
-    from seqgen.app.cli import compose
-    from seqgen.app.evaluate import evaluate
-    from seqgen.app.train import resolve, train
-
     overrides = [*rung_overrides(rung, data, out_root), f"out_root={out_root}", f"data_root={data_root}"]
     cfg = compose(overrides)
     spec, fam = resolve(cfg)
@@ -175,9 +184,6 @@ def run_ladder(out_root, data_root, quick: bool = False, only=None, data: dict |
     corpora, `pick` rungs by name (the key's last part, e.g. wordmix_gpt or gpt; hybrids too:
     gpt+infgram, gpt+kn5, infgram+kn5_bpe); `cached` reuses a finished rung's saved figures
     (<run>/ladder_row.json, written after each evaluation) when they are newer than its checkpoint."""
-    from seqgen.ladder.scaling import params_of
-    from seqgen.ladder.text import TEXT_DATA, hybrid_rows, score_text_rung, short
-
     data = {"chars": CHAR_DATA, "words": WORD_DATA, "text": TEXT_DATA, **(data or {})}
     rows, cache = [], {}
     for rung in rungs(quick):

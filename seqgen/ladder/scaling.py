@@ -7,6 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+from matplotlib.figure import Figure
+
+from seqgen.app.load import load_model
+from seqgen.data.images.prepare import ImageDataConfig, prepare_images
+from seqgen.data.subsets import spread
+from seqgen.families.text2pixel.generate import draw
 from seqgen.ladder.costs import Rung
 
 # (n_layer, n_embd, n_head): head width 32 throughout; 12·L·d² = 98k, 332k, 786k, 2.65M (27x)
@@ -99,22 +106,13 @@ def scaling_figure(rows: list[dict], out_dir: Path, samples: int = 4) -> list[Pa
     sc = [r for r in rows if r.get("corpus") == "scaling" and Path(r.get("ckpt", "")).is_file()]
     if not sc:
         return []
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from seqgen.app.load import load_model
-    from seqgen.data.images.prepare import ImageDataConfig, prepare_images, spread
-    from seqgen.families.text2pixel.generate import draw
-
     written = []
     for name in DATASETS:
         mine = [r for r in sc if _dataset(r) == name]
         if not mine:
             continue
-        fig, axes = plt.subplots(len(mine), samples, figsize=(1.5 * samples + 2, 1.5 * len(mine)), squeeze=False)
+        fig = Figure(figsize=(1.5 * samples + 2, 1.5 * len(mine)))
+        axes = fig.subplots(len(mine), samples, squeeze=False)
         for i, r in enumerate(mine):
             model, tok, state = load_model(r["ckpt"])
             cfg = state["config"]
@@ -137,14 +135,11 @@ def scaling_figure(rows: list[dict], out_dir: Path, samples: int = 4) -> list[Pa
         fig.tight_layout()
         path = Path(out_dir) / f"ladder_scaling_{name}.png"
         fig.savefig(path, dpi=90)
-        plt.close(fig)
         written.append(path)
     return written
 
 
 def params_of(ckpt) -> int:
     """Parameters of a checkpoint's model (the table's size column)."""
-    from seqgen.app.load import load_model
-
     model, _, _ = load_model(ckpt)
     return int(sum(p.numel() for p in model.parameters()))

@@ -16,10 +16,22 @@ from __future__ import annotations
 
 import math
 import string
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from seqgen.app import infgram_eval
+from seqgen.app.evaluate import evaluate
+from seqgen.app.load import load_model
+from seqgen.core.config import build
+from seqgen.data.prepare import DataConfig, prepare
+from seqgen.data.sources import load_splits, text_lines
+from seqgen.data.tokenizer import CharTokenizer
+from seqgen.families.infgram import load_engine
+from seqgen.families.ngram.fit import fit_text
+from seqgen.families.ngram.model import score_lines
 from seqgen.ladder.costs import Rung
 
 TEXT_DATA = ["data=wordmix"]
@@ -68,10 +80,6 @@ def short(key: str) -> str:
 
 
 def split_text(state: dict, data_root: str, split: str) -> str:
-    from seqgen.core.config import build
-    from seqgen.data.prepare import DataConfig
-    from seqgen.data.sources import load_splits
-
     dc = build(DataConfig, dict(state["config"]["data"]), "data")
     return load_splits(dc, Path(data_root).expanduser() / "raw")[split]
 
@@ -86,11 +94,6 @@ def word_events(text: str) -> int:
 
 def fit_speller(train_text: str, order: int = 5):
     """(char n-gram, char tokenizer) over the hapax legomena of `train_text`, one word per line."""
-    from collections import Counter
-
-    from seqgen.data.tokenizer import CharTokenizer
-    from seqgen.families.ngram.fit import fit_text
-
     counts = Counter(train_text.split())
     hapax = sorted(w for w, c in counts.items() if c == 1) or sorted(counts)
     # the alphabet: the training text's characters and printable ASCII (Kneser-Ney's uniform floor
@@ -102,8 +105,6 @@ def fit_speller(train_text: str, order: int = 5):
 def spell_nats(speller, words: list[str]) -> np.ndarray:
     """-ln p_spell(word + </s>) per word. A word with a character outside the speller's alphabet
     is charged 8 bits per UTF-8 byte plus one byte for its end instead (a uniform byte code)."""
-    from seqgen.families.ngram.model import score_lines
-
     model, tok = speller
     known = set(tok.itos) if hasattr(tok, "itos") else None
     inside = [known is None or set(w) <= known for w in words]
@@ -118,9 +119,6 @@ def spell_nats(speller, words: list[str]) -> np.ndarray:
 
 def word_ngram_nats(model, tok, text: str, speller) -> dict:
     """Total nats of `text` under a word n-gram, every line with its </s>, OOV words spelled out."""
-    from seqgen.data.sources import text_lines
-    from seqgen.families.ngram.model import score_lines
-
     lines = text_lines(text)
     words = [tok.tokenize(ln, tok.split, tok.lowercase) for ln in lines]
     ids = [np.asarray([tok.stoi.get(w, tok.unk_id) for w in ws], np.int64) for ws in words]
@@ -145,10 +143,6 @@ def finish(row: dict, nats: float, text: str) -> dict:
 
 def score_text_rung(rung: Rung, row: dict, data_root: str, cache: dict) -> dict:
     """Add bits per byte (and word perplexity) to an evaluated text rung's row."""
-    import torch
-
-    from seqgen.app.load import load_model
-
     ckpt = Path(row["ckpt"])
     model, tok, state = load_model(ckpt)
     split = row.get("split", "test")
@@ -176,9 +170,6 @@ def score_text_rung(rung: Rung, row: dict, data_root: str, cache: dict) -> dict:
 
 def gpt_words_nats(model, tok, state, row, data_root, rung, cache) -> dict:
     """A word-level GPT's row in bits per byte: its token nats + the spelling of each <unk> target."""
-    from seqgen.core.config import build
-    from seqgen.data.prepare import DataConfig, prepare
-
     dc = build(DataConfig, dict(state["config"]["data"]), "data")
     data = prepare(dc, data_root, verbose=False)
     toks = np.asarray(data.tokens(row["split"]))[: (row["tokens"] + 1)]
@@ -201,8 +192,6 @@ def hybrid_rows(rows: list[dict], data_root: str, quick: bool, log=print, pick=N
     """GPT + KN-5 and GPT + ∞-gram (issue 30's hybrids, λ tuned on valid) and the count-only
     ∞-gram + KN-5, all on the BPE pieces, from the trained rungs' checkpoints (`pick`: only the
     hybrids named there, e.g. gpt+infgram)."""
-    from seqgen.app.evaluate import evaluate
-
     by = {short(r["key"]): r for r in rows if r.get("corpus") == "text"}
     gpt, inf, kn = by.get("gpt"), by.get("infgram"), by.get("kn5_bpe")
     out = []
@@ -240,12 +229,6 @@ def _add(a: dict, b: dict, k: str):
 def count_hybrid(inf: dict, kn: dict, data_root: str, max_tokens: int | None) -> dict:
     """∞-gram + KN-5 on the same pieces: counts only, λ per (effective n, sparse) bucket tuned on valid,
     as the GPT + ∞-gram hybrid does it (seqgen/app/infgram_eval.py)."""
-    from seqgen.app import infgram_eval
-    from seqgen.app.load import load_model
-    from seqgen.core.config import build
-    from seqgen.data.prepare import DataConfig, prepare
-    from seqgen.families.infgram import load_engine
-
     eng = load_engine(inf["ckpt"])
     ngram, tok, state = load_model(kn["ckpt"])
     data = prepare(build(DataConfig, dict(state["config"]["data"]), "data"), data_root, verbose=False)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from matplotlib.figure import Figure
+
 from seqgen.ladder.text import short
 
 
@@ -107,12 +109,8 @@ def text_plot(rows: list[dict], out_dir: Path) -> Path | None:
     pts = [r for r in text_rows(rows) if "bits_per_byte" in r]
     if not pts:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig = Figure(figsize=(8, 5))
+    ax = fig.subplots()
     for i, r in enumerate(pts):
         cpu = r.get("cpu_seconds") or r.get("train_seconds") or 1.0
         colour = "#888" if r.get("baseline") else ("#c63" if r.get("hybrid") else "#3a7")
@@ -127,7 +125,6 @@ def text_plot(rows: list[dict], out_dir: Path) -> Path | None:
     fig.tight_layout()
     path = Path(out_dir) / "ladder_wordmix.png"
     fig.savefig(path, dpi=90)
-    plt.close(fig)
     return path
 
 
