@@ -153,6 +153,9 @@ def test_gpt_streams_tokens(demo):
 
     model, tok, _ = load_model(ckpt)
     assert final[0] == sample_text(model, tok, "All:", 40, 5, "cpu", 0.8, 200, None)   # the sampler's tokens
+    # a letter the character vocabulary lacks is folded to its base letter, as sample.py does, and said
+    text, status = client.predict(ckpt, "Allë:", 5, 0.8, 0, 1.0, 5, api_name="/gpt")
+    assert text.startswith("Alle:") and "ë -> e" in status
     assert "nowhere.pt" in call_fails(client, "nowhere.pt", "x", 5, 0.8, 0, 1.0, 0, api_name="/gpt")
     assert "experiment=gpt_shakespeare_char_cpu" in call_fails(client, None, "x", 5, 0.8, 0, 1.0, 0, api_name="/gpt")
 

@@ -9,6 +9,7 @@ import torch
 
 from seqgen.app.demo.common import expect_family, guarded, load_cached, model_picker
 from seqgen.core.errors import ConfigError
+from seqgen.data.tokenizer import CharTokenizer
 from seqgen.families.gpt.generate import stream
 
 FAMILY = "gpt"
@@ -31,7 +32,9 @@ def gpt_stream(ctx, ckpt: str, prompt: str, max_new_tokens: int, temperature: fl
     loaded = load_cached(ckpt, ctx.device)
     expect_family(loaded, FAMILY, ckpt, MAKE)
     model, tok = loaded[0], loaded[1]
-    ids = tok.encode(prompt or "\n")
+    prompt, folded = tok.fold(prompt or "\n") if isinstance(tok, CharTokenizer) else (prompt or "\n", {})
+    ids = tok.encode(prompt)   # a character this model lacks and cannot fold: one DataError naming it
+    note = ("; read as base letters: " + ", ".join(f"{a} -> {b}" for a, b in folded.items())) if folded else ""
     if not ids:
         raise ConfigError("the prompt encodes to no tokens: type some text (or leave it empty for a new line)")
     idx = torch.tensor([ids], dtype=torch.long, device=ctx.device)
@@ -40,10 +43,10 @@ def gpt_stream(ctx, ckpt: str, prompt: str, max_new_tokens: int, temperature: fl
     t0 = time.perf_counter()
     for nxt in stream(model, idx, n, float(temperature), top_k, top_p, generator=gen):
         drawn.append(int(nxt[0, 0]))
-        yield tok.decode(ids + drawn), f"{len(drawn)} / {n} tokens"
+        yield tok.decode(ids + drawn), f"{len(drawn)} / {n} tokens{note}"
     seconds = time.perf_counter() - t0
     yield tok.decode(ids + drawn), (f"{n} tokens in {seconds:.2f} s ({n / max(seconds, 1e-9):.0f} tokens/s), "
-                                    f"seed {int(seed)}, step {loaded[2].get('step')} of {ckpt}")
+                                    f"seed {int(seed)}, step {loaded[2].get('step')} of {ckpt}{note}")
 
 
 def gpt_text(ctx, *args) -> tuple[str, str]:
