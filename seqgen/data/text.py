@@ -48,7 +48,7 @@ class FileIds:
             os.close(self._fd)
 
 
-def _ids(tokens):
+def as_ids(tokens):
     """A 1-D id source without copying: a whole-file memmap becomes FileIds, an ndarray stays as it
     is (tensors and lists are converted)."""
     if isinstance(tokens, np.memmap) and tokens.filename and isinstance(tokens.base, mmap.mmap):
@@ -58,7 +58,8 @@ def _ids(tokens):
     return tokens if isinstance(tokens, np.ndarray) else np.asarray(tokens)
 
 
-def _window(ids, start: int, length: int) -> np.ndarray:
+def window_of(ids, start: int, length: int) -> np.ndarray:
+    """ids[start:start + length] of an as_ids() source."""
     return ids.window(start, length) if isinstance(ids, FileIds) else ids[start:start + length]
 
 
@@ -73,7 +74,7 @@ class TextBatches:
     def __init__(self, tokens, block_size: int, batch_size: int, seed: int):
         if len(tokens) <= block_size:
             raise DataError(f"split has {len(tokens)} tokens; need more than block_size={block_size}")
-        self.tokens = _ids(tokens)
+        self.tokens = as_ids(tokens)
         self.block_size, self.batch_size = block_size, batch_size
         self.generator = torch.Generator().manual_seed(seed)
         self._span = np.arange(block_size + 1)
@@ -102,7 +103,7 @@ def eval_windows(tokens, block_size: int, batch_size: int, max_batches: int | No
     mean loss is the split's true per-token cross-entropy. With max_batches the windows are spread
     evenly over the split instead of taken from its start.
     """
-    data = _ids(tokens)
+    data = as_ids(tokens)
     n = len(data) - 1
     starts = range(0, n, block_size)
     if max_batches is not None and len(starts) > max_batches * batch_size:
@@ -114,7 +115,7 @@ def eval_windows(tokens, block_size: int, batch_size: int, max_batches: int | No
         x = torch.zeros(len(group), T, dtype=torch.int64)
         y = torch.full((len(group), T), -1, dtype=torch.int64)  # -1: ignored by the loss
         for i, (s, L) in enumerate(zip(group, lengths)):
-            w = torch.from_numpy(_window(data, s, L + 1).astype(np.int64))   # only this window becomes int64
+            w = torch.from_numpy(window_of(data, s, L + 1).astype(np.int64))   # only this window becomes int64
             x[i, :L] = w[:L]
             y[i, :L] = w[1:L + 1]
         yield x, y

@@ -151,11 +151,11 @@ def test_fit_from_prepared_ids_equals_the_text_path(tmp_path, corpus, monkeypatc
     line index), one worker so both are exact."""
     from seqgen.app.train import train
     from seqgen.data.prepare import PreparedData
-    from seqgen.families.word2vec import model as w2v_model
+    from seqgen.families.word2vec import ids as w2v_ids
     from tests.conftest import compose
 
     if block:
-        monkeypatch.setattr(w2v_model, "_BLOCK", block)
+        monkeypatch.setattr(w2v_ids, "BLOCK", block)
     runs = {}
     for name in ("prepared", "text"):
         if name == "text":

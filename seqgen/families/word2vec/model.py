@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import heapq
 import math
-import mmap
 import threading
 import time
 import warnings
@@ -32,6 +31,7 @@ from seqgen.core.distributed import resolve_device
 from seqgen.core.errors import ConfigError, DataError
 from seqgen.core.schema import key
 from seqgen.families.word2vec import kernels, torch_sgd
+from seqgen.families.word2vec.ids import id_blocks, kept_lines
 
 _TABLE = 10_000_000  # unigram-table entries (word2vec.c uses 1e8; 1e7 resolves p >= 1e-7)
 _CHUNK = 1 << 20     # words per logged step (and per batch of examples on the torch path)
@@ -155,14 +155,14 @@ class Word2Vec:
 
     def fit_ids(self, ids: np.ndarray, spans, itos: list[str], drop: int | None = None, log=None,
                 log_step=None, resume: dict | None = None, on_epoch=None) -> "Word2Vec":
-        """fit() on a word tokenizer's ids (a prepared split), read in blocks of _BLOCK ids so that only
+        """fit() on a word tokenizer's ids (a prepared split), read in blocks of word2vec.ids.BLOCK ids so that only
         the int32 training sequence is held, never an int64 copy of the corpus: ids (tokens,) any
         integer dtype (a np.memmap is read from its file), spans (starts, ends) the lines' token
         positions, itos the tokenizer's words, drop an id never trained on (the line break). The
         vocabulary, ids and training are those of fit() on the same words (resume and on_epoch as there)."""
         c = self.config
         counts = np.zeros(len(itos), np.int64)
-        for _, block in _id_blocks(ids):
+        for _, block in id_blocks(ids):
             counts += np.bincount(block, minlength=len(itos))
         cand = [i for i in np.flatnonzero(counts >= c.min_count).tolist() if i != drop]
         order = sorted(cand, key=lambda i: (-counts[i], itos[i]))
@@ -177,7 +177,7 @@ class Word2Vec:
         self.index = {w: i for i, w in enumerate(self.vocab)}
         lut = np.full(len(itos), -1, np.int32)
         lut[order] = np.arange(len(order), dtype=np.int32)   # words outside the vocabulary are dropped
-        seq, lengths = _kept_lines(ids, lut, spans, int(self.counts.sum()))
+        seq, lengths = kept_lines(ids, lut, spans, int(self.counts.sum()))
         return self._train(seq, lengths, log, log_step, resume, on_epoch)
 
     def _train(self, seq: np.ndarray, lengths: np.ndarray, log=None, log_step=None, resume: dict | None = None,
@@ -373,51 +373,6 @@ def huffman_tree(counts: np.ndarray):
     points = np.array([x for p in paths for x in p], np.int32)
     labels = 1 - np.array([x for b in codes for x in b], np.int8)
     return ptr, points, labels
-
-
-_BLOCK = 1 << 24   # ids mapped per pass by fit_ids: 16M (64 MB as int32)
-
-
-def _id_blocks(ids: np.ndarray):
-    """(offset, block) over a 1-D id array. A whole-file np.memmap is read from its file instead of
-    through the mapping, so the pages read do not stay resident in this process (peak RSS)."""
-    n = len(ids)
-    if isinstance(ids, np.memmap) and ids.filename and isinstance(ids.base, mmap.mmap):   # not a slice
-        with open(ids.filename, "rb") as f:
-            f.seek(ids.offset)
-            for lo in range(0, n, _BLOCK):
-                yield lo, np.fromfile(f, dtype=ids.dtype, count=min(_BLOCK, n - lo))
-        return
-    for lo in range(0, n, _BLOCK):
-        yield lo, np.asarray(ids[lo:lo + _BLOCK])
-
-
-def _kept_lines(ids: np.ndarray, lut: np.ndarray, spans, total: int):
-    """(seq (total,) int32 of lut[id] for every id with lut[id] >= 0, in order; lengths (lines,) int64
-    of each span's kept ids), block by block. Every kept id must lie inside a span (a line). The spans'
-    int64 arrays are overwritten (they become the kept counts before each start / end), so that no
-    copy of the line index is made: ~16 bytes a line, beside seq's 4 bytes a kept word."""
-    starts, ends = (np.asarray(a, np.int64) for a in spans)
-    seq, fill = np.empty(total, np.int32), 0
-    for lo, block in _id_blocks(ids):
-        mapped = lut[block]
-        keep = mapped >= 0
-        k = mapped[keep]
-        seq[fill:fill + len(k)] = k
-        before = np.zeros(len(block) + 1, np.int32)      # kept ids before each offset of this block
-        np.cumsum(keep, dtype=np.int32, out=before[1:])
-        for pos in (starts, ends):
-            # entries already turned into counts are <= their position < lo: pos stays sorted
-            i0, i1 = np.searchsorted(pos, [lo, lo + len(block)])
-            pos[i0:i1] = fill + before[pos[i0:i1] - lo]
-        fill += len(k)
-    for pos in (starts, ends):
-        pos[np.searchsorted(pos, len(ids)):] = fill       # spans ending at the very end
-    ends -= starts
-    if fill != total or int(ends.sum()) != total:
-        raise DataError(f"the prepared ids hold {fill:,} vocabulary words ({total:,} counted) but its lines "
-                        f"{int(ends.sum()):,}: the line index does not match the ids (prepare again)")
-    return seq, ends
 
 
 def job_bounds(starts: np.ndarray, size: int) -> np.ndarray:
