@@ -81,8 +81,11 @@ def build_infinigram(tokens_file: Path, work: Path, sep: int, n_tokens: int, res
         arr = np.fromfile(tokens_file, np.uint16)
         (ig / "tokenized.0").symlink_to(tokens_file)
         (np.flatnonzero(arr == sep) * 2).astype(np.uint64).tofile(ig / "offset.0")   # a document per separator
+        # its parts overlap by indexing.HACK bytes; on a file shorter than a part plus that overlap, two jobs
+        # put suffixes into the table twice (1.5x the pointers, wrong counts): one job there
+        cpus = 2 if tokens_file.stat().st_size > 2 * (indexing.HACK + 1) else 1
         args = types.SimpleNamespace(save_dir=str(ig), temp_dir=str(work / "igtmp"), worker_id=0, shards=1, workers=1,
-                                     mem=4, cpus=2, token_width=2)
+                                     mem=4, cpus=cpus, token_width=2)
         (work / "igtmp").mkdir()
         cwd = os.getcwd()
 
