@@ -3,6 +3,7 @@ this process on a free local port, with tiny models trained here; failures reach
 clear message. The real-browser test is tests/app/test_demo_browser.py."""
 
 import re
+import shutil
 import socket
 from pathlib import Path
 
@@ -306,3 +307,17 @@ def test_seqgen_and_the_demo_package_import_without_gradio():
     code = ("import sys, seqgen, seqgen.app.demo, seqgen.app.demo.shannon, seqgen.app.demo.texture; "
             "assert 'gradio' not in sys.modules, 'gradio imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_demo_answers_share_one_pruned_folder(monkeypatch):
+    """Each answer's files go to a fresh folder inside one per-process folder; only the last
+    KEEP_OUTPUTS answers' folders stay (a long-running demo does not fill /tmp)."""
+    from seqgen.app.demo import common
+
+    monkeypatch.setattr(common, "_OUTPUTS", {})
+    monkeypatch.setattr(common, "KEEP_OUTPUTS", 3)
+    folders = [common.fresh_output_folder() for _ in range(5)]
+    root = folders[0].parent
+    assert all(f.parent == root for f in folders) and len(set(folders)) == 5
+    assert sorted(p.name for p in root.iterdir()) == [f.name for f in folders[-3:]]
+    shutil.rmtree(root)

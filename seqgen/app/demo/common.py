@@ -7,10 +7,13 @@ without it; only `guarded` reaches for gradio when it turns an exception into `g
 
 from __future__ import annotations
 
+import atexit
 import functools
 import inspect
 import json
+import shutil
 import sys
+import tempfile
 import threading
 import traceback
 from dataclasses import dataclass
@@ -100,6 +103,29 @@ class Progress:
 
 
 # ---- uploads ----------------------------------------------------------------------------------------------
+
+_OUTPUTS: dict = {}
+_OUTPUTS_LOCK = threading.Lock()
+KEEP_OUTPUTS = 16   # answers whose files stay on disk (Gradio has copied each into its cache by then)
+
+
+def fresh_output_folder() -> Path:
+    """A new folder for one answer's files, inside this process's one demo folder (removed at exit);
+    the folders of all but the last KEEP_OUTPUTS answers are removed, so a long-running demo does not
+    fill the disk."""
+    with _OUTPUTS_LOCK:
+        if "root" not in _OUTPUTS:
+            _OUTPUTS["root"] = Path(tempfile.mkdtemp(prefix="seqgen_demo_"))
+            _OUTPUTS["n"] = 0
+            atexit.register(shutil.rmtree, _OUTPUTS["root"], True)
+        _OUTPUTS["n"] += 1
+        n, root = _OUTPUTS["n"], _OUTPUTS["root"]
+    out = root / f"{n:06d}"
+    out.mkdir()
+    for old in sorted(root.iterdir())[:-KEEP_OUTPUTS]:
+        shutil.rmtree(old, ignore_errors=True)
+    return out
+
 
 def upload_path(value, what: str, limits: Limits) -> Path | None:
     """The local path of an uploaded file (gradio gives a str or a dict with 'path'); None if none;

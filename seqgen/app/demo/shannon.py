@@ -9,9 +9,11 @@ array and draw from the longest suffix seen (infini-gram's sampling).
 from __future__ import annotations
 
 import hashlib
+import shutil
 import tempfile
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from pathlib import Path
 
@@ -106,6 +108,7 @@ def infgram_fit(text: str, tok):
     fam = families.get("infgram")
     model = fam.Model(fam.Model.Config(vocab_size=tok.vocab_size))
     folder = tempfile.mkdtemp(prefix="seqgen_demo_infgram_")
+    weakref.finalize(model, shutil.rmtree, folder, True)   # the index goes when the cache lets the model go
     build(np.asarray(tok.encode(text), np.int64), folder, tok.vocab_size, boundary_id(tok, model.config.documents),
           model.config.shard_tokens, verbose=False)
     model.engine = Engine(folder)

@@ -4,12 +4,10 @@ frame range are the controls, and the transition matrices are drawn beside it.""
 
 from __future__ import annotations
 
-import tempfile
 import time
-from pathlib import Path
 
 from seqgen import families
-from seqgen.app.demo.common import Progress, guarded, upload_path
+from seqgen.app.demo.common import Progress, fresh_output_folder, guarded, upload_path
 from seqgen.core.errors import ConfigError, DataError
 from seqgen.data.video.clips import ClipConfig, load_clip, read_clip
 from seqgen.families.video_texture.evaluate import write_matrix_figure
@@ -64,7 +62,7 @@ def video_texture(ctx, clip: str, upload, sigma: float, first, last, frames: int
     else:
         seq = model.play(frames, int(seed))
     bar(0.6, "writing the texture")
-    out = Path(tempfile.mkdtemp(prefix="seqgen_demo_"))
+    out = fresh_output_folder()
     gif = out / "texture.gif"
     write_gif(render(model.frames, seq), gif, model.fps)
     bar(0.8, "drawing the transition matrices")
