@@ -7,7 +7,14 @@ import torch
 
 from seqgen.families.word2vec.model import _TABLE, Word2Vec
 from seqgen.families.word2vec.torch_sgd import pairs as _pairs
-from seqgen.families.word2vec.vectors import VocabularyError, evaluate_analogies, nearest
+from seqgen.families.word2vec.vectors import (
+    VocabularyError,
+    _pearson,
+    analogy_scores,
+    evaluate_analogies,
+    nearest,
+    spearman,
+)
 from tests.conftest import run_script
 
 
@@ -82,6 +89,39 @@ def test_analogy_on_constructed_vectors():
     assert r["accuracy"] == 1.0 and r["answered"] == 1 and r["oov_ratio"] == 0.5
     with pytest.raises(VocabularyError, match="not in the vocabulary.*unknownword"):
         nearest(vocab, vec, ["unknownword"])
+
+
+def test_analogy_scores_and_correlations_match_their_references():
+    """One pass for 3CosAdd and 3CosMul equals each method's direct definition (argmax over the
+    restricted vocabulary, a, b, c excluded); Spearman / Pearson equal scipy's, ties included."""
+    g = torch.Generator().manual_seed(0)
+    vocab = [f"w{i}" for i in range(400)]
+    vec = torch.randn(400, 16, generator=g)
+    qs = [("s", *(vocab[int(i)] for i in torch.randint(0, 400, (4,), generator=g))) for _ in range(600)]
+    both = analogy_scores(vocab, vec, qs, restrict_vocab=300)
+    U = vec[:300] / vec[:300].norm(dim=1, keepdim=True)
+    index = {w: i for i, w in enumerate(vocab[:300])}
+    for method in ("add", "mul"):
+        correct = answered = 0
+        for q in qs:
+            if not all(w in index for w in q[1:]):
+                continue
+            a, b, c, d = (index[w] for w in q[1:])
+            cos = U @ U.T
+            if method == "add":
+                score = (U[b] - U[a] + U[c]) @ U.T
+            else:
+                score = ((cos[b] + 1) / 2) * ((cos[c] + 1) / 2) / ((cos[a] + 1) / 2 + 1e-6)
+            score[[a, b, c]] = float("-inf")
+            correct += int(score.argmax()) == d
+            answered += 1
+        assert both[method]["answered"] == answered and abs(both[method]["correct"] - correct) <= 1, method
+        assert evaluate_analogies(vocab, vec, qs, 300, method) == both[method]
+    stats = pytest.importorskip("scipy.stats")
+    x = np.round(np.random.default_rng(0).normal(size=200), 1)     # many ties
+    y = x + np.random.default_rng(1).normal(size=200)
+    assert abs(spearman(x, y) - stats.spearmanr(x, y).statistic) < 1e-12
+    assert abs(_pearson(x, y) - stats.pearsonr(x, y).statistic) < 1e-12
 
 
 def test_train_query_export_through_scripts(tmp_path):

@@ -7,6 +7,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from seqgen.core.errors import ConfigError, DataError
@@ -54,47 +55,80 @@ def evaluate_analogies(vocab, vectors, questions, restrict_vocab: int = 30000, m
     """a : b :: c : d, answered by the most similar word to b - a + c among the restrict_vocab most
     frequent words (vocab is frequency-ordered), a, b, c excluded; gensim's evaluate_word_analogies
     (3CosAdd), or Levy & Goldberg's 3CosMul. Questions with a word outside that set are skipped."""
+    if method not in ("add", "mul"):
+        raise ValueError(f"method must be 'add' or 'mul', got {method!r}")
+    return analogy_scores(vocab, vectors, questions, restrict_vocab, (method,))[method]
+
+
+@torch.no_grad()
+def analogy_scores(vocab, vectors, questions, restrict_vocab: int = 30000, methods=("add", "mul")) -> dict:
+    """{method: evaluate_analogies' dict} for several methods in one pass over the questions: each chunk's
+    cosines with a, b, c come from one matrix product, scaled in place (the (chunk, V) passes over
+    memory, not the products, are what this costs)."""
     index = {w: i for i, w in enumerate(vocab[:restrict_vocab])}
     qs = [q for q in questions if all(w in index for w in q[1:])]
     U = _unit(vectors[: len(index)].float())
-    correct, chunk = 0, 256   # (chunk, V) score matrices: 3CosMul holds ~6 of them (~180 MB at V = 30k)
+    correct, chunk = dict.fromkeys(methods, 0), 256   # 3CosMul holds (3 x chunk, V) scores: ~90 MB at V = 30k
     for s in range(0, len(qs), chunk):
         ids = torch.tensor([[index[w] for w in q[1:]] for q in qs[s:s + chunk]])
         a, b, c = U[ids[:, 0]], U[ids[:, 1]], U[ids[:, 2]]
-        if method == "add":
-            score = (b - a + c) @ U.T
-        elif method == "mul":  # cosines shifted to [0, 1]
-            sa, sb, sc = ((x @ U.T + 1) / 2 for x in (a, b, c))
-            score = sb * sc / (sa + 1e-6)
-        else:
-            raise ValueError(f"method must be 'add' or 'mul', got {method!r}")
-        score.scatter_(1, ids[:, :3], float("-inf"))
-        correct += int((score.argmax(1) == ids[:, 3]).sum())
-    return {"accuracy": correct / max(1, len(qs)), "correct": correct, "answered": len(qs),
-            "oov_ratio": 1 - len(qs) / max(1, len(questions))}
+        for method in methods:
+            if method == "add":
+                score = (b - a + c) @ U.T
+            else:  # 3CosMul: cosines shifted to [0, 1], sb * sc / (sa + eps)
+                k = len(ids)
+                cos = torch.cat([a, b, c]) @ U.T                    # (3k, V)
+                cos.add_(1).mul_(0.5)
+                score = cos[k:2 * k].mul_(cos[2 * k:]).div_(cos[:k].add_(1e-6))
+            score.scatter_(1, ids[:, :3], float("-inf"))
+            correct[method] += int((score.argmax(1) == ids[:, 3]).sum())
+    return {m: {"accuracy": correct[m] / max(1, len(qs)), "correct": correct[m], "answered": len(qs),
+                "oov_ratio": 1 - len(qs) / max(1, len(questions))} for m in methods}
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks, ties sharing their average rank (scipy.stats.rankdata's 'average')."""
+    order = np.argsort(x, kind="mergesort")
+    sx = x[order]
+    first = np.flatnonzero(np.r_[True, sx[1:] != sx[:-1]])
+    size = np.diff(np.r_[first, len(x)])
+    out = np.empty(len(x))
+    out[order] = np.repeat(first + (size + 1) / 2, size)
+    return out
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> float:
+    x, y = x - x.mean(), y - y.mean()
+    return float(x @ y / np.sqrt((x @ x) * (y @ y)))
+
+
+def spearman(x, y) -> float:
+    """Spearman's rho: Pearson's r of the average ranks (scipy.stats.spearmanr's statistic, without
+    importing scipy.stats: ~1-2 s at the end of every word2vec run)."""
+    return _pearson(_ranks(np.asarray(x, float)), _ranks(np.asarray(y, float)))
 
 
 def evaluate_word_pairs(vocab, vectors, path) -> dict:
     """Spearman (and Pearson) correlation of cosine similarity with human scores; `#` lines are
     comments, pairs with a word outside the vocabulary are skipped and counted in oov_ratio."""
-    from scipy.stats import pearsonr, spearmanr
-
     index = {w: i for i, w in enumerate(vocab)}
     U = _unit(vectors.float())
-    model, human, total = [], [], 0
+    pairs, human, total = [], [], 0
     for line in open(path, encoding="utf-8"):
         if not line.strip() or line.startswith("#"):
             continue
         a, b, score = line.lower().split("\t")[:3]
         total += 1
         if a in index and b in index:
-            model.append(float(U[index[a]] @ U[index[b]]))
+            pairs.append((index[a], index[b]))
             human.append(float(score))
-    oov = 1 - len(model) / max(1, total)
-    if len(model) < 3:   # a tiny vocabulary covers almost no pair: no correlation to report
+    oov = 1 - len(pairs) / max(1, total)
+    if len(pairs) < 3:   # a tiny vocabulary covers almost no pair: no correlation to report
         return {"spearman": float("nan"), "pearson": float("nan"), "oov_ratio": oov}
-    return {"spearman": float(spearmanr(model, human).statistic), "pearson": float(pearsonr(model, human).statistic),
-            "oov_ratio": oov}
+    ij = torch.tensor(pairs)
+    model = (U[ij[:, 0]] * U[ij[:, 1]]).sum(1).double().numpy()
+    human = np.array(human)
+    return {"spearman": spearman(model, human), "pearson": _pearson(model, human), "oov_ratio": oov}
 
 
 def evaluate_word_vectors(vocab, vectors, raw_root, restrict_vocab: int = 30000) -> dict:
@@ -107,8 +141,7 @@ def evaluate_word_vectors(vocab, vectors, raw_root, restrict_vocab: int = 30000)
         return {}
     qs = read_analogies(files["questions_words"])
     out = {}
-    for method in ("add", "mul"):
-        r = evaluate_analogies(vocab, vectors, qs, restrict_vocab, method)
+    for method, r in analogy_scores(vocab, vectors, qs, restrict_vocab).items():
         out[f"analogy_{method}"], out["analogy_oov_ratio"] = r["accuracy"], r["oov_ratio"]
     for name in ("wordsim353", "simlex999"):
         r = evaluate_word_pairs(vocab, vectors, files[name])
