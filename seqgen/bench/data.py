@@ -109,21 +109,26 @@ def peak_mb():   # VmHWM: ru_maxrss would carry the parent's peak across fork + 
 from pathlib import Path
 import numpy as np
 from seqgen.data.lines import line_spans
+from seqgen.families.ngram.disk import release
+from seqgen.families.ngram.fit import line_ids
 from seqgen.families.ngram.model import NGram, BOS, EOS, UNK
 folder = Path(sys.argv[2])
 meta = json.loads((folder / "meta.json").read_text())
-ids = np.memmap(sys.argv[1], dtype=sys.argv[3], mode="r")          # read in place, line by line
+ids = np.memmap(sys.argv[1], dtype=sys.argv[3], mode="r")          # read in windows, as model=ngram does
 starts, ends = line_spans(folder / "train.lines", meta["lines"]["train"], False)
-V = int(ids.max()) + 4
-vocab = [f"w{i}" for i in range(V - 3)] + [BOS, EOS, UNK]
+vocab = [f"w{i}" for i in range(meta["vocab_size"])] + [BOS, EOS, UNK]   # ids as prepared, then specials
 def lines():
-    for s, e in zip(starts.tolist(), ends.tolist()):
-        yield np.asarray(ids[s:e], np.int64)
+    return line_ids(ids, starts, ends)
 t = time.perf_counter()
 memory = sys.argv[5] or None
 m = NGram(NGram.Config(order=int(sys.argv[4]), memory=memory)).fit(lines if memory else list(lines()), vocab)
-logp_sum = float(sum(float(x.astype(np.float64).sum()) for x in m.logp))
-print(json.dumps({"seconds": time.perf_counter() - t, "rss_mb": peak_mb(),
+seconds, rss = time.perf_counter() - t, peak_mb()        # before the checksum below reads every table
+logp_sum = 0.0
+for x in m.logp:
+    for i in range(0, len(x), 1 << 24):
+        logp_sum += float(np.asarray(x[i:i + (1 << 24)], np.float64).sum())
+        release([x])
+print(json.dumps({"seconds": seconds, "rss_mb": rss,
                   "ngrams": int(sum(len(k) for k in m.keys)), "logp_sum": logp_sum}))
 """
 

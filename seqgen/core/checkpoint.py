@@ -15,10 +15,12 @@ from pathlib import Path
 
 import torch
 
+from seqgen.core import streamed_save
 from seqgen.core.errors import CheckpointError, ConfigError
 from seqgen.core.precision import cpu_name
 
 FORMAT_VERSION = 1
+MMAP_BYTES = 1 << 30       # checkpoints at least this large are loaded as maps of the file
 _STEP_RE = re.compile(r"step_(\d+)\.pt$")
 
 
@@ -62,7 +64,10 @@ def save(state: dict, path) -> Path:
     check_writable(path.parent, int(nbytes(state) * 1.1) + 2**16, f"checkpoint {path.name}")
     tmp = path.with_name(path.name + ".tmp")
     try:
-        torch.save(state, tmp)
+        if streamed_save.needs_streaming(state):   # maps of files larger than memory: copied file to file
+            streamed_save.save(state, tmp)
+        else:
+            torch.save(state, tmp)
         os.replace(tmp, path)
     except (OSError, RuntimeError) as e:
         tmp.unlink(missing_ok=True)
@@ -87,7 +92,10 @@ def load(path, map_location="cpu") -> dict:
         raise CheckpointError(f"checkpoint {path} is empty (0 bytes): written by a crashed process? Delete it "
                               f"(a resume uses the newest intact step file)")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        # a file larger than MMAP_BYTES is mapped, not read (an n-gram fitted with model.memory can
+        # outgrow memory): its tensors are copy-on-write views of the file, the same values
+        big = path.stat().st_size >= MMAP_BYTES and str(map_location) == "cpu"
+        state = torch.load(path, map_location=map_location, weights_only=True, mmap=big)
     except Exception as e:
         text = str(e)
         # torch names a refused global two ways: "Unsupported global: GLOBAL x.y" (an unknown class) and

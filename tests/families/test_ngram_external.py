@@ -1,12 +1,14 @@
 """Counting in a memory budget (model.memory, model.temp_dir) gives the in-memory tables exactly,
 with a budget so small that every order spills dozens of sorted runs."""
 
+import gc
 import warnings
 
 import numpy as np
 import pytest
 
 import seqgen.families.ngram.external as ext
+import seqgen.families.ngram.model as model_mod
 from seqgen.core.errors import ConfigError, DataError
 from seqgen.families.ngram.model import BOS, EOS, UNK, NGram
 from tests.conftest import TINY_TEXT
@@ -41,9 +43,21 @@ def test_budgeted_count_equals_in_memory(tmp_path, monkeypatch, kind, order, smo
         for x, y in zip(getattr(a, name), getattr(b, name), strict=True):
             assert x.dtype == y.dtype and np.array_equal(x, y), name
     assert a.discounts == b.discounts
+    # scoring and next-token distributions over the maps (numpy path, blocks of 7 tokens, pages handed
+    # back after each) equal the in-memory model's compiled ones
+    monkeypatch.setattr(model_mod, "_DISK_BLOCK", 7)
+    assert np.array_equal(model_mod.score_lines(a, lines), model_mod.score_lines(b, lines))
+    contexts = [list(ln[:k]) for ln in lines[:20] for k in range(3)]
+    assert np.array_equal(model_mod.next_log10probs(a, contexts), model_mod.next_log10probs(b, contexts))
     if order > 1:
         assert len(spills) >= 5 * (order - 1)            # the budget really forced many runs to disk
-    assert not list(tmp_path.iterdir())                   # runs cleaned up
+    # the sorted runs are gone; the tables live in one folder under temp_dir while the model does
+    assert [p.name.startswith("seqgen-ngram-tables-") for p in tmp_path.iterdir()] == [True]
+    if order > 1:
+        assert all(isinstance(x, np.memmap) for x in (*b.keys[1:], *b.logp[1:], *b.bow))
+    del b
+    gc.collect()
+    assert not list(tmp_path.iterdir())
 
 
 def test_budget_errors(tmp_path):
@@ -77,3 +91,23 @@ def test_fit_from_prepared_lines_equals_rereading_the_text(tmp_path, corpus, mon
         assert runs[name]["metrics"] | {"fit_seconds": 0} == ref["metrics"] | {"fit_seconds": 0}
         for x, y in zip(runs[name]["model"].logp, ref["model"].logp, strict=True):
             assert np.array_equal(x, y)
+
+
+def test_budgeted_fit_saves_and_loads_through_maps(tmp_path, monkeypatch):
+    """A budgeted fit's checkpoint, written file to file (forced here for small tables), loads (as a
+    map too) into the same tables."""
+    import seqgen.core.checkpoint as ckpt
+    from seqgen.core import streamed_save
+    from seqgen.families.ngram.io import from_state, to_state
+
+    lines, vocab = corpus("zipf")
+    m = NGram(NGram.Config(order=3, memory="3k", temp_dir=str(tmp_path))).fit(lambda: iter(lines), vocab)
+    monkeypatch.setattr(streamed_save, "needs_streaming", lambda state: True)
+    ckpt.save({"model_name": "ngram", "model_config": dict(m.config.__dict__), "model": to_state(m), "step": 0},
+              tmp_path / "ng.pt")
+    monkeypatch.setattr(ckpt, "MMAP_BYTES", 0)
+    back = from_state(NGram.Config(**ckpt.load(tmp_path / "ng.pt")["model_config"]),
+                      ckpt.load(tmp_path / "ng.pt")["model"])
+    for name in ("keys", "logp", "bow"):
+        for x, y in zip(getattr(m, name), getattr(back, name), strict=True):
+            assert np.array_equal(x, y), name

@@ -13,6 +13,7 @@ import numpy as np
 from seqgen.core.training import RunContext, save_fitted, stop_requests, stopped
 from seqgen.data.prepare import data_identity, prepare
 from seqgen.data.sources import load_splits, text_lines
+from seqgen.data.text import as_ids, window_of
 from seqgen.families.ngram.evaluate import ngram_scores, ngram_text_scores
 from seqgen.families.ngram.io import to_state
 from seqgen.families.ngram.model import BOS, EOS, UNK, NGram
@@ -29,6 +30,20 @@ def model_vocab(tok) -> list[str]:
     """The model's vocabulary: the tokenizer's ids unchanged, then <s>, </s> (and <unk> if missing)."""
     itos = [tok.decode([i]) if tok.kind != "word" else tok.itos[i] for i in range(tok.vocab_size)]
     return itos + [w for w in (BOS, EOS, UNK) if w not in itos]
+
+
+def line_ids(ids, starts: np.ndarray, ends: np.ndarray, block: int = 1 << 22):
+    """Each line's ids (int64) from a token file: read in windows of about `block` ids (a few system
+    calls, not one per line, and no mapping whose touched pages would stay resident)."""
+    src = as_ids(ids)
+    i, n = 0, len(starts)
+    while i < n:
+        a = int(starts[i])
+        j = max(i + 1, int(np.searchsorted(ends, a + block, side="right")))   # lines ending inside the window
+        buf = window_of(src, a, int(ends[j - 1]) - a).astype(np.int64)
+        for s, e in zip((starts[i:j] - a).tolist(), (ends[i:j] - a).tolist()):
+            yield buf[s:e]
+        i = j
 
 
 def fit_text(text: str, tok, order: int = 3, smoothing: str = "mkn", blank: bool = False) -> NGram:
@@ -51,7 +66,7 @@ def _readers(spec, data, tok, blank: bool):
         def source(split, blank_lines=blank):
             ids = data.tokens(split) if data.meta["tokens"][split] else np.zeros(0, np.int64)
             starts, ends = spans[split] if blank_lines == blank else every[split]
-            return lambda: (np.asarray(ids[a:b], np.int64) for a, b in zip(starts, ends))
+            return lambda: line_ids(ids, starts, ends)
 
         def scores(model, split):   # the figures of ngram_text_scores (evaluate.py), from the ids
             info = data.meta["lines"][split]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +16,16 @@ from seqgen.families.ngram.model import BOS, EOS, UNK, NGram, lookup, ngram_word
 
 
 def to_state(model: NGram) -> dict:
-    """Tensors and primitives only (loads with weights_only=True)."""
-    return {"vocab": list(model.vocab),
-            "keys": [torch.from_numpy(k) for k in model.keys],
-            "logp": [torch.from_numpy(p) for p in model.logp],
-            "bow": [torch.from_numpy(b) for b in model.bow],
-            "discounts": [list(map(float, d)) for d in model.discounts]}
+    """Tensors and primitives only (loads with weights_only=True). Tables that are read-only maps of
+    files (model.memory) become tensors over the same maps, never written through: checkpoint.save
+    copies them file to file."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return {"vocab": list(model.vocab),
+                "keys": [torch.from_numpy(k) for k in model.keys],
+                "logp": [torch.from_numpy(p) for p in model.logp],
+                "bow": [torch.from_numpy(b) for b in model.bow],
+                "discounts": [list(map(float, d)) for d in model.discounts]}
 
 
 def from_state(config: NGram.Config, state: dict) -> NGram:

@@ -13,8 +13,11 @@ the numpy reference below (backend="numpy"), with identical results.
 from __future__ import annotations
 
 import math
-import warnings
+import shutil
+import tempfile
+import weakref
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,11 +25,19 @@ import torch
 from seqgen.core.errors import ConfigError, DataError
 from seqgen.core.schema import key
 from seqgen.core.sizes import parse_size
-from seqgen.families.ngram import kernels
+from seqgen.families.ngram import disk, kernels
+from seqgen.families.ngram.estimate import (
+    adjusted_counts,
+    count_of_counts,
+    discounts,
+    estimate_on_disk,
+    log10_table,
+    order_probs,
+)
 from seqgen.families.ngram.external import count_external
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
-DEFAULT_DISCOUNTS = (0.5, 1.0, 1.5)  # used when count-of-counts leave a discount undefined
+_DISK_BLOCK = 1 << 16              # tokens scored per block when the tables are maps of files
 _PACK_BITS = 63                      # key and position share one int64 while they fit in this many bits
 
 
@@ -96,9 +107,12 @@ class NGram:
             raise DataError("cannot fit an n-gram model on an empty corpus")
         if self.config.memory is not None:
             budget = parse_size(self.config.memory, "model.memory")
+            # the tables live in files under temp_dir while the model does (KenLM's -T): removed with it
+            folder = Path(tempfile.mkdtemp(prefix="seqgen-ngram-tables-", dir=self.config.temp_dir))
+            self._tables = weakref.finalize(self, shutil.rmtree, folder, True)
             self.keys, raw, suffix, first = count_external(source, self.V, self.config.order, bos, eos, budget,
-                                                           self.config.temp_dir)
-            return self._estimate(raw, suffix, first, bos)
+                                                           self.config.temp_dir, folder)
+            return estimate_on_disk(self, raw, suffix, first, bos, folder)
         return self._estimate(*self._count(list(source()), bos, eos), bos)
 
     def _count(self, lines, bos: int, eos: int):
@@ -153,64 +167,32 @@ class NGram:
     def _estimate(self, raw, suffix, first, bos):
         """Probabilities and backoffs per order, from the counts of `_count` (freed order by order)."""
         N, V = self.config.order, self.V
-        counts = _adjusted_counts(raw, suffix, first, bos, kneser_ney=self.config.smoothing != "wb")
+        wb = self.config.smoothing == "wb"
+        counts = adjusted_counts(raw, suffix, first, bos, kneser_ney=not wb)
         self.raw_counts, self.adjusted_counts = raw[1:], counts[1:]  # kept for inspection, not saved
         probs_lower = None
         self.logp, self.bow, self.discounts = [], [], []
         for n in range(1, N + 1):
-            a = counts[n].astype(np.float64)
-            ctx = np.zeros(len(a), np.int64) if n == 1 else self.keys[n - 1] // V   # each n-gram's prefix row
+            ctx = np.zeros(len(counts[n]), np.int64) if n == 1 else self.keys[n - 1] // V   # prefix rows
             n_ctx = 1 if n == 1 else len(counts[n - 1])
-            total = np.bincount(ctx, weights=a, minlength=n_ctx)
-            if self.config.smoothing == "mkn":
-                D = self._discounts(a, n)
+            D = None if wb else discounts(count_of_counts(counts[n]), n)
+            if D is not None:
                 self.discounts.append(D)
-                disc = np.array([0.0, D[0], D[1], D[2]])[np.minimum(counts[n], 3)]   # D1, D2, D3+ (0: unseen)
-                mass = np.bincount(ctx, weights=disc, minlength=n_ctx)
-            else:  # Witten-Bell: gamma = N1+(h .) / (c(h) + N1+(h .))
-                disc = np.zeros_like(a)
-                types = np.bincount(ctx, weights=(a > 0).astype(np.float64), minlength=n_ctx)
-                total, mass = total + types, types
-            safe = np.where(total > 0, total, 1.0)
-            u = a - disc                                    # u = (c - D) / c(h) where c > 0, else 0
-            u /= safe[ctx]
-            u[a <= 0] = 0.0
-            del disc
-            gamma = np.where(total > 0, mass / safe, 1.0)
-            lower = np.full(len(a), 1.0 / (V - 1)) if n == 1 else probs_lower[suffix[n]]
-            del a, safe, total, mass
-            lower *= gamma[ctx]
-            p = u
-            p += lower                                      # p = u + gamma(h) * p_lower(suffix)
+            lower = np.full(len(ctx), 1.0 / (V - 1)) if n == 1 else probs_lower[suffix[n]]
+            p, gamma = order_probs(counts[n], ctx, 0, n_ctx, lower, D, wb)
             del lower, ctx
             if n == 1:
                 p[bos] = 0.0
-            self.logp.append(np.log10(np.maximum(p, 1e-99)).astype(np.float32))
+            self.logp.append(log10_table(p))
             if n == 1:
                 self.logp[0][bos] = -99.0
             if n > 1:
-                self.bow.append(np.log10(np.maximum(gamma, 1e-99)).astype(np.float32))
+                self.bow.append(log10_table(gamma))
             probs_lower = p
             suffix[n] = None                                # this order's counting is done
         if N == 1:
             self.bow = []
-        # a context that never continues keeps backoff 0 (log10 1), as in ARPA
-        self.bow = [np.where(np.isfinite(b), b, 0.0).astype(np.float32) for b in self.bow]
         return self
-
-    def _discounts(self, a: np.ndarray, n: int):
-        t = [int((a == k).sum()) for k in (1, 2, 3, 4)]
-        try:
-            Y = t[0] / (t[0] + 2 * t[1])
-            D = (1 - 2 * Y * t[1] / t[0], 2 - 3 * Y * t[2] / t[1], 3 - 4 * Y * t[3] / t[2])
-            if not all(0 < d <= k for d, k in zip(D, (1, 2, 3))):
-                raise ZeroDivisionError
-            return D
-        except ZeroDivisionError:
-            warnings.warn(f"order {n}: count-of-counts {t} leave the modified Kneser-Ney discounts "
-                          f"undefined (a tiny or character-level corpus; KenLM stops here); using "
-                          f"D1, D2, D3+ = {DEFAULT_DISCOUNTS}", stacklevel=3)
-            return DEFAULT_DISCOUNTS
 
 
 def _pad_lines(lines, bos: int, eos: int):
@@ -268,9 +250,25 @@ def score_lines(model: "NGram", lines: list[np.ndarray], return_targets: bool = 
     """log10 p of every scored token (each word and one </s> per line), KenLM's backoff rule.
     backend: numba (compiled, kernels.score), numpy (the reference), auto (numba when installed)."""
     bos, eos, unk = model._specials()
-    if _backend(backend) == "numba":
+    if disk.on_disk(model.keys) and len(lines):
+        # tables in files (model.memory): the numpy path (no hash index to build), a block of lines at a
+        # time, each block's touched pages handed back after it so RSS stays bounded
+        parts, cuts = [], np.cumsum([len(x) + 2 for x in lines])
+        bounds = [0, *np.searchsorted(cuts, np.arange(_DISK_BLOCK, int(cuts[-1]), _DISK_BLOCK)) + 1, len(lines)]
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            if a < b:
+                parts.append(_score_numpy(model, lines[a:b], bos, eos))
+                disk.release([*model.keys, *model.logp, *model.bow])
+        logp, tokens = (np.concatenate([p[i] for p in parts]) for i in (0, 1))
+    elif _backend(backend) == "numba":
         logp, tokens = kernels.score_lines(model, lines, bos, eos)
-        return (logp, tokens) if return_targets else logp
+    else:
+        logp, tokens = _score_numpy(model, lines, bos, eos)
+    return (logp, tokens) if return_targets else logp
+
+
+def _score_numpy(model: "NGram", lines: list[np.ndarray], bos: int, eos: int):
+    """(log10 p, token) of every scored token: the numpy reference of kernels.score_lines."""
     seq, line_of = _pad_lines(lines, bos, eos)
     ids = _ngram_ids(model, seq, line_of)
     N = model.config.order
@@ -296,7 +294,7 @@ def score_lines(model: "NGram", lines: list[np.ndarray], return_targets: bool = 
             cid = gram_at(ids[k - 2], k)
             has = cid >= 0
             logp[has] += model.bow[k - 2][cid[has]]
-    return (logp, seq[t]) if return_targets else logp
+    return logp, seq[t]
 
 
 def perplexity(model: "NGram", lines: list[np.ndarray], backend: str = "auto") -> dict:
@@ -321,7 +319,7 @@ def next_log10probs(model: "NGram", contexts, backend: str = "auto") -> np.ndarr
     """
     bos, eos, unk = model._specials()
     N, V = model.config.order, model.V
-    if _backend(backend) == "numba":
+    if _backend(backend) == "numba" and not disk.on_disk(model.keys):   # maps: no index over the tables
         out = kernels.next_log10probs(model, [list(c)[-(N - 1):] if N > 1 else [] for c in contexts])
         out[:, bos] = -np.inf                                # <s> is never predicted
         return out
@@ -372,21 +370,3 @@ def _sort_keys(packed: np.ndarray, pos: np.ndarray, pbits: int, key_bits: int):
         return packed, pos
     order = np.argsort(packed, kind="stable")       # too many bits to pack: more memory, same result
     return packed[order], pos[order]
-
-
-def _adjusted_counts(raw: list, suffix: list, first: list, bos: int, kneser_ney: bool) -> list:
-    """Per order (index n), the counts probabilities are estimated from (int32): the top order's raw
-    counts; below it Kneser-Ney's distinct left extensions (except <s>-initial n-grams, which keep raw
-    counts), or raw counts for Witten-Bell. <s> itself gets count 0: it is never predicted."""
-    N = len(raw) - 1
-    counts = [None] * (N + 1)
-    counts[N] = raw[N]
-    for n in range(N - 1, 0, -1):
-        if not kneser_ney:
-            counts[n] = raw[n]
-            continue
-        cont = np.bincount(suffix[n + 1], minlength=len(raw[n])).astype(np.int32)
-        counts[n] = cont if n == 1 else np.where(first[n], raw[n], cont)
-    counts[1] = counts[1].copy()
-    counts[1][bos] = 0
-    return counts
