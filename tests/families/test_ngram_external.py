@@ -43,9 +43,10 @@ def test_budgeted_count_equals_in_memory(tmp_path, monkeypatch, kind, order, smo
         for x, y in zip(getattr(a, name), getattr(b, name), strict=True):
             assert x.dtype == y.dtype and np.array_equal(x, y), name
     assert a.discounts == b.discounts
-    # scoring and next-token distributions over the maps (numpy path, blocks of 7 tokens, pages handed
-    # back after each) equal the in-memory model's compiled ones
+    # scoring and next-token distributions over the maps (numpy path in blocks of 7 tokens, lookups and
+    # gathers as sweeps over the tables in pieces of 5 entries) equal the in-memory model's compiled ones
     monkeypatch.setattr(model_mod, "_DISK_BLOCK", 7)
+    monkeypatch.setattr(model_mod.disk, "SWEEP", 5)
     assert np.array_equal(model_mod.score_lines(a, lines), model_mod.score_lines(b, lines))
     contexts = [list(ln[:k]) for ln in lines[:20] for k in range(3)]
     assert np.array_equal(model_mod.next_log10probs(a, contexts), model_mod.next_log10probs(b, contexts))
@@ -111,3 +112,21 @@ def test_budgeted_fit_saves_and_loads_through_maps(tmp_path, monkeypatch):
     for name in ("keys", "logp", "bow"):
         for x, y in zip(getattr(m, name), getattr(back, name), strict=True):
             assert np.array_equal(x, y), name
+
+
+def test_sweeps_equal_binary_search_and_fancy_indexing(tmp_path, monkeypatch):
+    """disk.search / disk.take over a map equal lookup / indexing, whatever the piece size."""
+    from seqgen.families.ngram import disk
+    from seqgen.families.ngram.model import lookup
+
+    rng = np.random.default_rng(0)
+    keys = np.unique(rng.integers(0, 10_000, 3_000)).astype(np.int64)
+    keys.tofile(tmp_path / "k.bin")
+    m = disk.table(tmp_path / "k.bin", np.int64)
+    query = rng.integers(-5, 10_005, 5_000)
+    idx = rng.integers(0, len(keys), 4_000)
+    for piece in (1, 7, 1000, 1 << 22):
+        monkeypatch.setattr(disk, "SWEEP", piece)
+        assert np.array_equal(disk.search(m, query), lookup(keys, query))
+        assert np.array_equal(disk.take(m, idx), keys[idx])
+    assert len(disk.search(m, query[:0])) == 0 and len(disk.take(m, idx[:0])) == 0

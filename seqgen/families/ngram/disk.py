@@ -94,3 +94,47 @@ def _libc():
 
 
 _LIBC: dict = {}
+
+
+SWEEP = 1 << 22      # entries of a table read at once by `search` / `take`
+
+
+def search(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Index of each query key in the sorted keys (a map of a file), or -1: the queries sorted once and
+    the table read front to back in pieces (a merge join). A binary search per query would touch
+    nearly every page of the table for any block of more queries than it has pages; this reads each
+    piece that holds a query once, and hands its pages back."""
+    out = np.full(len(query), -1, np.int64)
+    n = len(keys)
+    if not len(query) or not n:
+        return out
+    order = np.argsort(query, kind="stable")
+    q = query[order]
+    for s in range(0, n, SWEEP):
+        e = min(n, s + SWEEP)
+        lo, hi = np.searchsorted(q, keys[s], "left"), np.searchsorted(q, keys[e - 1], "right")
+        if lo == hi:
+            continue
+        piece = np.array(keys[s:e])
+        j = np.minimum(np.searchsorted(piece, q[lo:hi]), len(piece) - 1)
+        hit = piece[j] == q[lo:hi]
+        out[order[lo:hi][hit]] = s + j[hit]
+        release([keys])
+    release([keys])
+    return out
+
+
+def take(table: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """table[idx] for a map of a file: the indices sorted once, the table read in pieces (see search)."""
+    out = np.empty(len(idx), table.dtype)
+    if not len(idx):
+        return out
+    order = np.argsort(idx, kind="stable")
+    si = idx[order]
+    starts = np.searchsorted(si, np.arange(0, len(table) + SWEEP, SWEEP))
+    for c, s in enumerate(range(0, len(table), SWEEP)):
+        a, b = starts[c], starts[c + 1]
+        if a < b:
+            out[order[a:b]] = np.array(table[s:s + SWEEP])[si[a:b] - s]
+            release([table])
+    return out

@@ -37,7 +37,7 @@ from seqgen.families.ngram.estimate import (
 from seqgen.families.ngram.external import count_external
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
-_DISK_BLOCK = 1 << 16              # tokens scored per block when the tables are maps of files
+_DISK_BLOCK = 1 << 22              # tokens scored per sweep over the tables when they are maps of files
 _PACK_BITS = 63                      # key and position share one int64 while they fit in this many bits
 
 
@@ -241,7 +241,8 @@ def _ngram_ids(model: "NGram", seq: np.ndarray, line_of: np.ndarray) -> list[np.
         cur = np.full(len(seq), -1, np.int64)
         i = np.arange(len(seq) - k + 1)
         ok = (prev[i] >= 0) & (line_of[i] == line_of[i + k - 1])
-        cur[i[ok]] = lookup(model.keys[k - 1], prev[i[ok]] * V + seq[i[ok] + k - 1])
+        find = disk.search if isinstance(model.keys[k - 1], np.memmap) else lookup
+        cur[i[ok]] = find(model.keys[k - 1], prev[i[ok]] * V + seq[i[ok] + k - 1])
         ids.append(cur)
     return ids
 
@@ -251,20 +252,23 @@ def score_lines(model: "NGram", lines: list[np.ndarray], return_targets: bool = 
     backend: numba (compiled, kernels.score), numpy (the reference), auto (numba when installed)."""
     bos, eos, unk = model._specials()
     if disk.on_disk(model.keys) and len(lines):
-        # tables in files (model.memory): the numpy path (no hash index to build), a block of lines at a
-        # time, each block's touched pages handed back after it so RSS stays bounded
+        # tables in files (model.memory): the numpy path (no hash index to build) in blocks of lines,
+        # its lookups and gathers as sweeps over the tables (disk.search / disk.take) so RSS stays bounded
         parts, cuts = [], np.cumsum([len(x) + 2 for x in lines])
         bounds = [0, *np.searchsorted(cuts, np.arange(_DISK_BLOCK, int(cuts[-1]), _DISK_BLOCK)) + 1, len(lines)]
         for a, b in zip(bounds[:-1], bounds[1:]):
             if a < b:
                 parts.append(_score_numpy(model, lines[a:b], bos, eos))
-                disk.release([*model.keys, *model.logp, *model.bow])
         logp, tokens = (np.concatenate([p[i] for p in parts]) for i in (0, 1))
     elif _backend(backend) == "numba":
         logp, tokens = kernels.score_lines(model, lines, bos, eos)
     else:
         logp, tokens = _score_numpy(model, lines, bos, eos)
     return (logp, tokens) if return_targets else logp
+
+
+def _take(table: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    return disk.take(table, idx) if isinstance(table, np.memmap) else table[idx]
 
 
 def _score_numpy(model: "NGram", lines: list[np.ndarray], bos: int, eos: int):
@@ -288,12 +292,12 @@ def _score_numpy(model: "NGram", lines: list[np.ndarray], bos: int, eos: int):
     for k in range(min(N, int(hist.max()) + 1), 0, -1):        # longest n-gram first
         gid = gram_at(ids[k - 1], k)
         hit = gid >= 0
-        logp[hit] += model.logp[k - 1][gid[hit]]
+        logp[hit] += _take(model.logp[k - 1], gid[hit])
         matched |= hit
         if k > 1:  # not matched at order k: back off through the context of length k-1
             cid = gram_at(ids[k - 2], k)
             has = cid >= 0
-            logp[has] += model.bow[k - 2][cid[has]]
+            logp[has] += _take(model.bow[k - 2], cid[has])
     return logp, seq[t]
 
 
