@@ -50,6 +50,9 @@ def test_budgeted_count_equals_in_memory(tmp_path, monkeypatch, kind, order, smo
     assert np.array_equal(model_mod.score_lines(a, lines), model_mod.score_lines(b, lines))
     contexts = [list(ln[:k]) for ln in lines[:20] for k in range(3)]
     assert np.array_equal(model_mod.next_log10probs(a, contexts), model_mod.next_log10probs(b, contexts))
+    monkeypatch.setattr(model_mod, "INDEX_LIMIT", 0)    # in-memory tables counted as big (a mapped checkpoint)
+    assert np.array_equal(model_mod.score_lines(a, lines), model_mod.score_lines(b, lines))
+    assert np.array_equal(model_mod.next_log10probs(a, contexts), model_mod.next_log10probs(b, contexts))
     if order > 1:
         assert len(spills) >= 5 * (order - 1)            # the budget really forced many runs to disk
     # the sorted runs are gone; the tables live in one folder under temp_dir while the model does

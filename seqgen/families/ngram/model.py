@@ -37,6 +37,7 @@ from seqgen.families.ngram.estimate import (
 from seqgen.families.ngram.external import count_external
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
+INDEX_LIMIT = 1 << 30               # bytes of keys above which no hash index is built
 _DISK_BLOCK = 1 << 22              # tokens scored per sweep over the tables when they are maps of files
 _PACK_BITS = 63                      # key and position share one int64 while they fit in this many bits
 
@@ -251,7 +252,7 @@ def score_lines(model: "NGram", lines: list[np.ndarray], return_targets: bool = 
     """log10 p of every scored token (each word and one </s> per line), KenLM's backoff rule.
     backend: numba (compiled, kernels.score), numpy (the reference), auto (numba when installed)."""
     bos, eos, unk = model._specials()
-    if disk.on_disk(model.keys) and len(lines):
+    if _tables_outsize_memory(model) and len(lines):
         # tables in files (model.memory): the numpy path (no hash index to build) in blocks of lines,
         # its lookups and gathers as sweeps over the tables (disk.search / disk.take) so RSS stays bounded
         parts, cuts = [], np.cumsum([len(x) + 2 for x in lines])
@@ -265,6 +266,13 @@ def score_lines(model: "NGram", lines: list[np.ndarray], return_targets: bool = 
     else:
         logp, tokens = _score_numpy(model, lines, bos, eos)
     return (logp, tokens) if return_targets else logp
+
+
+def _tables_outsize_memory(model) -> bool:
+    """Tables that are maps of files (a budgeted fit) or at least INDEX_LIMIT bytes (such a fit's checkpoint,
+    which loads as a map): scored and queried without the compiled path's hash index (~4 bytes a slot,
+    1.5 slots an n-gram, built by reading every key)."""
+    return disk.on_disk(model.keys) or sum(k.nbytes for k in model.keys) >= INDEX_LIMIT
 
 
 def _take(table: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -323,7 +331,7 @@ def next_log10probs(model: "NGram", contexts, backend: str = "auto") -> np.ndarr
     """
     bos, eos, unk = model._specials()
     N, V = model.config.order, model.V
-    if _backend(backend) == "numba" and not disk.on_disk(model.keys):   # maps: no index over the tables
+    if _backend(backend) == "numba" and not _tables_outsize_memory(model):   # no index over such tables
         out = kernels.next_log10probs(model, [list(c)[-(N - 1):] if N > 1 else [] for c in contexts])
         out[:, bos] = -np.inf                                # <s> is never predicted
         return out
