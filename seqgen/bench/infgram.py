@@ -171,8 +171,6 @@ def run_infinigram(ig: Path, eng, q: dict, res: dict) -> None:
 
 def compare_tokengrams(tg, eng, q: dict, res: dict) -> None:
     nq, qs, nl, sep = len(q["qs"]), q["qs"], q["nl"], eng.sep
-    res["tokengrams_count5_us"] = median_us(tg.count, q["five"])
-    res["tokengrams_ntd_us"] = median_us(tg.count_next, qs)
     same_c = sum(tg.count(x) == c for x, c in zip(qs, q["ours_cnt"]))
     same_n = 0
     for x, mine in zip(qs, q["ours_ntd"]):
@@ -213,7 +211,25 @@ def index_ours(train, work: Path, data, nl: int, res: dict) -> Engine:
     return Engine(work / "ours")
 
 
-def compare_all(train, work: Path, data, nl: int, nq: int, res: dict) -> None:
+def latencies(eng, nofence, tg, q: dict, rounds: int) -> dict:
+    """Median microseconds a call: per round the median over the query set, then the median of the
+    rounds, ours (with and without fence keys) and tokengrams alternated inside each round so that a
+    change in the machine's load falls on all of them."""
+    eng.ntd(q["qs"][0]), nofence.ntd(q["qs"][0]), nofence.infgram_ntd(q["prompts"][0])   # warm
+    plan = {"count5_us": (eng.count, q["five"]), "count5_nofence_us": (nofence.count, q["five"]),
+            "ntd_us": (eng.ntd, q["qs"]), "ntd_nofence_us": (nofence.ntd, q["qs"]),
+            "infgram_ntd_us": (eng.infgram_ntd, q["prompts"]),
+            "infgram_ntd_nofence_us": (nofence.infgram_ntd, q["prompts"])}
+    if tg is not None:
+        plan |= {"tokengrams_count5_us": (tg.count, q["five"]), "tokengrams_ntd_us": (tg.count_next, q["qs"])}
+    runs = {k: [] for k in plan}
+    for _ in range(rounds):
+        for k, (fn, items) in plan.items():
+            runs[k].append(median_us(fn, items))
+    return {k: float(np.median(v)) for k, v in runs.items()} | {"latency_rounds": rounds}
+
+
+def compare_all(train, work: Path, data, nl: int, nq: int, res: dict, rounds: int) -> None:
     eng = index_ours(train, work, data, nl, res)
     tokens = work / "ours" / "tokens.0.bin"
     tg = build_tokengrams(tokens, work, len(train), res)
@@ -226,11 +242,11 @@ def compare_all(train, work: Path, data, nl: int, nq: int, res: dict) -> None:
         else:
             print(f"{name}: not run ({res.get(f'{name}_error')})", flush=True)
     q = queries(eng, data, nl, nq)
-    res["count5_us"] = median_us(eng.count, q["five"])
-    res["ntd_us"] = median_us(eng.ntd, q["qs"])
-    res["infgram_ntd_us"] = median_us(eng.infgram_ntd, q["prompts"])
+    res.update(latencies(eng, Engine(work / "ours", fences=False), tg, q, rounds))
     print(f"ours: count (5 tokens) {res['count5_us']:.1f} us, ntd {res['ntd_us']:.1f} us, "
-          f"infgram_ntd {res['infgram_ntd_us']:.1f} us (medians)", flush=True)
+          f"infgram_ntd {res['infgram_ntd_us']:.1f} us (medians; without the fence keys "
+          f"{res['count5_nofence_us']:.1f} / {res['ntd_nofence_us']:.1f} / {res['infgram_ntd_nofence_us']:.1f} us)",
+          flush=True)
     if tg is not None:
         compare_tokengrams(tg, eng, q, res)
     if ig is not None:
@@ -264,8 +280,9 @@ def main(argv=None) -> dict | None:
     nl = data.tokenizer.encode("\n")[0]
     res = {"bench": "infgram", "quick": args.quick, "train_tokens": int(len(train)),
            "vocab": data.tokenizer.vocab_size, "newline_id": int(nl), "queries": nq}
-    with tempfile.TemporaryDirectory(dir=os.getcwd()) as tmp:   # infini-gram's build_sa changes the working
-        compare_all(train, Path(tmp).resolve(), data, nl, nq, res)   # directory: paths are absolute
+    # infini-gram's build_sa changes the working directory: paths are absolute
+    with tempfile.TemporaryDirectory(dir=os.getcwd()) as tmp:
+        compare_all(train, Path(tmp).resolve(), data, nl, nq, res, 3 if args.quick else 7)
     res["machine"] = mach
     res["load_average_1min_end"] = os.getloadavg()[0]
     emit(res, digits=4)

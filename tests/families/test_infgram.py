@@ -280,6 +280,56 @@ def test_index_size_and_uint32_vocabulary(tmp_path):
         assert e16.count(q) == e32.count([t * 1000 for t in q])
 
 
+def test_fences_narrow_without_changing_answers(tmp_path):
+    """Fence keys are non-decreasing along the suffix array; an index without them (built before they
+    existed) answers the same queries identically; a fence file of the wrong size is an error."""
+    import json
+
+    toks = corpus(4, n=3000, V=7, p_nl=0.05)
+    with_f = engine(tmp_path, toks, V=7, name="f")
+    fk = with_f.shards[0].fk
+    assert len(fk) == -(-len(with_f.shards[0].tok) // 64) and (np.diff(fk) >= 0).all()
+    meta = json.loads((tmp_path / "f" / "index.json").read_text())
+    for r in meta["shards"]:
+        del r["fences"], r["fence_every"]
+    (tmp_path / "f" / "index.json").write_text(json.dumps(meta))
+    without = Engine(tmp_path / "f")
+    assert len(without.shards[0].fk) == 0
+    for q in queries(toks, np.random.default_rng(5), 200):
+        assert without.count(q) == with_f.count(q) and without.ntd(q) == with_f.ntd(q), q
+        assert without.infgram_ntd(q) == with_f.infgram_ntd(q)
+    build(toks, tmp_path / "g", 7, NL, 10**6, verbose=False)
+    with open(tmp_path / "g" / "fence.0.bin", "ab") as f:
+        f.write(b"\0" * 8)
+    with pytest.raises(DataError, match="fence.0.bin.*too long"):
+        Engine(tmp_path / "g")
+
+
+def test_every_short_query_equals_brute_force_with_id_0_a_real_token(tmp_path):
+    """Every query of 1-3 tokens over a 4-id alphabet whose boundary is 3 (so id 0, the fence keys'
+    padding, is a real token), on 40 corpus sizes: the shard's last suffixes (shorter than a key) fall
+    on a fence in some of them, and must not be taken for matches."""
+    import itertools
+
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        toks = rng.integers(0, 3, int(rng.integers(60, 400))).astype(np.uint16)
+        toks[rng.random(len(toks)) < 0.1] = 3
+        build(toks, tmp_path / str(seed), 4, 3, 10_000, verbose=False)
+        eng = Engine(tmp_path / str(seed))
+        S = [-1]
+        for t in toks.tolist():
+            S.append(-1 if t == 3 else t)
+        if S[-1] != -1:
+            S.append(-1)
+        for m in (1, 2, 3):
+            for q in itertools.product(range(4), repeat=m):
+                qq = [-1 if t == 3 else t for t in q]
+                want = 0 if -1 in qq[1:-1] else sum(S[i:i + m] == qq for i in range(len(S) - m + 1))
+                want -= q == (3,)            # the boundary alone: documents, not the opening separator
+                assert eng.count(list(q))["count"] == want, (seed, q)
+
+
 def test_hybrid_lambda_per_bucket():
     from seqgen.app.infgram_eval import tune
 

@@ -22,6 +22,8 @@ from seqgen.families.infgram import kernels as K
 from seqgen.families.infgram.index import open_index
 
 _UNBOUNDED = 1 << 30
+_I64 = np.dtype(np.int64)
+_SEQUENCES = (list, tuple, np.ndarray)
 
 
 class QueryError(SeqgenError, ValueError):
@@ -29,9 +31,14 @@ class QueryError(SeqgenError, ValueError):
 
 
 class Engine:
-    def __init__(self, folder):
+    def __init__(self, folder, fences: bool = True):
+        """fences=False: search without the fence keys, as an index built before them is (an ablation:
+        same answers, more pointer reads)."""
         self.folder = Path(folder)
         self.meta, self.shards = open_index(self.folder)
+        if not fences:
+            for s in self.shards:
+                s.fk = np.zeros(0, np.int64)
         self.vocab_size = int(self.meta["vocab_size"])
         self.sep = int(self.meta["separator"])
         self.eos_token_id = self.meta["boundary"]          # None: documents=none (no boundary token)
@@ -39,6 +46,9 @@ class Engine:
         self.num_docs = sum(len(s.docs) for s in self.shards)
         self._eos = -1 if self.eos_token_id is None else int(self.eos_token_id)
         self._doc_base = np.cumsum([0] + [len(s.docs) for s in self.shards])
+        # count()'s fast path: a single shard's kernel arguments, bound once (attribute lookups cost
+        # as much as the search itself at ~1 us a query)
+        self._one = (*self.shards[0].args, self.vocab_size, self._eos) if len(self.shards) == 1 else None
 
     # ---- input checks -------------------------------------------------------------------------------
     def _ids(self, ids, what: str, allow_empty: bool) -> np.ndarray:
@@ -69,22 +79,21 @@ class Engine:
     def find(self, input_ids) -> dict:
         """{"cnt", "segment_by_shard": [(lo, hi)]}: the suffix-array range of the query in each shard."""
         q = self._ids(input_ids, "input_ids", allow_empty=False)
-        segs = [tuple(map(int, K.find(s.tok, s.sa, s.w, q))) for s in self.shards]
+        segs = [tuple(map(int, K.find(*s.args, q))) for s in self.shards]
         return {"cnt": sum(b - a for a, b in segs), "segment_by_shard": segs}
 
     def count(self, input_ids) -> dict:
         """{"count": occurrences of the token sequence in the corpus, "approx": False}."""
-        if len(self.shards) == 1 and not isinstance(input_ids, (str, bytes)):   # one compiled call
+        if self._one is not None and type(input_ids) in _SEQUENCES:   # one compiled call
             a = np.asarray(input_ids)
-            if a.ndim == 1 and a.size and a.dtype == np.int64:
-                s = self.shards[0]
-                n = K.count_checked(s.tok, s.sa, s.w, a, self.vocab_size, self._eos)
+            if a.dtype is _I64 and a.ndim == 1 and a.size:
+                n = K.count_checked(*self._one, a)
                 if n >= 0:
-                    return {"count": int(n), "approx": False}
+                    return {"count": n, "approx": False}
         q = self._ids(input_ids, "input_ids", allow_empty=False)
         n = 0
         for s in self.shards:
-            lo, hi = K.find(s.tok, s.sa, s.w, q)
+            lo, hi = K.find(*s.args, q)
             n += hi - lo
         if len(q) == 1 and q[0] == self.sep:   # the boundary alone: the document ends, not the
             n -= len(self.shards)               # separator opening each shard
@@ -124,7 +133,7 @@ class Engine:
         """Next-token distribution after the whole prompt: {"prompt_cnt", "result_by_token_id":
         {id: {"cont_cnt", "prob"}}, "approx"}; an unseen prompt gives prompt_cnt 0 and no tokens."""
         q = self._ids(prompt_ids, "prompt_ids", allow_empty=True)
-        return self._ntd(q, [K.find_cont(s.tok, s.sa, s.w, q) for s in self.shards])
+        return self._ntd(q, [K.find_cont(*s.args, q) for s in self.shards])
 
     def prob(self, prompt_ids, cont_id) -> dict:
         """{"prompt_cnt", "cont_cnt", "prob"}: the n-gram MLE cont_cnt / prompt_cnt (-1.0 if prompt unseen)."""
@@ -132,9 +141,9 @@ class Engine:
         qc = np.append(q, self._cont(cont_id))
         pc = cc = 0
         for s in self.shards:
-            lo, hi = K.find_cont(s.tok, s.sa, s.w, q)
+            lo, hi = K.find_cont(*s.args, q)
             pc += hi - lo
-            a, b = K.find(s.tok, s.sa, s.w, qc)
+            a, b = K.find(*s.args, qc)
             cc += b - a
         if len(q) == 0:                         # as in _next: no shard's opening separator
             pc -= len(self.shards)
@@ -147,11 +156,11 @@ class Engine:
         max_len = _UNBOUNDED if max_len is None else max_len
         if len(self.shards) == 1:
             s = self.shards[0]
-            k, lo, hi = K.longest_suffix(s.tok, s.sa, s.w, q, max_len, max(1, min_count))
+            k, lo, hi = K.longest_suffix(*s.args, q, max_len, max(1, min_count))
             return int(k), [(lo, hi)]
         best, ranges = 0, [(0, len(s.tok)) for s in self.shards]
         for k in range(1, min(len(q), max_len) + 1):   # counts add over shards: sum per length
-            rs = [K.find_cont(s.tok, s.sa, s.w, q[len(q) - k:]) for s in self.shards]
+            rs = [K.find_cont(*s.args, q[len(q) - k:]) for s in self.shards]
             total = sum(b - a for a, b in rs)
             if total == 0 or total < min_count:
                 break
@@ -196,7 +205,7 @@ class Engine:
         if maxnum < 1 or max_disp_len < 1:
             raise QueryError(f"maxnum={maxnum} and max_disp_len={max_disp_len} must be positive")
         q = self._ids(input_ids, "input_ids", allow_empty=False)
-        segs = [K.find(s.tok, s.sa, s.w, q) for s in self.shards]
+        segs = [K.find(*s.args, q) for s in self.shards]
         sizes = np.array([b - a for a, b in segs])
         cnt = int(sizes.sum())
         if cnt == 0:
@@ -224,7 +233,7 @@ class Engine:
         m = _UNBOUNDED if max_len is None else max_len
         out = np.zeros(len(q), np.int64)
         for s in self.shards:
-            out = np.maximum(out, K.match_lengths(s.tok, s.sa, s.w, q, m, False))
+            out = np.maximum(out, K.match_lengths(*s.args, q, m, False))
         return out
 
     def score(self, ids, max_len: int | None = None) -> dict:
@@ -234,12 +243,12 @@ class Engine:
         m = _UNBOUNDED if max_len is None else max_len
         ks = np.zeros(len(q), np.int64)
         for s in self.shards:
-            ks = np.maximum(ks, K.match_lengths(s.tok, s.sa, s.w, q, m, True))
+            ks = np.maximum(ks, K.match_lengths(*s.args, q, m, True))
         n = max(len(q) - 1, 0)
         prompt, cont = np.zeros(n, np.int64), np.zeros(n, np.int64)
         first, last = np.full(n, np.iinfo(np.int64).max), np.full(n, -1, np.int64)
         for s in self.shards:
-            K.context_counts(s.tok, s.sa, s.w, q, ks, prompt, cont, first, last)
+            K.context_counts(*s.args, q, ks, prompt, cont, first, last)
         zero = ks[:n] == 0                      # empty context: as in _next
         prompt[zero] -= len(self.shards)
         cont[zero & (q[1:] == self.sep)] -= len(self.shards)

@@ -10,7 +10,10 @@ Layout of an index folder (infini-gram's, with our names):
     table.<s>.bin       (T * W,) bytes: suffix array, position of the i-th smallest suffix as W
                         little-endian bytes, W = ceil(log2(T + 1) / 8) (3 for T < 16.7M tokens)
     docs.<s>.bin        (D,) uint32 / uint64: position of the separator opening each document
-Bytes per token: 2 (tokens) + W (pointers) + a few % for separators and document offsets.
+    fence.<s>.bin       (ceil(T / 64),) int64: the first tokens of every 64th suffix, packed (kernels.key_of);
+                        binary searches start there, in cache, and end in a block of 64 pointers.
+                        Optional: an index built before it existed is searched without it.
+Bytes per token: 2 (tokens) + W (pointers) + 1/8 (fences) + a few % for separators and document offsets.
 
 Suffixes compare token by token as integers; the separator is the largest id, and a suffix that is a
 prefix of another sorts first (end of shard). pydivsufsort sorts the big-endian bytes of the tokens and
@@ -31,6 +34,7 @@ import numpy as np
 from pydivsufsort import divsufsort
 
 from seqgen.core.errors import DataError
+from seqgen.families.infgram.kernels import FENCE, fence_keys, token_pointers
 
 FORMAT = "seqgen-infgram-1"
 
@@ -61,37 +65,35 @@ def _shard_cuts(tokens: np.ndarray, boundary: int | None, shard_tokens: int) -> 
     return cuts
 
 
-def _sort_suffixes(arr: np.ndarray) -> np.ndarray:
-    """Token-level suffix array (int64) of arr (uint16 / uint32), via divsufsort on big-endian bytes."""
-    width = arr.dtype.itemsize
-    raw = divsufsort(arr.astype(f">u{width}").view(np.uint8))   # byte-level SA, int32 / int64
-    keep = raw[raw % width == 0]
-    return (keep // width).astype(np.int64)
-
-
 def _write_shard(out: Path, s: int, arr: np.ndarray) -> dict:
-    """tokens / table / docs files of one shard; returns its record for index.json."""
+    """tokens / table / fence / docs files of one shard; returns its record for index.json.
+    divsufsort sorts the big-endian bytes of the tokens (big-endian byte order is integer order); one
+    compiled pass keeps the suffixes starting on a token and writes them as W-byte pointers."""
     n = len(arr)
     sep = np.iinfo(arr.dtype).max
     w = ptr_width(n)
-    sa = _sort_suffixes(arr)
-    assert len(sa) == n, "suffix array length differs from the token count"
+    raw = divsufsort(arr.astype(f">u{arr.dtype.itemsize}").view(np.uint8))   # byte-level SA, int32 / int64
+    table = np.empty(n * w, np.uint8)
+    starts = np.empty((n + FENCE - 1) // FENCE, np.int64)
+    kept = token_pointers(raw, arr.dtype.itemsize, w, table, starts)
+    assert kept == n, "suffix array length differs from the token count"
+    del raw
     arr.tofile(out / f"tokens.{s}.bin")
-    # pointers: low W bytes of each little-endian int64, written in slices to bound the temporary
-    with open(out / f"table.{s}.bin", "wb") as f:
-        for a in range(0, n, 1 << 24):
-            f.write(sa[a:a + (1 << 24)].astype("<u8").view(np.uint8).reshape(-1, 8)[:, :w].tobytes())
+    table.tofile(out / f"table.{s}.bin")
+    fence = fence_keys(arr, starts)
+    fence.astype("<i8").tofile(out / f"fence.{s}.bin")
     docs = np.flatnonzero(arr[:-1] == sep)
     off_dtype = "<u4" if n < 2**32 else "<u8"
     docs.astype(off_dtype).tofile(out / f"docs.{s}.bin")
-    return {"tokens": int(n), "docs": int(len(docs)), "ptr_bytes": w, "doc_dtype": off_dtype}
+    return {"tokens": int(n), "docs": int(len(docs)), "ptr_bytes": w, "doc_dtype": off_dtype,
+            "fence_every": FENCE, "fences": int(len(fence))}
 
 
 def build(tokens: np.ndarray, out, vocab_size: int, boundary: int | None, shard_tokens: int,
           verbose: bool = True) -> dict:
     """Index `tokens` (a memmap of the prepared train split) into folder `out`; returns index.json's dict.
     boundary: the id whose every occurrence ends a document (replaced by the separator), None: the file
-    is one document. Shards are built one at a time: peak memory ~ 20 bytes x shard_tokens."""
+    is one document. Shards are built one at a time: peak memory ~ 14 bytes x shard_tokens (uint16)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "index.json").unlink(missing_ok=True)   # written last: a half-built folder is not an index
@@ -128,6 +130,12 @@ class Shard:
     sa: np.ndarray     # (T * W,) uint8 pointer bytes
     w: int             # bytes per pointer
     docs: np.ndarray   # (D,) positions of the separator opening each document
+    fk: np.ndarray     # (ceil(T / FENCE),) int64 fence keys; (0,): none (an older index)
+
+    @property
+    def args(self) -> tuple:
+        """The leading arguments of every kernel: tok, sa, w, fk."""
+        return self.tok, self.sa, self.w, self.fk
 
 
 def _map(path: Path, dtype, count: int) -> np.ndarray:
@@ -155,7 +163,12 @@ def open_index(folder) -> tuple[dict, list[Shard]]:
         raise DataError(f"{meta_path}: format {meta.get('format')!r}, expected {FORMAT!r}")
     shards = []
     for s, r in enumerate(meta["shards"]):
+        if r.get("fence_every", FENCE) != FENCE:
+            raise DataError(f"{meta_path}: shard {s} has a fence every {r['fence_every']} suffixes, this "
+                            f"seqgen reads {FENCE}: rebuild the index")
+        fk = (_map(folder / f"fence.{s}.bin", "<i8", r["fences"]) if "fences" in r else np.zeros(0, np.int64))
         shards.append(Shard(tok=_map(folder / f"tokens.{s}.bin", meta["dtype"], r["tokens"]),
                             sa=_map(folder / f"table.{s}.bin", np.uint8, r["tokens"] * r["ptr_bytes"]),
-                            w=r["ptr_bytes"], docs=_map(folder / f"docs.{s}.bin", r["doc_dtype"], r["docs"])))
+                            w=r["ptr_bytes"], docs=_map(folder / f"docs.{s}.bin", r["doc_dtype"], r["docs"]),
+                            fk=fk))
     return meta, shards
