@@ -91,14 +91,21 @@ def test_analogy_on_constructed_vectors():
         nearest(vocab, vec, ["unknownword"])
 
 
-def test_analogy_scores_and_correlations_match_their_references():
+def test_analogy_scores_and_correlations_match_their_references(monkeypatch):
     """One pass for 3CosAdd and 3CosMul equals each method's direct definition (argmax over the
-    restricted vocabulary, a, b, c excluded); Spearman / Pearson equal scipy's, ties included."""
+    restricted vocabulary, a, b, c excluded), with the distinct words' cosine table and with a table
+    per block of questions when it would be too big; Spearman / Pearson equal scipy's, ties included."""
+    from seqgen.families.word2vec import vectors as vectors_mod
+
     g = torch.Generator().manual_seed(0)
     vocab = [f"w{i}" for i in range(400)]
     vec = torch.randn(400, 16, generator=g)
     qs = [("s", *(vocab[int(i)] for i in torch.randint(0, 400, (4,), generator=g))) for _ in range(600)]
     both = analogy_scores(vocab, vec, qs, restrict_vocab=300)
+    monkeypatch.setattr(vectors_mod, "_TABLE_ELEMS", 300 * 50)      # blocks of 16 questions
+    assert analogy_scores(vocab, vec, qs, restrict_vocab=300) == both
+    none = analogy_scores(vocab[:2], vec[:2], qs, restrict_vocab=300)   # every question out of vocabulary
+    assert none["add"] == {"accuracy": 0.0, "correct": 0, "answered": 0, "oov_ratio": 1.0}
     U = vec[:300] / vec[:300].norm(dim=1, keepdim=True)
     index = {w: i for i, w in enumerate(vocab[:300])}
     for method in ("add", "mul"):
