@@ -168,6 +168,21 @@ def test_word2vec_quick(words):
     assert res["sg_words_s"] > 0 and res["sg_vocab"] > 10
 
 
+def test_word2vec_whole_timer_reports_a_childs_own_peak():
+    """--whole's timer: wall seconds and the child's VmHWM (not this process's peak, which ru_maxrss
+    would carry over); a failing command is an error with its output."""
+    import sys
+
+    from seqgen.bench.word2vec import timed
+
+    big = timed([sys.executable, "-c", "import time; b = bytearray(200 << 20); b[::4096] = b'x' * len(b[::4096]); "
+                 "time.sleep(0.3)"])
+    small = timed([sys.executable, "-c", "import time; time.sleep(0.3)"])
+    assert big["seconds"] >= 0.3 and big["peak_rss_mb"] >= 200 > small["peak_rss_mb"]
+    with pytest.raises(RuntimeError, match="exit 3"):
+        timed([sys.executable, "-c", "print('boom'); raise SystemExit(3)"])
+
+
 def test_data_quick(words, tmp_path):
     res = run_bench("data", "--size", "60K", "--source", str(words / "train.txt"), "--tokenizers", "char,word",
                     "--old-path", "", "--ngram-tokens", "2000", "--workdir", str(tmp_path))

@@ -4,11 +4,19 @@ python scripts/bench_word2vec.py                    # skip-gram and CBOW, 5 epoc
 python scripts/bench_word2vec.py --quick            # 20% of the corpus, 1 epoch, both (about a minute)
 python scripts/bench_word2vec.py --backend torch    # the PyTorch path instead of the compiled one (CUDA when present)
 python scripts/bench_word2vec.py --data FILE --quick --no-gensim --no-eval --backend torch --device cuda   # GPU speed
+python scripts/bench_word2vec.py --whole 3          # the whole commands, alternated 3 times: train.py (skip-gram,
+                                                    # 2 epochs) beside gensim's whole script (read, vocabulary, train)
 Prints the machine first; ends with one JSON line: {"bench": "word2vec", ...}. gensim's words/s from
 ANCHORS.md (`gensim.sg.words_s`, `gensim.cbow.words_s`) come from docs/benchmarks.md.
 """
 
 import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
 
 import torch
@@ -31,7 +39,70 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--device", default="auto", help="model.device: auto (CUDA when present) | cpu | cuda")
     ap.add_argument("--no-eval", action="store_true", help="speed only: skip the analogy / similarity sets")
     ap.add_argument("--anchors", default=None, help="the anchor table (default: docs/benchmarks.md)")
+    ap.add_argument("--whole", type=int, default=0, metavar="N",
+                    help="time the whole commands instead, N times each, alternated (see whole())")
+    ap.add_argument("--valid", default=None, help="--whole: the valid split (default: valid.txt beside --data)")
     return ap
+
+
+GENSIM_SCRIPT = """
+import sys
+from gensim.models import Word2Vec
+lines = [ln.split() for ln in open(sys.argv[1], encoding="utf-8") if ln.strip()]
+Word2Vec(lines, sg=1, vector_size=100, window=5, negative=5, hs=0, min_count=5, sample=1e-3,
+         epochs=int(sys.argv[2]), workers=2, seed=1)
+"""
+
+
+def timed(cmd: list[str]) -> dict:
+    """Wall seconds and peak RSS (MB, the child's VmHWM polled every 50 ms: ru_maxrss would carry this
+    process's peak across fork + exec) of one command; its output is discarded unless it fails."""
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    peak = [0.0]
+
+    def poll():
+        while p.poll() is None:
+            try:
+                with open(f"/proc/{p.pid}/status") as f:
+                    hwm = next((ln for ln in f if ln.startswith("VmHWM")), None)
+                if hwm:
+                    peak[0] = max(peak[0], int(hwm.split()[1]) / 1024)
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
+    watcher = threading.Thread(target=poll, daemon=True)
+    watcher.start()
+    out, _ = p.communicate()
+    secs = time.perf_counter() - t
+    watcher.join()
+    if p.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed (exit {p.returncode}):\n{out[-2000:]}")
+    return {"seconds": round(secs, 2), "peak_rss_mb": round(peak[0]) or None}
+
+
+def whole(args) -> dict:
+    """The whole command a user runs beside gensim's whole script, same corpus, alternated: ours is
+    `scripts/train.py model=word2vec ... model.epochs=2` (preparation, reused after the first run as a
+    user's second run would; training; the analogy / similarity evaluation at the end, its files fetched
+    once), a new run folder each time; gensim's reads the file, builds its vocabulary and trains."""
+    train = Path(args.data).resolve()
+    valid = Path(args.valid).resolve() if args.valid else train.with_name("valid.txt")
+    epochs = 2
+    root = Path(__file__).resolve().parents[2]
+    res = {"bench": "word2vec_whole", "data": str(train), "epochs": epochs, "ours_runs": [], "gensim_runs": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.whole):
+            cmd = [sys.executable, str(root / "scripts" / "train.py"), "model=word2vec", "data=text_files",
+                   f"data.train={train}", f"data.valid={valid}", "data.tokenizer=word", f"model.epochs={epochs}",
+                   f"out_root={tmp}", f"run_name=w2v_{i}"]
+            res["ours_runs"].append(timed(cmd))
+            res["gensim_runs"].append(timed([sys.executable, "-c", GENSIM_SCRIPT, str(train), str(epochs)]))
+            print(f"pair {i}: ours {res['ours_runs'][-1]}, gensim {res['gensim_runs'][-1]} (load average "
+                  f"{os.getloadavg()[0]:.1f})", flush=True)
+    pairs = zip(res["ours_runs"], res["gensim_runs"])
+    res["gensim_over_ours"] = [round(g["seconds"] / o["seconds"], 3) for o, g in pairs]
+    return res
 
 
 def ours(lines, name: str, sg: int, epochs: int, args, hs: int, negative: int, anchor) -> dict:
@@ -80,6 +151,10 @@ def main(argv=None) -> dict:
     args = parser().parse_args(argv)
     mach = {**machine(), **versions("numba", "gensim")}
     announce(mach)
+    if args.whole:
+        res = whole(args)
+        emit({**res, **mach}, digits=5)
+        return res
     lines = [ln.split() for ln in Path(args.data).read_text(encoding="utf-8").split("\n") if ln.strip()]
     if args.quick:
         lines = lines[: len(lines) // 5]
