@@ -12,8 +12,10 @@ infini-gram as its tokenized.0 with one document per separator (built by its own
 step). Queries of length 1-20, half drawn from inside training lines, half random ids, none holding
 the separator: counts, next-token distributions (peers' separator reported as the newline id) and,
 for infini-gram, infgram_ntd are compared query by query. Latencies are medians of single calls from
-Python (peers' bindings included), infini-gram exact (max_support above any count) and at its
-default max_support=1000 (sampled, approximate for frequent prompts).
+Python (peers' bindings included): ours, ours without the fence keys and tokengrams alternated over
+7 rounds (3 with --quick), the median of the rounds reported (latencies()); infini-gram (in a child
+process) exact (max_support above any count) and at its default max_support=1000 (sampled,
+approximate for frequent prompts).
 """
 
 import argparse
