@@ -5,7 +5,7 @@
 #                                        #   of every family, the GPU benchmarks (--quick), DDP if 2 GPUs
 #   bash scripts/gpu_check.sh --plan     # print what would run, with each part's time budget; runs nothing
 #   bash scripts/gpu_check.sh --wheels   # here, with a package index: fetch the wheels a machine without
-#                                        #   one needs (hydra-core, omegaconf, antlr4) into .whl/
+#                                        #   one needs (hydra-core, omegaconf, antlr4, pydivsufsort) into .whl/
 #
 # Without CUDA it prints one line saying so and exits 0, with nothing measured. With CUDA it writes
 # gpu_check.json (the figures, one object per part) and gpu_check.log (every command's output) into
@@ -24,13 +24,19 @@ cd "$(dirname "$0")/.."
 T0=$(date +%s)
 PY=${PYTHON:-python3}
 DEPS="hydra-core>=1.3,<1.4 omegaconf>=2.2,<2.4 antlr4-python3-runtime==4.9.3"
+# compiled: a CPython 3.12 x86-64 manylinux wheel (the lent device's Python), fetched as a binary
+BIN_DEPS="pydivsufsort>=0.0.14"
 
 if [ "${1:-}" = "--wheels" ]; then
   # for a device with Python 3.12 on x86-64 Linux; all three are pure Python (antlr4 ships only a
   # source archive, so it is built into a wheel here); .whl/ is git-ignored: name it in the device's carry
   mkdir -p .whl
   # shellcheck disable=SC2086
-  exec "$PY" -m pip wheel --quiet --no-deps -w .whl $DEPS
+  "$PY" -m pip wheel --quiet --no-deps -w .whl $DEPS || exit 1
+  # shellcheck disable=SC2086
+  exec "$PY" -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+    --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+    -d .whl $BIN_DEPS
 fi
 
 if [ "${1:-}" = "--plan" ]; then
@@ -66,15 +72,15 @@ else
   "$PY" -m venv "$VENV" || { say "error: could not create a venv with $PY"; exit 1; }
   SEQGEN_VENV="$VENV" timeout 300 bash scripts/setup.sh 2>&1 | tee -a "$LOG"
 fi
-if ! "$VPY" -c "import hydra, omegaconf" 2>/dev/null; then
+if ! "$VPY" -c "import hydra, omegaconf, pydivsufsort" 2>/dev/null; then
   if [ -d .whl ]; then
     say "installing seqgen's missing dependencies from .whl/"
     # shellcheck disable=SC2086
-    "$VPY" -m pip install --quiet --no-index --find-links .whl --no-deps $DEPS 2>&1 | tee -a "$LOG"
+    "$VPY" -m pip install --quiet --no-index --find-links .whl --no-deps $DEPS $BIN_DEPS 2>&1 | tee -a "$LOG"
   else
     say "installing seqgen's missing dependencies from the package index"
     # shellcheck disable=SC2086
-    timeout 120 "$VPY" -m pip install --quiet --timeout 10 --retries 1 $DEPS 2>&1 | tee -a "$LOG"
+    timeout 120 "$VPY" -m pip install --quiet --timeout 10 --retries 1 $DEPS $BIN_DEPS 2>&1 | tee -a "$LOG"
   fi
 fi
 say "venv ready in $(( $(date +%s) - T0 )) s: $("$VPY" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' 2>&1)"

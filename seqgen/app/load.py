@@ -39,7 +39,10 @@ def _first_line(e: Exception) -> str:
 def load_model(path, device="cpu"):
     """(model, tokenizer or None, checkpoint state) from a checkpoint, pretrained folder or Hub id alone."""
     local = resolve(path)
-    state = load_state(path, device, local)
+    # the state is read onto the CPU whatever the device: the counted / non-parametric families (n-gram,
+    # word2vec, video textures) keep numpy tables on the host, and each family's loader moves its own
+    # module to `device` (CUDA tensors in the state broke all three on a GPU machine)
+    state = load_state(path, "cpu", local)
     folder = local.is_dir()
     try:
         fam = families.get(state["model_name"])

@@ -9,6 +9,7 @@ Families fitted without gradients (`fit(ctx)`: counting, their own loop, non-par
 from __future__ import annotations
 
 import json
+import math
 import signal
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -76,6 +77,7 @@ def run_task(ctx: RunContext, state: dict | None, task: Task) -> dict:
             state = ckpt.pack(spec, model.config.__dict__, model.state_dict(), trainer.step, **task.ckpt_extra,
                               optimizer=optimizer.state_dict(), rng=rng, train_seconds=trainer.train_seconds,
                               tracker={"wandb_id": tracker.wandb_id}, metrics=trainer.last_eval,
+                              best_loss=trainer.best_loss,
                               schedule_steps=spec.optim.decay_steps or spec.trainer.max_steps,
                               data_identity=json.dumps(task.data_identity) if task.data_identity else None)
             path = ckpt.save(state, ckpt.step_path(ckpt_dir, trainer.step))
@@ -83,14 +85,27 @@ def run_task(ctx: RunContext, state: dict | None, task: Task) -> dict:
             ckpt.prune(ckpt_dir, spec.trainer.keep_last)
         D.barrier()
 
+    def best_fn(trainer: Trainer):
+        """best.pt: weights, config, tokenizer and the evaluation that made it best; no optimizer or RNG
+        (it is for sample / evaluate / export, not for resuming: a run resumes from last.pt)."""
+        state = ckpt.pack(spec, model.config.__dict__, model.state_dict(), trainer.step, **task.ckpt_extra,
+                          train_seconds=trainer.train_seconds, metrics=trainer.last_eval,
+                          best_loss=trainer.best_loss,
+                          data_identity=json.dumps(task.data_identity) if task.data_identity else None)
+        ckpt.save(state, ckpt_dir / "best.pt")
+
+    best_loss = float(state.get("best_loss", math.inf)) if state is not None else math.inf
     trainer = Trainer(spec.trainer, spec.optim, model, optimizer, stream, dist, tracker,
                       evaluate_fn=task.evaluate_fn, sample_fn=task.sample_fn, save_fn=save_fn, step=step,
-                      train_seconds=train_seconds)
+                      train_seconds=train_seconds, best_fn=best_fn if dist.is_main else None, best_loss=best_loss)
     metrics = trainer.fit()
     last = ckpt_dir / "last.pt"
+    best = ckpt_dir / "best.pt"
     samples_dir = run_dir / "samples"
     if dist.is_main:
         print(f"[seqgen] checkpoint: {last}", flush=True)
+        if spec.trainer.keep_best and best.is_file() and math.isfinite(trainer.best_loss):
+            print(f"[seqgen] best:       {best} (lowest validation loss {trainer.best_loss:.4f})", flush=True)
         if samples_dir.is_dir():
             print(f"[seqgen] samples:    {samples_dir}", flush=True)
     return {"run_dir": run_dir, "checkpoint": last, "step": trainer.step, "metrics": metrics, "model": model}

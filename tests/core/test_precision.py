@@ -90,3 +90,16 @@ def test_mfu_ceiling_is_the_fastest_matmul(monkeypatch):
     ticks = iter([0.0, 4.0, 10.0, 11.0, 20.0, 24.0])   # three matmuls of 4 s, 1 s, 4 s
     monkeypatch.setattr(T.time, "perf_counter", lambda: next(ticks))
     assert T.measure_matmul_flops(torch.device("cpu"), torch.float32, n=8, reps=3) == 2 * 8**3 / 1.0
+
+
+def test_mfu_ceiling_size_fills_a_gpu(monkeypatch):
+    """On CUDA the ceiling is an 8192-sided matmul: at 2048 an H200 reached 358 of its 774 bf16 TFLOP/s,
+    and train.py printed MFU 0.17 for a step the 8192 ceiling puts at 0.08. The default n follows it."""
+    import seqgen.core.trainer as T
+
+    assert T.ceiling_size(torch.device("cpu")) == 2048
+    assert T.ceiling_size(torch.device("cuda")) == T.ceiling_size("cuda:0") == 8192
+    monkeypatch.setattr(T, "ceiling_size", lambda device: 16)
+    ticks = iter([0.0, 2.0])
+    monkeypatch.setattr(T.time, "perf_counter", lambda: next(ticks))
+    assert T.measure_matmul_flops(torch.device("cpu"), torch.float32, reps=1) == 2 * 16**3 / 2.0

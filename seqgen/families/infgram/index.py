@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pydivsufsort import divsufsort
 
 from seqgen.core.errors import DataError
 from seqgen.families.infgram.kernels import FENCE, fence_keys, token_pointers
@@ -72,6 +71,9 @@ def _write_shard(out: Path, s: int, arr: np.ndarray) -> dict:
     n = len(arr)
     sep = np.iinfo(arr.dtype).max
     w = ptr_width(n)
+    # imported here: loading the registry (every family) needs no native suffix sorter, only a build does
+    from pydivsufsort import divsufsort
+
     raw = divsufsort(arr.astype(f">u{arr.dtype.itemsize}").view(np.uint8))   # byte-level SA, int32 / int64
     table = np.empty(n * w, np.uint8)
     starts = np.empty((n + FENCE - 1) // FENCE, np.int64)
