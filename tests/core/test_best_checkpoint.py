@@ -58,18 +58,22 @@ def test_a_resumed_run_keeps_its_record_and_keep_best_false_writes_none():
     assert saved == []
 
 
-def test_best_pt_is_the_lowest_evaluation_and_loads(tmp_path, corpus):
-    """A real run: best.pt's step and val/loss are the argmin and min of metrics.jsonl's evaluations
-    (lr high enough that the loss does not fall at every evaluation), and it loads and samples."""
-    # lr 1.0: the validation loss goes 17.4, 18.1, 10.2, 10.4 at steps 2, 4, 6, 8: best is not last
-    res = train(compose(tiny_overrides(tmp_path, corpus, "trainer.max_steps=8", "trainer.eval_every=2",
-                                       "optim.lr=1.0", "optim.warmup_steps=0", "optim.decay_steps=12")))
+def test_best_pt_is_the_lowest_evaluation_and_loads(tmp_path, corpus, monkeypatch):
+    """A real run whose evaluations report 3.0, 2.0, 2.5, 2.4 at steps 2, 4, 6, 8 (the real figures
+    with val/loss scripted): best.pt holds step 4's weights (the same as step_4.pt's) and figures, no
+    optimizer, and loads and runs."""
+    import seqgen.families.gpt.task as gpt_task
+
+    scripted, real = iter([3.0, 2.0, 2.5, 2.4]), gpt_task.evaluate_lm
+    monkeypatch.setattr(gpt_task, "evaluate_lm", lambda *a, **k: {**real(*a, **k), "val/loss": next(scripted)})
+    res = train(compose(tiny_overrides(tmp_path, corpus, "trainer.max_steps=8", "trainer.eval_every=2")))
     run = res["run_dir"]
     evals = [d for d in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "val/loss" in d]
-    low = min(evals, key=lambda d: d["val/loss"])
-    best = run / "checkpoints" / "best.pt"
-    state = torch.load(best, weights_only=True)
-    assert state["step"] == low["step"] < evals[-1]["step"] and state["metrics"]["val/loss"] == low["val/loss"]
-    assert "optimizer" not in state and state["best_loss"] == low["val/loss"]
-    model, tok, _ = load_model(best)
+    assert [(d["step"], d["val/loss"]) for d in evals] == [(2, 3.0), (4, 2.0), (6, 2.5), (8, 2.4)]
+    best = torch.load(run / "checkpoints" / "best.pt", weights_only=True)
+    step4 = torch.load(run / "checkpoints" / "step_0000004.pt", weights_only=True)
+    assert best["step"] == 4 and best["metrics"]["val/loss"] == best["best_loss"] == 2.0
+    assert "optimizer" not in best and all(torch.equal(best["model"][k], step4["model"][k]) for k in step4["model"])
+    assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["best_loss"] == 2.0   # for a resume
+    model, tok, _ = load_model(run / "checkpoints" / "best.pt")
     assert model(torch.tensor([tok.encode("First")])).shape[-1] == tok.vocab_size
