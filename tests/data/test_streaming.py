@@ -133,34 +133,47 @@ def test_invalid_utf8_named_with_byte_offset(tmp_path, monkeypatch):
 KILLER = """
 import os, signal, sys
 from seqgen.core.schema import build
+from seqgen.data.lines import LineWriter
 from seqgen.data.prepare import DataConfig, prepare
-from seqgen.data.tokenizer import CharTokenizer
 calls = [0]
-orig = CharTokenizer.encode_batch
-def encode_batch(self, texts):
+orig = LineWriter.add
+def add(self, text, ids):
     calls[0] += 1
-    if calls[0] == 5:                      # part-way through train.bin: killed without a chance to clean up
+    if calls[0] == 5:                      # part-way through train: killed without a chance to clean up
         os.kill(os.getpid(), signal.SIGKILL)
-    return orig(self, texts)
-CharTokenizer.encode_batch = encode_batch
-prepare(build(DataConfig, {"name": "text_files", "train": sys.argv[1]}, "data"), sys.argv[2], verbose=False,
-        chunk_size=256)
+    return orig(self, text, ids)
+LineWriter.add = add
+prepare(build(DataConfig, {"name": "text_files", "train": sys.argv[1], "tokenizer": sys.argv[3]}, "data"),
+        sys.argv[2], verbose=False, chunk_size=256)
 """
 
 
-def test_killed_preparation_is_redone_not_reused(tmp_path, tricky):
+@pytest.mark.parametrize("tokenizer", ["char", "word"])   # word: killed in the one pass (train.ids.tmp)
+def test_killed_preparation_is_redone_not_reused(tmp_path, tricky, tokenizer):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    res = subprocess.run([sys.executable, "-c", KILLER, str(tricky["train"]), str(tmp_path / "d")], env=env,
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run([sys.executable, "-c", KILLER, str(tricky["train"]), str(tmp_path / "d"), tokenizer],
+                         env=env, capture_output=True, text=True, timeout=120)
     assert res.returncode == -signal.SIGKILL, res.stderr
     (folder,) = (tmp_path / "d").glob("text_files-*")
-    assert (folder / "train.bin").is_file() and not (folder / "meta.json").exists()
-    c = cfg(train=str(tricky["train"]))
+    partial = "train.bin" if tokenizer == "char" else "train.ids.tmp"
+    assert (folder / partial).is_file() and not (folder / "meta.json").exists()
+    c = cfg(train=str(tricky["train"]), tokenizer=tokenizer)
     data = prepare(c, tmp_path / "d", verbose=False)
-    assert data.dir == folder
+    assert data.dir == folder and not (folder / "train.ids.tmp").exists()
     assert_same(data, reference(c, tmp_path / "d"))
     meta = json.loads((folder / "meta.json").read_text())
     assert meta["tokens"]["train"] == (folder / "train.bin").stat().st_size // 2
+
+
+def test_a_sample_covering_train_is_the_one_pass(tmp_path, tricky):
+    """tokenizer_sample at least train's size fits the same vocabulary as none (both in one pass) and
+    one smaller (the two-pass path) still gives what fitting then encoding gives."""
+    whole = prepare(cfg(train=str(tricky["train"]), tokenizer="word"), tmp_path / "d", verbose=False)
+    covering = prepare(cfg(train=str(tricky["train"]), tokenizer="word", tokenizer_sample="1G"), tmp_path / "d",
+                       verbose=False, chunk_size=300)
+    assert covering.dir != whole.dir
+    for name in ("train.bin", "train.lines", "valid.bin", "tokenizer.json"):
+        assert (whole.dir / name).read_bytes() == (covering.dir / name).read_bytes(), name
 
 
 # VmHWM, not ru_maxrss: Linux carries the parent's peak into ru_maxrss across fork + exec
@@ -219,6 +232,7 @@ def test_hf_streaming_equals_whole_text(tmp_path, tokenizer):
 
 
 @pytest.mark.parametrize("extra", [{"tokenizer": "char"}, {"tokenizer": "word"},
+                                   {"tokenizer": "word", "word_split": "whitespace"},
                                    {"tokenizer": "word", "word_split": "whitespace", "lowercase": True},
                                    {"tokenizer": "word", "max_vocab": 5}])     # "\n" itself left out: <unk>
 @pytest.mark.parametrize("final", ["\n", "", "\n  \n"])
