@@ -29,6 +29,7 @@ class ExportConfig:
     evaluate: bool = True            # format=pretrained: the model card reports held-out figures
     data_root: str = "data"          # where evaluate finds the run's prepared data
     license: str = "mit"             # the model card's licence field
+    overwrite: bool = False          # a folder format onto an earlier export's folder: replace its files
 
 
 def _importers() -> dict:
@@ -52,6 +53,8 @@ def export(values: dict) -> Path:
             return _export(cfg, imports, str(Path(tmp) / cfg.push_to_hub.split("/")[-1]))
     # its folder made and writable before any work; onto an existing folder only the folder formats write
     check_out(cfg.out, folder_ok=cfg.format in FOLDER_FORMATS)
+    if cfg.format in FOLDER_FORMATS:
+        _check_folder_out(Path(cfg.out), cfg)
     try:
         return _export(cfg, imports, cfg.out)
     except IsADirectoryError:
@@ -59,6 +62,27 @@ def export(values: dict) -> Path:
 
 
 FOLDER_FORMATS = ("pretrained", "hf_transformers")   # formats that write a folder (the others write one file)
+
+
+def _check_folder_out(out: Path, cfg: ExportConfig) -> None:
+    """A folder format writes a new or empty folder; onto an earlier export (it has a config.json) only
+    with overwrite=true, which first removes that export's files (so no file of the old model stays
+    beside the new one, e.g. an n-gram's model.arpa beside a GPT); never into an unrelated folder."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"out={out} is a file; format={cfg.format} writes a folder: give a folder name")
+    held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if not held:
+        return
+    listed = ", ".join(held[:5]) + (", ..." if len(held) > 5 else "")
+    if not (out / "config.json").is_file():
+        raise ConfigError(f"out={out} is a folder holding other files ({listed}); format={cfg.format} writes "
+                          f"a folder of its own: give a new or empty folder")
+    if not cfg.overwrite:
+        raise ConfigError(f"out={out} holds an earlier export ({listed}); give a new folder, or overwrite=true "
+                          f"to replace it")
+    for p in out.iterdir():
+        if p.is_file() or p.is_symlink():
+            p.unlink()
 
 
 def _export(cfg: ExportConfig, imports: dict, out: str):

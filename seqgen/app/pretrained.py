@@ -14,7 +14,7 @@ import torch
 
 from seqgen import families
 from seqgen.app import card, hub
-from seqgen.app.evaluate import evaluate_loaded
+from seqgen.app.evaluate import checked_data, evaluate_loaded
 from seqgen.app.load import load_model
 from seqgen.app.sample import sample
 from seqgen.core import pretrained
@@ -74,7 +74,11 @@ def save_pretrained(source, out, evaluate: bool = True, data_root: str = "data",
     evaluation, note = None, "evaluate=false"
     if evaluate and fam.evaluate is not None:
         try:
-            evaluation = evaluate_loaded(model, tokenizer, state, {"ckpt": str(out), "data_root": data_root}, device)
+            # the same guard as evaluate.py: a checkpoint may not choose which local files are read
+            data = checked_data(state, {}, source if not isinstance(source, tuple) else "the checkpoint")
+            checked = {**state, "config": {**(state.get("config") or {}), "data": data}}
+            evaluation = evaluate_loaded(model, tokenizer, checked, {"ckpt": str(out), "data_root": data_root},
+                                         device)
         except SeqgenError as e:      # the data is not on this machine: the card says so
             note = f"the data could not be read here: {str(e).splitlines()[0][:200]}"
     extra = {"num_params": _num_params(state), "evaluation": evaluation}
@@ -106,7 +110,10 @@ class Pretrained:
         return sample({"ckpt": self.source, **keys}, loaded=(self.model, self.tokenizer, self.state))
 
     def evaluate(self, **keys) -> dict:
-        return evaluate_loaded(self.model, self.tokenizer, self.state, {"ckpt": self.source, **keys})
+        given = keys.pop("data", None) or {}
+        data = checked_data(self.state, given, self.source)   # as evaluate.py: no file chosen by the checkpoint
+        state = {**self.state, "config": {**(self.state.get("config") or {}), "data": data}}
+        return evaluate_loaded(self.model, self.tokenizer, state, {"ckpt": self.source, **keys})
 
     def save_pretrained(self, out, **kw) -> Path:
         return save_pretrained((self.model, self.tokenizer, self.state), out, **kw)

@@ -47,6 +47,12 @@ def test_a_checkpoint_may_not_choose_an_outside_file(tmp_path, corpus):
     # given again on the command line, it is the user's choice
     again = evaluate({"ckpt": str(hostile), "data_root": str(fresh_root), "data": {"test": str(secret)}})
     assert again["split"] == "test"
+    # export.py's model card evaluates too: the same refusal, said on the card, nothing read
+    from seqgen.app.export import export
+
+    card = export({"ckpt": str(hostile), "format": "pretrained", "out": str(tmp_path / "exported"),
+                   "data_root": str(tmp_path / "fresh2")}) / "README.md"
+    assert "outside the working folder" in card.read_text() and not (tmp_path / "fresh2").exists()
 
 
 def test_out_files_are_checked_before_any_work(tmp_path, corpus, monkeypatch):
@@ -154,6 +160,8 @@ def test_malformed_arpa_files_name_the_file_and_line(tmp_path):
         _edit(good, lines[first_bigram - 1], f"{p}\t{words} extra words", "fields.arpa"):
             rf"fields\.arpa, line {first_bigram}: expected a log10 probability, 2 word\(s\)",
         _edit(good, "ngram 2=", "ngram two=", "header.arpa"): r"header\.arpa, line 3: expected 'ngram N=COUNT'",
+        _edit(good, lines[first_bigram - 1], f"5.0\t{words}", "positive.arpa"):   # probe round 3: ppl < 1
+            rf"positive\.arpa, line {first_bigram}: log10 probability '5.0' is above 0",
     }
     latin = tmp_path / "latin1.arpa"
     latin.write_bytes(good.read_bytes().replace(b"\\2-grams:\n", b"\\2-grams:\n-1\t\xe9t\xe9 a\n", 1))

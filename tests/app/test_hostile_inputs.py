@@ -104,6 +104,27 @@ def test_imagefolder_metadata_without_a_file_name_is_named(tmp_path):
         check_file_names(folder)
 
 
+def test_imagefolder_symlinks_out_and_bad_json_lines_are_named(tmp_path):
+    """Probe round 3: a link inside the folder to a file outside it was followed; a broken JSON line
+    was reported with the decoder's line inside that line, not the file's."""
+    from seqgen.data.images.hf_images import check_file_names
+
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"x")
+    folder = _folder(tmp_path / "imgs", [])
+    (folder / "link.png").symlink_to(secret)
+    with pytest.raises(DataError, match=r"link\.png: a symbolic link to .*secret\.png, outside the folder"):
+        check_file_names(folder)
+    (folder / "link.png").unlink()
+    (folder / "inside.png").symlink_to(next(folder.glob("*.png")))    # a link that stays inside: fine
+    check_file_names(folder)
+    meta = folder / "metadata.jsonl"
+    meta.write_text(meta.read_text() + '{"file_name": "a.png", \n')
+    n = len(meta.read_text().splitlines())
+    with pytest.raises(DataError, match=rf"metadata\.jsonl, line {n}: not a JSON object"):
+        check_file_names(folder)
+
+
 # ---- 2. tiny files that decode to huge images -----------------------------------------------------------------
 
 def test_a_png_bomb_in_an_imagefolder_is_refused_by_name_in_little_memory(tmp_path):

@@ -307,3 +307,29 @@ def test_zoo_rows_compose_and_the_table_lists_them():
             assert "not trained this session" in row.note
     with pytest.raises(Exception, match="no zoo row 'nope'"):
         zoo.get("nope")
+
+
+def test_export_never_writes_over_another_folder(work, tmp_path):
+    """A folder format onto an earlier export is refused unless overwrite=true, which replaces the old
+    export's files (no n-gram model.arpa left beside a GPT); an unrelated folder or a file is refused."""
+    from seqgen.app.export import export
+    from seqgen.core.errors import ConfigError
+
+    out = tmp_path / "m"
+    export({"ckpt": str(run_of("ngram", work)), "format": "pretrained", "out": str(out), "evaluate": False})
+    assert (out / "model.arpa").is_file()
+    gpt = {"ckpt": str(run_of("gpt", work)), "format": "pretrained", "out": str(out), "evaluate": False}
+    with pytest.raises(ConfigError, match=r"holds an earlier export .*overwrite=true"):
+        export(gpt)
+    assert load_model(out)[2]["model_name"] == "ngram"          # untouched
+    export({**gpt, "overwrite": True})
+    assert load_model(out)[2]["model_name"] == "gpt" and not (out / "model.arpa").exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(ConfigError, match=r"holding other files \(notes.txt\)"):
+        export({**gpt, "out": str(mine), "overwrite": True})
+    assert (mine / "notes.txt").read_text() == "keep me"
+    res = run_script(["scripts/export.py", f"ckpt={gpt['ckpt']}", "format=pretrained", f"out={mine / 'notes.txt'}",
+                      "evaluate=false"], check=False)
+    assert res.returncode == 2 and "Traceback" not in res.stderr and "is a file" in res.stderr

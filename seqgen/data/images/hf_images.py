@@ -56,15 +56,21 @@ def check_file_names(folder: Path) -> None:
     `datasets` releases read such paths, newer ones refuse them with an unclear message). Names the
     metadata file and line."""
     for meta in _metadata_files(folder):
+        i = 0
         try:
             with meta.open(encoding="utf-8", newline="") as f:
                 if meta.suffix == ".jsonl":
-                    rows = ((i, json.loads(line)) for i, line in enumerate(f, 1) if line.strip())
-                    names = [(i, r.get("file_name") if isinstance(r, dict) else None) for i, r in rows]
+                    names = []
+                    for i, line in enumerate(f, 1):   # i: the line a decoding error names
+                        if line.strip():
+                            r = json.loads(line)
+                            names.append((i, r.get("file_name") if isinstance(r, dict) else None))
                 else:
                     names = [(i + 1, r.get("file_name")) for i, r in enumerate(csv.DictReader(f), 1)]
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise DataError(f"{meta}: not UTF-8 JSON lines ({e})") from None
+        except UnicodeDecodeError as e:
+            raise DataError(f"{meta}: not UTF-8 ({e})") from None
+        except json.JSONDecodeError as e:
+            raise DataError(f"{meta}, line {i}: not a JSON object ({e.msg}, column {e.colno})") from None
         for line, name in names:
             if not isinstance(name, str) or not name:
                 raise DataError(f"{meta}, line {line}: no \"file_name\" string (got {name!r})")
@@ -72,6 +78,12 @@ def check_file_names(folder: Path) -> None:
             if posix.is_absolute() or win.is_absolute() or win.drive or ".." in posix.parts or ".." in win.parts:
                 raise DataError(f"{meta}, line {line}: file_name={name!r} points outside the folder {folder}; "
                                 f"file names must be relative paths inside it (no leading /, no '..')")
+    # a symbolic link inside the folder may point anywhere: every file read must resolve inside it
+    inside = folder.resolve()
+    for p in folder.rglob("*"):
+        if p.is_symlink() and not p.resolve().is_relative_to(inside):
+            raise DataError(f"{p}: a symbolic link to {p.resolve()}, outside the folder {folder}; copy the file "
+                            f"in or remove the link")
 
 
 def _load(cfg):

@@ -104,6 +104,8 @@ def _number(path, i: int, text: str, what: str) -> float:
         raise DataError(f"{path}, line {i}: {what} {text!r} is not a number") from None
     if v != v or v == float("inf"):
         raise DataError(f"{path}, line {i}: {what} {text!r} is not a log10 probability")
+    if what == "log10 probability" and v > 0:
+        raise DataError(f"{path}, line {i}: {what} {text!r} is above 0, a probability above 1")
     return v
 
 
