@@ -58,7 +58,11 @@ def _fit(ctx: RunContext, stop) -> dict:
     if st.sample_frames or st.figure:
         print(f"[seqgen] samples:    {samples}", flush=True)
     ctx.tracker.log({k: v for k, v in metrics.items() if isinstance(v, (int, float))}, 0)
-    return save_fitted(ctx, model, model.state(), metrics)
+    result = save_fitted(ctx, model, model.state(), metrics)
+    if stop.signum:   # a signal during the last stage (the figure): the run is whole, but say it was stopped
+        raise stopped(stop.signum, "during the last stage (the run is complete and saved)",
+                      "nothing is left to run")
+    return result
 
 
 _SHOWN = ("jump_smoothness", "jumps_per_100", "longest_run", "tail_share", "reversals", "nofilter/reversals",
