@@ -15,6 +15,7 @@ character for character, and `verbatim(cfg)` puts them back into the composed co
 
 from __future__ import annotations
 
+import errno
 import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
@@ -76,6 +77,22 @@ def run(fn, *args):
         code = getattr(e, "exit_code", 2)
         print(f"{'error: ' if code == 2 else ''}{e}", file=sys.stderr, flush=True)
         sys.exit(code)
+    except OSError as e:
+        # the file system refused (read-only folder or disk, full disk, a link loop) somewhere no check of
+        # ours caught first: the file and the reason in one line, not a traceback
+        if e.errno not in _USER_ERRNOS or not e.filename:
+            raise
+        print(f"error: {e.filename}: {e.strerror}; {_USER_ERRNOS[e.errno]}", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
+_USER_ERRNOS = {
+    errno.EACCES: "make it writable (or readable), or point out_root= / data_root= / out= elsewhere",
+    errno.EPERM: "make it writable, or point out_root= / data_root= / out= elsewhere",
+    errno.EROFS: "a read-only file system: point out_root= / data_root= / out= at a writable one",
+    errno.ENOSPC: "the disk is full: free space and run the same command again (runs resume)",
+    errno.ELOOP: "a loop of symbolic links: fix the link",
+}
 
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"

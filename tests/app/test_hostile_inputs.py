@@ -4,6 +4,7 @@ tmp; memory caps are checked with the peak RSS (VmHWM) of a child process (which
 limit, so a regression fails instead of eating the machine)."""
 
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -232,3 +233,25 @@ def test_upsampler_image_non_image_and_bomb_through_sample(tmp_path):
     bomb = bomb_png(tmp_path / "bomb.png")
     with pytest.raises(ConfigError, match=r"image=.*bomb\.png is 10000x10000; this upsampler takes 32x32"):
         sample(compose([f"ckpt={ckpt}", f"+image={bomb}", f"out={tmp_path / 'o.png'}"], "sample"))
+
+
+def test_file_system_refusals_are_one_line_at_the_cli_boundary(capsys):
+    """Probe round 3: a read-only metrics.jsonl or data root ended in a PermissionError traceback (root
+    ignores modes, so the errors are raised here): the file and the reason in one line, exit 2; an
+    OSError that is not the user's to fix still propagates."""
+    import errno
+
+    from seqgen.app.cli import run
+
+    def refuse(code, name="out/run/metrics.jsonl"):
+        raise OSError(code, os.strerror(code), name)
+
+    for code in (errno.EACCES, errno.EROFS, errno.ENOSPC):
+        with pytest.raises(SystemExit) as e:
+            run(refuse, code)
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and err.count("\n") == 1 and err.startswith("error: out/run/metrics.jsonl: ")
+    with pytest.raises(OSError):
+        run(refuse, errno.EBADF)
+    with pytest.raises(PermissionError):
+        run(refuse, errno.EACCES, None)           # no file named: a bug of ours, keep the traceback
