@@ -9,8 +9,11 @@ from __future__ import annotations
 import copy
 import errno
 import os
+import pickletools
 import re
 import shutil
+import warnings
+import zipfile
 from pathlib import Path
 
 import torch
@@ -95,15 +98,19 @@ def load(path, map_location="cpu") -> dict:
         # a file larger than MMAP_BYTES is mapped, not read (an n-gram fitted with model.memory can
         # outgrow memory): its tensors are copy-on-write views of the file, the same values
         big = path.stat().st_size >= MMAP_BYTES and str(map_location) == "cpu"
-        state = torch.load(path, map_location=map_location, weights_only=True, mmap=big)
+        with warnings.catch_warnings():   # torch's note on a raw pickle's protocol: the error below says it
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            state = torch.load(path, map_location=map_location, weights_only=True, mmap=big)
     except Exception as e:
         text = str(e)
         # torch names a refused global two ways: "Unsupported global: GLOBAL x.y" (an unknown class) and
         # "unsupported GLOBAL x.y whose module x is blocked" (os / posix / subprocess / builtins ...)
         glob = re.search(r"[Uu]nsupported (?:global: )?GLOBAL (\S+)", text)
-        if glob:
+        # a raw pickle (not torch's zip): torch stops at its framing before naming the call
+        call = glob.group(1) if glob else _pickled_call(path)
+        if call:
             blocked = "is blocked" in text
-            raise CheckpointError(f"refused to load {path}: it holds code - a pickled call to {glob.group(1)}"
+            raise CheckpointError(f"refused to load {path}: it holds code - a pickled call to {call}"
                                   f"{', from a blocked module' if blocked else ''}, which can run code when "
                                   f"unpickled - and was refused without running it. seqgen only reads weights_only "
                                   f"checkpoints; do not open it with weights_only=False unless you know who made "
@@ -235,3 +242,27 @@ def check_same_model(spec, state: dict, path, family=None):
         raise ConfigError(f"checkpoint {path} was made with a different model: "
                           + ", ".join(f"model.{k}: {a!r} there, {b!r} now" for k, (a, b) in changed.items())
                           + ". Use another run_name to start a new run.")
+
+
+RAW_PICKLE_SCAN = 64 << 20   # bytes of a non-zip file scanned for pickled calls (a checkpoint is a zip)
+
+
+def _pickled_call(path: Path) -> str | None:
+    """The first global a raw (non-zip) pickle would call, read with pickletools (which runs nothing), or
+    None: torch refuses such a file at its protocol framing, before it names the call, so the refusal
+    could only say "corrupt" where the file holds code."""
+    if path.stat().st_size > RAW_PICKLE_SCAN or zipfile.is_zipfile(path):
+        return None
+    strings: list[str] = []
+    try:
+        with open(path, "rb") as f:
+            for op, arg, _ in pickletools.genops(f):
+                if op.name in ("GLOBAL", "INST"):
+                    return str(arg).replace(" ", ".")
+                if op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                    return f"{strings[-2]}.{strings[-1]}"
+                if isinstance(arg, str):
+                    strings.append(arg)
+    except Exception:   # not a pickle at all, or cut short: the caller's "corrupt" is right
+        return None
+    return None

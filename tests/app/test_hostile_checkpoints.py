@@ -199,6 +199,18 @@ def test_an_os_system_pickle_is_called_code_and_refused(tmp_path, monkeypatch):
                                               r"refused without running it"):
         ckpt.load(tmp_path / "system.pt")
     assert not (tmp_path / "ran.txt").exists()
+    # a raw pickle (not torch's zip; probe round 3 saw it called "corrupt"), at two protocols
+    import pickle
+
+    for protocol in (2, 4):
+        with open(tmp_path / "raw.pkl", "wb") as f:
+            pickle.dump({"x": _System()}, f, protocol=protocol)
+        with pytest.raises(CheckpointError, match=r"holds code - a pickled call to \S*system"):
+            ckpt.load(tmp_path / "raw.pkl")
+    assert not (tmp_path / "ran.txt").exists()
+    (tmp_path / "junk.pt").write_bytes(b"\x80\x04junk, not a pickle")
+    with pytest.raises(CheckpointError, match="truncated, corrupt or not a torch checkpoint"):
+        ckpt.load(tmp_path / "junk.pt")
 
 
 # ---- 6. a checkpoint with no or a malformed tokenizer ------------------------------------------------------
