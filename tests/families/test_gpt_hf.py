@@ -89,3 +89,24 @@ def test_export_script_both_ways_and_refusals(tmp_path):
 
     with pytest.raises(DataError, match="activation .gelu_new. .not exact gelu. has no exact seqgen GPT equivalent"):
         export({"hf": str(tmp_path / "gpt2"), "format": "checkpoint", "out": str(tmp_path / "x.pt")})
+
+
+class _System:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo this ran while loading > ran.txt",))
+
+
+def test_a_pickle_payload_as_pytorch_model_bin_is_one_line(tmp_path, monkeypatch):
+    """Probe round 3: hf=DIR whose pytorch_model.bin calls os.system ran nothing but ended in torch's
+    traceback advising weights_only=False; now one line that says it holds code."""
+    from seqgen.core.errors import DataError
+
+    monkeypatch.chdir(tmp_path)
+    transformers.GPT2Config(n_layer=1, n_head=2, n_embd=16, vocab_size=20, n_positions=8,
+                            bos_token_id=0, eos_token_id=0).save_pretrained(tmp_path / "evil")
+    torch.save({"x": _System()}, tmp_path / "evil" / "pytorch_model.bin")
+    with pytest.raises(DataError, match=r"pytorch_model\.bin holds code .* refused without running it"):
+        hf_to_checkpoint(tmp_path / "evil", tmp_path / "evil.pt")
+    assert not (tmp_path / "ran.txt").exists() and not (tmp_path / "evil.pt").exists()

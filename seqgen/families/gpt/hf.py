@@ -18,6 +18,7 @@ so the way back is exact.
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import torch
@@ -175,7 +176,13 @@ def hf_to_checkpoint(path, out) -> Path:
     if not (path / "config.json").is_file():
         raise DataError(f"hf={path}: no config.json (expected a transformers model folder)")
     config = tf.AutoConfig.from_pretrained(path)
-    sd = tf.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).state_dict()
+    try:
+        sd = tf.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).state_dict()
+    except pickle.UnpicklingError as e:   # transformers reads .bin weights with weights_only=True: nothing ran
+        what = "holds code (a pickled call) and was refused without running it" if "GLOBAL" in str(e) else \
+            "cannot be read as weights only"
+        raise DataError(f"hf={path}: its pytorch_model.bin {what}; seqgen never loads a pickle unsafely: use a "
+                        f"folder with model.safetensors") from None
     if config.model_type == "gpt2":
         mc, ours = _from_gpt2(config, sd, path)
     elif config.model_type == "gpt_neox":
