@@ -11,7 +11,7 @@ from seqgen import families
 from seqgen.app import hub
 from seqgen.core import checkpoint as ckpt
 from seqgen.core import pretrained
-from seqgen.core.errors import CheckpointError, ConfigError
+from seqgen.core.errors import CheckpointError, ConfigError, DataError
 
 
 def resolve(path) -> Path:
@@ -52,6 +52,9 @@ def load_model(path, device="cpu"):
     try:
         model, tokenizer = fam.load_state(state, device)
     except (KeyError, TypeError, RuntimeError, ValueError) as e:   # a field the family needs is missing or malformed
+        if folder and isinstance(e, DataError) and "tokenizer" in str(e):   # tokenizer.json, not the weights
+            raise CheckpointError(f"pretrained folder {path}: its tokenizer.json is damaged ({_first_line(e)}); "
+                                  f"copy it again from where the folder came from") from None
         if folder:
             raise CheckpointError(f"pretrained folder {path}: weights and config disagree: the tensors in "
                                   f"{pretrained.WEIGHTS} do not build the {fam.name} model {pretrained.CONFIG} "

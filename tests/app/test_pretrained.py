@@ -225,6 +225,9 @@ def test_refuses_a_folder_whose_weights_and_config_disagree(work, tmp_path):
     bad, _ = copy("truncated")
     (bad / "model.safetensors").write_bytes((src / "model.safetensors").read_bytes()[:100])
     _one_line_refusal(bad, "cannot read .*model.safetensors")
+    bad, _ = copy("tokenizer")           # probe round 3: a cut tokenizer.json was blamed on the weights
+    (bad / "tokenizer.json").write_text((src / "tokenizer.json").read_text()[:20])
+    _one_line_refusal(bad, "its tokenizer.json is damaged .*not valid JSON")
 
 
 def _hub_cache(root: Path, repo: str, folder: Path) -> str:
