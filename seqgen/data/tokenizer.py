@@ -145,7 +145,7 @@ class CharTokenizer(Tokenizer):
         return out
 
     def decode(self, ids):
-        return "".join(self.itos[int(i)] for i in ids)
+        return "".join(_strings(self.itos, ids))
 
     @property
     def vocab_size(self):
@@ -157,6 +157,17 @@ class CharTokenizer(Tokenizer):
     @classmethod
     def _from_state(cls, state):
         return cls(state["chars"])
+
+
+def _strings(itos: list[str], ids) -> list[str]:
+    """itos of each id; an id outside the vocabulary is a DataError, not an IndexError (or, negative, a
+    silent wrap to the end): a model whose checkpoint carries another model's tokenizer produces them."""
+    ids = [int(i) for i in ids]
+    if ids and (min(ids) < 0 or max(ids) >= len(itos)):
+        bad = next(i for i in ids if not 0 <= i < len(itos))
+        raise DataError(f"token id {bad} is outside the tokenizer's {len(itos)} entries: the tokenizer does not "
+                        f"belong to the model that produced the ids (a hand-edited or mixed-up checkpoint?)")
+    return [itos[i] for i in ids]
 
 
 class _UnkDict(dict):
@@ -227,7 +238,7 @@ class WordTokenizer(Tokenizer):
         return np.fromiter(map(lookup.__getitem__, words), dtype=np.int64, count=len(words))
 
     def decode(self, ids):
-        words = [self.itos[int(i)] for i in ids]
+        words = _strings(self.itos, ids)
         if self.split == "whitespace":
             return " ".join(words)
         out = []

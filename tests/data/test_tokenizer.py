@@ -51,3 +51,16 @@ def test_save_load(tmp_path, kind):
 def test_unknown_kind():
     with pytest.raises(ValueError, match="data.tokenizer must be one of"):
         fit_tokenizer("sentencepiece", [TEXT])
+
+
+@pytest.mark.parametrize("kind", ["char", "word"])
+def test_decoding_an_id_outside_the_vocabulary_is_named(kind):
+    """Probe round 3: a checkpoint carrying a smaller tokenizer than its model sampled ids past it and
+    ended in an IndexError traceback (and a negative id wrapped silently to the end of the list)."""
+    from seqgen.core.errors import DataError
+
+    tok = fit_tokenizer(kind, ["the cat sat on the mat\n"])
+    assert tok.decode(tok.encode("the cat")) == "the cat"
+    for bad in (tok.vocab_size, -1):
+        with pytest.raises(DataError, match=rf"token id {bad} is outside the tokenizer's {tok.vocab_size} entries"):
+            tok.decode([0, bad])
