@@ -21,7 +21,7 @@ from seqgen.core.sizes import parse_size
 from seqgen.data import word_pass
 from seqgen.data.identity import fingerprint
 from seqgen.data.lines import LineWriter
-from seqgen.data.prepared import PreparedData, data_identity, load_prepared, write_meta  # noqa: F401 (re-exported)
+from seqgen.data.prepared import PreparedData, data_identity, id_dtype, load_prepared, write_meta  # noqa: F401 (re-exported)
 from seqgen.data.sources import CATALOG, stream_splits
 from seqgen.data.stream import aligned_chunks
 from seqgen.data.tokenizer import fit_tokenizer
@@ -129,7 +129,7 @@ def prepare(cfg: DataConfig, data_root, verbose: bool = True, chunk_size: int = 
         rest = ("valid", "test")
     else:
         tok, train, rest = _fit(cfg, splits, chunks, verbose), None, SPLITS
-    dtype = "uint16" if tok.vocab_size < 2**16 else "uint32"
+    dtype = id_dtype(tok.vocab_size)
     meta = {"dataset": cfg.name, "tokenizer": cfg.tokenizer, "vocab_size": tok.vocab_size,
             "dtype": dtype, "tokens": {}, "chars": {}, "config": asdict(cfg), "identity": ident,
             "seconds": {"fit": round(time.perf_counter() - t0, 3)}}

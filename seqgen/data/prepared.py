@@ -48,6 +48,11 @@ class PreparedData:
 
 
 
+def id_dtype(vocab_size: int) -> str:
+    """The dtype of a prepared `{split}.bin`: uint16 when every id fits (nanoGPT's train.bin), else uint32."""
+    return "uint16" if vocab_size < 2**16 else "uint32"
+
+
 def data_identity(cfg) -> dict:
     """The config and, for local files (or every file a glob matches), their content (seqgen.data.identity)."""
     files, globs = {}, {}

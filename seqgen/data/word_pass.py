@@ -21,6 +21,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from seqgen.data.lines import LineWriter
+from seqgen.data.prepared import id_dtype
 from seqgen.data.tokenizer import WordTokenizer
 
 REMAP_BLOCK = 1 << 22   # provisional ids rewritten per step (16 MB of uint32)
@@ -37,7 +38,7 @@ class _Numbering(dict):
 
 def count_and_encode(chunks, out: Path, cfg, bar) -> tuple[WordTokenizer, dict]:
     """Fit the word tokenizer on train's chunks and write `train.bin` / `train.lines` in the same
-    pass. Returns the tokenizer and {"tokens": n, "lines": line info, "dtype": ...}."""
+    pass. Returns the tokenizer and {"tokens": n, "lines": line info}."""
     numbering = _Numbering()
     numbering["\n"] = 0   # the line writer needs its id before the first chunk ("words" keeps line breaks)
     # the line writer reads kind / split / lowercase and the id of "\n" from a tokenizer
@@ -63,12 +64,11 @@ def count_and_encode(chunks, out: Path, cfg, bar) -> tuple[WordTokenizer, dict]:
     words = list(numbering)        # in provisional-id order
     tok = WordTokenizer.from_counts(dict(zip(words, counts[: len(words)].tolist())), cfg.min_count,
                                     cfg.max_vocab, cfg.word_split, cfg.lowercase)
-    dtype = "uint16" if tok.vocab_size < 2**16 else "uint32"
     get, unk = tok.stoi.get, tok.unk_id
-    table = np.fromiter((get(w, unk) for w in words), np.dtype(dtype), len(words))
+    table = np.fromiter((get(w, unk) for w in words), np.dtype(id_dtype(tok.vocab_size)), len(words))
     # read in blocks, not memory-mapped: mapped pages would count in the peak RSS up to the file's size
     with open(tmp, "rb") as src, open(out / "train.bin", "wb") as f:
         while (block := np.fromfile(src, np.uint32, REMAP_BLOCK)).size:
             table[block].tofile(f)
     os.unlink(tmp)
-    return tok, {"tokens": n, "lines": lines.close(), "dtype": dtype}
+    return tok, {"tokens": n, "lines": lines.close()}

@@ -103,31 +103,32 @@ def test_ngram_saves_the_counted_model_on_sigterm(tmp_path, corpus, monkeypatch)
     assert "val/ppl" in train(compose(over))["metrics"]          # the same command refits and evaluates
 
 
-def test_video_texture_saves_the_analysis_on_sigterm(tmp_path, monkeypatch):
+def _stopped_video_texture(tmp_path, match: str, eval_frames: int, sample_frames: int) -> dict:
+    """A pendulum video texture whose SIGTERM (set up by the caller) stops it with exit 143: its saved state."""
     from seqgen.app.train import train
-    from seqgen.families.video_texture import model as vt_model
 
-    _self_signal_during(monkeypatch, vt_model.VideoTexture, "fit")
     over = ["model=video_texture", "data=pendulum", "data.n_frames=60", f"out_root={tmp_path}", "run_name=vt",
-            "video_texture.eval_frames=500", "video_texture.sample_frames=10"]
-    with pytest.raises(Stopped, match="SIGTERM after the analysis") as e:
+            f"video_texture.eval_frames={eval_frames}", f"video_texture.sample_frames={sample_frames}"]
+    with pytest.raises(Stopped, match=match) as e:
         train(compose(over))
     assert e.value.exit_code == 143
     state = torch.load(tmp_path / "vt" / "checkpoints" / "last.pt", weights_only=True)
-    assert state["model_name"] == "video_texture" and not (tmp_path / "vt" / "samples" / "texture.gif").exists()
+    assert state["model_name"] == "video_texture"
+    return state
+
+
+def test_video_texture_saves_the_analysis_on_sigterm(tmp_path, monkeypatch):
+    from seqgen.families.video_texture import model as vt_model
+
+    _self_signal_during(monkeypatch, vt_model.VideoTexture, "fit")
+    _stopped_video_texture(tmp_path, "SIGTERM after the analysis", 500, 10)
+    assert not (tmp_path / "vt" / "samples" / "texture.gif").exists()
 
 
 def test_video_texture_stopped_in_its_last_stage_says_so(tmp_path, monkeypatch):
     """Probe round 3: SIGTERM while the transition-matrix figure was written printed "saving" and exited
     0; now the complete run is saved and the exit is 143, as for the other stages."""
-    from seqgen.app.train import train
     from seqgen.families.video_texture import fit as vt_fit
 
     _self_signal_during(monkeypatch, vt_fit, "write_matrix_figure")
-    over = ["model=video_texture", "data=pendulum", "data.n_frames=60", f"out_root={tmp_path}", "run_name=vt",
-            "video_texture.eval_frames=0", "video_texture.sample_frames=0"]
-    with pytest.raises(Stopped, match="SIGTERM during the last stage") as e:
-        train(compose(over))
-    assert e.value.exit_code == 143
-    state = torch.load(tmp_path / "vt" / "checkpoints" / "last.pt", weights_only=True)
-    assert state["model_name"] == "video_texture"
+    _stopped_video_texture(tmp_path, "SIGTERM during the last stage", 0, 0)
