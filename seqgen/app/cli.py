@@ -47,13 +47,20 @@ def prepare_argv(groups: tuple = (), argv: list[str] | None = None, verbatim: tu
         key = a.split("=", 1)[0]
         if "=" in a and key in verbatim:
             _taken[key] = unquote(a.split("=", 1)[1])
-        elif a.startswith(("-", "+", "~")) or "=" not in a or key.startswith("hydra") or key in groups:
-            out.append(a)
         else:
-            out.append("++" + a)
+            out.append(_force_add(a, groups))
     if argv is None:
         sys.argv[:] = out
     return out
+
+
+def _force_add(arg: str, groups: tuple) -> str:
+    """`key=value` -> `++key=value` (Hydra's set-or-add); flags, group choices, hydra.* keys and
+    explicit +, ++ and ~ overrides unchanged."""
+    key = arg.split("=", 1)[0]
+    if arg.startswith(("-", "+", "~")) or "=" not in arg or key.startswith("hydra") or key in groups:
+        return arg
+    return "++" + arg
 
 
 def unquote(value: str) -> str:
@@ -99,9 +106,12 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 def compose(overrides: list[str], config_name: str = "train"):
-    """The config scripts/train.py would build from these command-line overrides."""
+    """The config scripts/train.py would build from these command-line overrides: the same rewriting
+    (`key=value` force-added, so `data.max_vocab=` works on a data option whose YAML does not list it)."""
+    groups = TRAIN_GROUPS if config_name == "train" else ()
+    overrides = [_force_add(a, groups) for a in overrides]
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        return hydra_compose(config_name=config_name, overrides=list(overrides))
+        return hydra_compose(config_name=config_name, overrides=overrides)
 
 
 def family_keys(args: str) -> dict[str, list[str]]:

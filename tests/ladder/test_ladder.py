@@ -73,3 +73,19 @@ def test_evaluate_script_units_and_errors(tmp_path, corpus):
     bad = run_script(["scripts/evaluate.py", f"ckpt={tmp_path / 'ng' / 'checkpoints' / 'last.pt'}",
                       f"data_root={tmp_path / 'data'}", "split=nope"], check=False)
     assert bad.returncode == 2 and "split='nope'" in bad.stderr
+
+
+def test_every_full_ladder_rung_composes_and_validates():
+    """The full ladder's rungs are hours of training, so CI only composes them - the way run_rung does
+    (a `data.max_vocab=` on wordmix once failed at composition, an hour into a ladder run)."""
+    from seqgen.app.cli import compose
+    from seqgen.app.train import resolve
+    from seqgen.ladder.rungs import CHAR_DATA, WORD_DATA, rung_overrides, rungs
+    from seqgen.ladder.text import TEXT_DATA
+
+    data = {"chars": CHAR_DATA, "words": WORD_DATA, "text": TEXT_DATA}
+    full = rungs(False)
+    assert {r.corpus for r in full} >= {"chars", "words", "text"}
+    for rung in full:
+        spec, fam = resolve(compose(rung_overrides(rung, data, "outputs")))
+        assert spec.model_name == fam.name, rung.key
