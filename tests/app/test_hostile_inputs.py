@@ -167,14 +167,35 @@ def test_a_gif_bomb_is_refused_before_decoding_frames(tmp_path):
     assert rss < CHILD_CAP_MB, f"{rss:.0f} MB"
 
 
+def test_a_clip_over_the_frames_cap_is_refused_before_decoding(tmp_path):
+    """Six 7000² frames, each under data.max_pixels, 294 MP in all: refused from the header (it once
+    decoded four of them, 1.5 GB, before the running count refused it)."""
+    gif = bomb_gif(tmp_path / "six.gif", side=7000, frames=6)
+    out, rss = _child(f"""
+        from seqgen.data.video.clips import ClipConfig, read_clip
+        read_clip({str(gif)!r}, ClipConfig(name="video_file"))
+    """)
+    assert "DataError" in out and "six.gif: the 6 frames" in out and "data.max_clip_pixels" in out, out
+    assert rss < CHILD_CAP_MB, f"{rss:.0f} MB"
+
+
 def test_frames_times_pixels_of_a_clip_are_capped(tmp_path):
     from seqgen.data.video.clips import ClipConfig, read_clip
 
     gif = bomb_gif(tmp_path / "wide.gif", side=300, frames=6)
-    with pytest.raises(DataError, match=r"wide\.gif: the frames kept .*data\.max_clip_pixels=200000"):
+    with pytest.raises(DataError, match=r"wide\.gif: the 6 frames .* of its 6, 300x300 .*data\.max_clip_pixels=200000"):
         read_clip(gif, ClipConfig(name="video_file", max_clip_pixels=200_000))
     clip = read_clip(gif, ClipConfig(name="video_file", max_clip_pixels=200_000, size=100))   # asked smaller: fits
     assert clip.frames.shape == (6, 100, 100, 3)
+    clip = read_clip(gif, ClipConfig(name="video_file", max_clip_pixels=200_000, stride=3))   # fewer: fits
+    assert clip.frames.shape == (2, 300, 300, 3)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(4):
+        bomb_png(folder / f"{i:03d}.png", 300)
+    with pytest.raises(DataError, match=r"frames: the 4 frames .*300x300 .*data\.max_clip_pixels=200000"):
+        read_clip(folder, ClipConfig(name="video_file", max_clip_pixels=200_000))
+    assert read_clip(folder, ClipConfig(name="video_file", max_clip_pixels=200_000, max_frames=2)).frames.shape[0] == 2
     with pytest.raises(DataError, match=r"data=pendulum: 300 frames of 64x64 .*data\.max_clip_pixels"):
         from seqgen.data.video.clips import load_clip
         load_clip(ClipConfig(name="pendulum", max_clip_pixels=1000))

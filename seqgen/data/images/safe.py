@@ -32,7 +32,8 @@ def too_big(what: str, pixels: int, cap: int, key: str) -> DataError:
 
 
 def open_image(src, where: str, max_pixels: int = MAX_PIXELS, key: str = "max_pixels",
-               expect: tuple[int, int] | None = None, mismatch=None, longest: int | None = None):
+               expect: tuple[int, int] | None = None, mismatch=None, longest: int | None = None,
+               decode: bool = True):
     """A decoded PIL image from a path or bytes, or a DataError that names `where`.
 
     max_pixels: refuse larger canvases before decoding (key: the setting that raises it);
@@ -40,7 +41,8 @@ def open_image(src, where: str, max_pixels: int = MAX_PIXELS, key: str = "max_pi
     mismatch(w, h) when given;
     longest: the caller scales to this side anyway - an image over REDUCE_ABOVE pixels is decoded
     smaller when the format allows (JPEG draft), then box-reduced by a whole factor that leaves at
-    least twice `longest`, so the caller's own filter still does the final, anti-aliased resize.
+    least twice `longest`, so the caller's own filter still does the final, anti-aliased resize;
+    decode: False returns the lazily opened image after the header checks (its size, not its pixels).
     """
     try:
         with warnings.catch_warnings():      # Pillow's own bomb warning: we check the size ourselves below
@@ -63,6 +65,8 @@ def open_image(src, where: str, max_pixels: int = MAX_PIXELS, key: str = "max_pi
     if w * h > max_pixels:
         im.close()
         raise too_big(f"{where}: a {w}x{h} image", w * h, max_pixels, key)
+    if not decode:
+        return im
     try:
         longest = longest if w * h > REDUCE_ABOVE else None
         if longest and max(w, h) >= 4 * longest and im.format == "JPEG":   # DCT scaling: 1/2, 1/4, 1/8

@@ -181,6 +181,24 @@ class _Budget:
     def __init__(self, cfg: ClipConfig, where: str):
         self.cap, self.where, self.pixels, self.n = cfg.max_clip_pixels, where, 0, 0
 
+    def predict(self, n_frames: int, w: int, h: int, cfg: ClipConfig) -> None:
+        """Refuse before decoding when the frames start / stride / max_frames will keep, at the size crop /
+        data.size will give them, already exceed the cap (a 6-frame 7000x7000 GIF once held 1.5 GB of
+        frames before the running count refused it). n_frames 0: unknown (some video headers)."""
+        if n_frames < 1:
+            return
+        kept = len(range(cfg.start, n_frames, cfg.stride))
+        kept = min(kept, cfg.max_frames) if cfg.max_frames else kept
+        if cfg.crop is not None:
+            h, w = min(h, int(cfg.crop[2])), min(w, int(cfg.crop[3]))
+        if cfg.size is not None and cfg.size >= 2:
+            scale = cfg.size / max(w, h)
+            w, h = max(1, round(w * scale)), max(1, round(h * scale))
+        if kept * w * h > self.cap:
+            raise too_big(f"{self.where}: the {kept} frames data.start / stride / max_frames keep of its {n_frames}, "
+                          f"{w}x{h} each after data.crop / data.size (which choose fewer or smaller)", kept * w * h,
+                          self.cap, "data.max_clip_pixels")
+
     def add(self, frame: np.ndarray) -> np.ndarray:
         self.pixels += frame.shape[0] * frame.shape[1]
         self.n += 1
@@ -207,6 +225,7 @@ def _read_pillow(p: Path, cfg: ClipConfig, key: str):
         try:
             if getattr(img, "n_frames", 1) < 2:
                 raise DataError(f"{key}={p}: a single still image (1 frame); expected an animated GIF / APNG / WebP")
+            budget.predict(img.n_frames, *img.size, cfg)   # n_frames parses the frame headers, decodes nothing
             for i, f in enumerate(ImageSequence.Iterator(img)):
                 take, done = _wanted(i, cfg, len(frames))
                 if done:
@@ -240,6 +259,7 @@ def _read_av(p: Path, cfg: ClipConfig, key: str):
         stream = container.streams.video[0]
         _frame_cap(stream.codec_context.width or 0, stream.codec_context.height or 0, cfg, f"{key}={p}")
         budget = _Budget(cfg, f"{key}={p}")
+        budget.predict(stream.frames or 0, stream.codec_context.width or 0, stream.codec_context.height or 0, cfg)
         stream.thread_type = "AUTO"                                   # decode frames in parallel
         rate = float(stream.average_rate or stream.guessed_rate or 25)
         try:
@@ -263,6 +283,9 @@ def _read_folder(p: Path, cfg: ClipConfig, key: str):
     if not files:
         raise DataError(f"{key}={p}: no frames in the folder (expected files ending {', '.join(FRAME_EXT)})")
     frames, first, budget = [], None, _Budget(cfg, f"{key}={p}")
+    with open_image(files[0], f"{key}={p}: frame {files[0].name}", cfg.max_pixels, "data.max_pixels",
+                    decode=False) as img:
+        budget.predict(len(files), *img.size, cfg)   # the first frame's header stands for all (checked below)
     for i, f in enumerate(files):
         take, done = _wanted(i, cfg, len(frames))
         if done:
