@@ -65,4 +65,8 @@ def load_model(path, device="cpu"):
         raise CheckpointError(f"checkpoint {path} has no tokenizer (field 'tokenizer' is missing or empty), and a "
                               f"{fam.name} model cannot read or write text without the one it was trained with: a "
                               f"damaged or hand-edited file (the run folder's tokenizer.json belongs in it)")
+    why = tokenizer is not None and fam.tokenizer_mismatch(model, tokenizer)
+    if why:
+        raise CheckpointError(f"checkpoint {path}: its tokenizer is not the model's ({why}): a damaged or "
+                              f"hand-edited file; the run folder's tokenizer.json belongs with these weights")
     return model, tokenizer, state

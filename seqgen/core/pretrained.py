@@ -119,7 +119,11 @@ def save(state: dict, out, seqgen_version: str = "", extra: dict | None = None) 
     save_file(tensors, str(tmp), metadata={"format": "pt"})   # one key: the header's bytes repeat
     config = {"format": FORMAT, "format_version": FORMAT_VERSION, "seqgen_version": seqgen_version,
               "family": state["model_name"], "model_config": skeleton.pop("model_config"),
-              "data": run.get("data"), "weights_sha256": sha256(tmp), **(extra or {}), "run": run,
+              "data": run.get("data"), "weights_sha256": sha256(tmp),
+              # tokenizer.json / palette.json: a replaced or permuted vocabulary would load and give wrong
+              # text and perplexities silently, so load() checks these
+              "files_sha256": {name: _text_sha256(text) for name, text in files.items()},
+              **(extra or {}), "run": run,
               "checkpoint": skeleton, "fields": list(body)}
     # the weights go to a temp name first, then renamed: a crash leaves no half-written model.safetensors
     os.replace(tmp, out / WEIGHTS)
@@ -135,6 +139,10 @@ def sha256(path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def is_folder(path) -> bool:
@@ -207,6 +215,12 @@ def load(folder, map_location="cpu") -> dict:
             if not path.is_file():
                 raise CheckpointError(f"pretrained folder {folder}: {CONFIG} refers to {path.name}, which is missing")
             state[key] = path.read_text(encoding="utf-8")
+            want_sha = (config.get("files_sha256") or {}).get(path.name)
+            if want_sha and _text_sha256(state[key]) != want_sha:
+                raise CheckpointError(f"pretrained folder {folder}: {path.name} is not the file saved with these "
+                                      f"weights (its sha256 differs from {CONFIG}'s files_sha256): edited or "
+                                      f"replaced, it would map ids to the wrong entries; copy it again from where "
+                                      f"the folder came from (changed on purpose: delete files_sha256 from {CONFIG})")
     state.setdefault("format_version", 1)
     return state
 

@@ -34,6 +34,9 @@ class Family:
     patches: tuple = ()                # (description, fn(state) -> bool) for checkpoints of older releases
     pretrained_files: dict = field(default_factory=dict)   # file in a pretrained folder -> an exporters format
     hub_tags: tuple = ()               # model-card tags; the first is the Hub's pipeline_tag
+    # (model, tokenizer) -> None, or why this tokenizer is not the model's; None: every derived
+    # *vocab_size field must equal the tokenizer's size (GPT, infgram, text2pixel's captions)
+    tokenizer_fits: Callable | None = None
 
     def __post_init__(self):
         if (self.make_task is None) == (self.fit is None):
@@ -47,6 +50,18 @@ class Family:
         model.load_state_dict(state["model"])
         model.to(device).eval()
         return model, Tokenizer.from_json(state["tokenizer"]) if state.get("tokenizer") else None
+
+    def tokenizer_mismatch(self, model, tokenizer) -> str | None:
+        """Why `tokenizer` cannot be the one `model` was trained with (a smaller one gives perplexities
+        over ids it never produces, a larger one ids the model has no row for), or None."""
+        if self.tokenizer_fits is not None:
+            return self.tokenizer_fits(model, tokenizer)
+        config = getattr(model, "config", None)
+        for key in (k for k in self.derived if k.endswith("vocab_size")):
+            n = getattr(config, key, None)
+            if isinstance(n, int) and n != tokenizer.vocab_size:
+                return f"the model's {key} is {n}, its tokenizer has {tokenizer.vocab_size} entries"
+        return None
 
     def settings_of(self, state: dict):
         """The run settings a checkpoint was made with, as this family's typed Settings (None for a family

@@ -227,7 +227,41 @@ def test_refuses_a_folder_whose_weights_and_config_disagree(work, tmp_path):
     _one_line_refusal(bad, "cannot read .*model.safetensors")
     bad, _ = copy("tokenizer")           # probe round 3: a cut tokenizer.json was blamed on the weights
     (bad / "tokenizer.json").write_text((src / "tokenizer.json").read_text()[:20])
+    _one_line_refusal(bad, "tokenizer.json is not the file saved with these weights .*sha256")
+    bad, config = copy("old_tokenizer")  # a folder without files_sha256 (an earlier seqgen): parsed, named
+    del config["files_sha256"]
+    (bad / "config.json").write_text(json.dumps(config))
+    (bad / "tokenizer.json").write_text((src / "tokenizer.json").read_text()[:20])
     _one_line_refusal(bad, "its tokenizer.json is damaged .*not valid JSON")
+    bad, _ = copy("permuted")            # valid JSON, same size, two characters swapped: silent without the digest
+    tok = json.loads((src / "tokenizer.json").read_text())
+    tok["chars"][1], tok["chars"][2] = tok["chars"][2], tok["chars"][1]
+    (bad / "tokenizer.json").write_text(json.dumps(tok))
+    _one_line_refusal(bad, "tokenizer.json is not the file saved with these weights")
+
+
+@pytest.mark.parametrize("family", ["gpt", "ngram"])
+def test_a_checkpoint_whose_tokenizer_is_not_its_models_is_refused(work, tmp_path, family):
+    """Probe round 3: a last.pt carrying a smaller tokenizer than its model evaluated to a perplexity over
+    ids the tokenizer never produces, silently. Each family knows how its vocabulary relates to the
+    tokenizer's (GPT: equal; n-gram: the tokenizer's entries in order, then <s>, </s>)."""
+    from seqgen.core import checkpoint as ckpt
+    from seqgen.data.tokenizer import Tokenizer
+
+    src = run_of(family, work)
+    state = load_state(src)
+    tok = json.loads(state["tokenizer"])
+    field = {"char": "chars", "word": "words"}[tok["kind"]]
+    entries = tok[field]
+    assert Tokenizer.from_json(state["tokenizer"]).vocab_size == len(entries) > 3
+    for name, changed in (("smaller", entries[:-1]), ("reordered", [entries[0], entries[2], entries[1],
+                                                                     *entries[3:]])):
+        bad = tmp_path / f"{name}.pt"
+        ckpt.save({**state, "tokenizer": json.dumps({**tok, field: changed})}, bad)
+        if family == "gpt" and name == "reordered":   # same size: only a pretrained folder's digest sees it
+            load_model(bad)
+            continue
+        _one_line_refusal(bad, "its tokenizer is not the model's")
 
 
 def _hub_cache(root: Path, repo: str, folder: Path) -> str:

@@ -15,8 +15,8 @@ from seqgen.data.prepare import data_identity, prepare
 from seqgen.data.sources import load_splits, text_lines
 from seqgen.data.text import as_ids, window_of
 from seqgen.families.ngram.evaluate import ngram_scores, ngram_text_scores
-from seqgen.families.ngram.io import to_state
-from seqgen.families.ngram.model import BOS, EOS, UNK, NGram
+from seqgen.families.ngram.io import model_vocab, to_state
+from seqgen.families.ngram.model import NGram
 
 
 def split_lines(text: str, blank: bool = False) -> list[str]:
@@ -24,12 +24,6 @@ def split_lines(text: str, blank: bool = False) -> list[str]:
     if blank:
         return text_lines(text)
     return [ln for ln in text.split("\n") if ln.strip()]
-
-
-def model_vocab(tok) -> list[str]:
-    """The model's vocabulary: the tokenizer's ids unchanged, then <s>, </s> (and <unk> if missing)."""
-    itos = [tok.decode([i]) if tok.kind != "word" else tok.itos[i] for i in range(tok.vocab_size)]
-    return itos + [w for w in (BOS, EOS, UNK) if w not in itos]
 
 
 def line_ids(ids, starts: np.ndarray, ends: np.ndarray, block: int = 1 << 22):

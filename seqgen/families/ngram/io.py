@@ -229,3 +229,22 @@ def export_arpa(model, state, out) -> Path:
 def load(state: dict, device):
     """(NGram, tokenizer) from a checkpoint: the tables are numpy arrays, device is not used."""
     return from_state(NGram.Config(**state["model_config"]), state["model"]), Tokenizer.from_json(state["tokenizer"])
+
+
+def model_vocab(tok) -> list[str]:
+    """The model's vocabulary: the tokenizer's ids unchanged, then <s>, </s> (and <unk> if missing)."""
+    itos = [tok.decode([i]) if tok.kind != "word" else tok.itos[i] for i in range(tok.vocab_size)]
+    return itos + [w for w in (BOS, EOS, UNK) if w not in itos]
+
+
+def tokenizer_fits(model, tok) -> str | None:
+    """None when `tok` is the tokenizer the model's ids were counted with: its vocabulary is the
+    tokenizer's entries, in order, then <s>, </s> (and <unk>) - see model_vocab."""
+    want = model_vocab(tok)
+    if model.vocab == want:
+        return None
+    if len(model.vocab) != len(want):
+        return (f"the model has {len(model.vocab)} vocabulary entries, its {tok.vocab_size}-entry tokenizer gives "
+                f"{len(want)} with <s>, </s>, <unk>")
+    i = next(i for i, (a, b) in enumerate(zip(model.vocab, want)) if a != b)
+    return f"entry {i} is {model.vocab[i]!r} in the model, {want[i]!r} in its tokenizer (reordered or replaced)"

@@ -4,7 +4,7 @@ from seqgen.data.prepare import DataConfig
 from seqgen.families.base import Family
 from seqgen.families.word2vec.fit import fit
 from seqgen.families.word2vec.generate import sample
-from seqgen.families.word2vec.io import exporter, load
+from seqgen.families.word2vec.io import exporter, load, tokenizer_fits
 from seqgen.families.word2vec.model import Word2Vec
 from seqgen.families.word2vec.vectors import EvalArgs, evaluate
 
@@ -12,4 +12,4 @@ FAMILY = Family(name="word2vec", Model=Word2Vec, DataConfig=DataConfig, derived=
                 EvalArgs=EvalArgs, fit=fit, load=load, sample=sample, evaluate=evaluate,
                 exporters={"word2vec": exporter(binary=False), "word2vec_binary": exporter(binary=True)},
                 hub_tags=("feature-extraction", "word2vec", "word-embeddings"),
-                pretrained_files={"vectors.txt": "word2vec"})
+                pretrained_files={"vectors.txt": "word2vec"}, tokenizer_fits=tokenizer_fits)
