@@ -43,9 +43,15 @@ def text_markdown(rows: list[dict], planned: list[tuple[str, str, str]]) -> list
     for r in text:
         done.add(r["key"])
         if "bits_per_byte" not in r:
-            extra = (f" (next-token agreement {_f(r.get('agreement'))}, nonzero p {_f(r.get('nonzero_frac'))}, "
-                     f"median effective n {_f(r.get('effective_n_median'), 0)})" if "agreement" in r else "")
-            lines.append(f"| {r['label']}{extra} | — (p = 0 for unseen continuations) | — | — | "
+            if r.get("model_name") == "word2vec":   # embeddings, not a language model: its own scores
+                extra = (f" (analogies {_f(r.get('analogy_add'))}, WordSim353 ρ {_f(r.get('wordsim353_spearman'))}, "
+                         f"SimLex-999 ρ {_f(r.get('simlex999_spearman'))})")
+                why = "— (embeddings: no next-word probability)"
+            else:
+                extra = (f" (next-token agreement {_f(r.get('agreement'))}, nonzero p {_f(r.get('nonzero_frac'))}, "
+                         f"median effective n {_f(r.get('effective_n_median'), 0)})" if "agreement" in r else "")
+                why = "— (p = 0 for unseen continuations)"
+            lines.append(f"| {r['label']}{extra} | {why} | — | — | "
                          f"{_min(r.get('train_seconds'))} min | {_min(r.get('cpu_seconds'))} | `{r['command']}` |")
             continue
         lines.append(f"| {r['label']} | **{_f(r['bits_per_byte'], 4)}** | {_f(r.get('word_ppl'), 1)} | "
@@ -73,16 +79,20 @@ def text_claims(rows: list[dict]) -> list[str]:
         out.append(f"- Shannon's n-grams: a longer context helps, with diminishing returns (unigram {a:.3f} → KN-3 "
                    f"{b:.3f} → KN-5 {c:.3f} bits per byte): **{'borne out' if ok else 'not borne out'}**"
                    f"{f', the last step only {100 * (1 - c / b):.1f}%' if ok else ''}.")
-    kn5, gpt = by.get("kn5"), by.get("gpt")
-    if kn5 and gpt:
-        gain = 1 - gpt["bits_per_byte"] / kn5["bits_per_byte"]
-        cpu = gpt.get("cpu_seconds")
+    kn5, gpt = by.get("kn5"), by.get("gpt")   # gpt: the BPE GPT, the hybrids' partner
+    # the claim's GPT: the best of the GPT rungs within the hour of CPU time (BPE or words)
+    hour = [r for k, r in by.items() if r.get("model_name") == "gpt" and "+" not in k
+            and (r.get("cpu_seconds") or 0) <= 3600]
+    best_gpt = min(hour, key=lambda r: r["bits_per_byte"], default=None)
+    if kn5 and best_gpt:
+        gain = 1 - best_gpt["bits_per_byte"] / kn5["bits_per_byte"]
         bpe = by.get("kn5_bpe")
-        beside = (f" (KN-5 on the same BPE pieces: {bpe['bits_per_byte']:.4f}, the GPT "
-                  f"{_rel(gpt['bits_per_byte'], bpe['bits_per_byte'])})" if bpe else "")
-        out.append(f"- \"Then the network\": a GPT trained on this CPU ({_min(gpt.get('train_seconds'))} wall min, "
-                   f"{_min(cpu)} CPU min) ≥ 10% below KN-5 in bits per byte: GPT {gpt['bits_per_byte']:.4f} vs KN-5 "
-                   f"on words {kn5['bits_per_byte']:.4f}, {_rel(gpt['bits_per_byte'], kn5['bits_per_byte'])}{beside} → "
+        beside = (f" (KN-5 on BPE pieces: {bpe['bits_per_byte']:.4f}, the GPT "
+                  f"{_rel(best_gpt['bits_per_byte'], bpe['bits_per_byte'])})" if bpe else "")
+        out.append(f"- \"Then the network\": a GPT trained ≤ 60 CPU minutes on this CPU ≥ 10% below KN-5 in bits per "
+                   f"byte: the best, {best_gpt['label']} ({_min(best_gpt.get('train_seconds'))} wall min, "
+                   f"{_min(best_gpt.get('cpu_seconds'))} CPU min), {best_gpt['bits_per_byte']:.4f} vs KN-5 on words "
+                   f"{kn5['bits_per_byte']:.4f}, {_rel(best_gpt['bits_per_byte'], kn5['bits_per_byte'])}{beside} → "
                    f"**{'met' if gain >= 0.10 else 'not met'}**.")
     hyb = next((r for r in text_rows(rows) if r["key"].endswith("+infgram")), None)
     if hyb and kn5 and gpt:

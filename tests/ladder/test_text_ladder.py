@@ -101,3 +101,22 @@ def test_text_ladder_quick_end_to_end(tmp_path):
     assert "training" not in again.stdout and again.stdout.count("finished checkpoint found") == 1
     keys = [r["key"] for r in json.loads((out / "results.json").read_text())["rows"]]
     assert sorted(k.split("/")[-1] for k in keys) == sorted(rows)
+
+
+def test_the_network_claim_takes_the_best_gpt_within_the_hour_and_word2vec_is_not_an_lm():
+    from seqgen.ladder.text_report import text_claims, text_markdown
+
+    def row(key, bpb, cpu, name="gpt", **kw):
+        return {"key": f"ladder/wordmix_{key}", "corpus": "text", "label": key, "model_name": name,
+                "bits_per_byte": bpb, "cpu_seconds": cpu, "train_seconds": cpu / 2, "command": "c", **kw}
+    rows = [row("kn5", 1.80, 6, "ngram"), row("gpt", 2.00, 1000), row("gpt_words", 1.70, 3000),
+            row("gpt_long", 1.50, 7200)]   # the best figure, but two CPU hours: not the claim's GPT
+    claim = next(c for c in text_claims(rows) if "Then the network" in c)
+    assert "the best, gpt_words" in claim and "1.7000" in claim and "5.6% below" in claim and "not met" in claim
+    rows[2]["bits_per_byte"] = 1.60
+    assert "**met**" in next(c for c in text_claims(rows) if "Then the network" in c)
+    w2v = {"key": "ladder/wordmix_word2vec", "corpus": "text", "label": "word2vec", "model_name": "word2vec",
+           "analogy_add": 0.25, "wordsim353_spearman": 0.5, "simlex999_spearman": 0.2, "cpu_seconds": 40,
+           "train_seconds": 20, "command": "c"}
+    line = next(ln for ln in text_markdown([*rows, w2v], []) if ln.startswith("| word2vec"))
+    assert "analogies 0.250" in line and "no next-word probability" in line and "p = 0" not in line
