@@ -13,6 +13,17 @@ from seqgen.core.schema import build
 from seqgen.data.tokenizer import Tokenizer
 
 
+def entries_differ(model_entries: list, tokenizer_entries: list) -> str | None:
+    """None when the two vocabularies are equal, else where they first differ (a family's tokenizer_fits)."""
+    if model_entries == tokenizer_entries:
+        return None
+    if len(model_entries) != len(tokenizer_entries):
+        return f"the model has {len(model_entries)} vocabulary entries, its tokenizer gives {len(tokenizer_entries)}"
+    i = next(i for i, (a, b) in enumerate(zip(model_entries, tokenizer_entries)) if a != b)
+    return (f"entry {i} is {model_entries[i]!r} in the model, {tokenizer_entries[i]!r} in its tokenizer "
+            f"(reordered or replaced)")
+
+
 @dataclass(frozen=True)
 class Family:
     name: str

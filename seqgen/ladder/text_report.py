@@ -43,7 +43,7 @@ def text_markdown(rows: list[dict], planned: list[tuple[str, str, str]]) -> list
     for r in text:
         done.add(r["key"])
         if "bits_per_byte" not in r:
-            if r.get("model_name") == "word2vec":   # embeddings, not a language model: its own scores
+            if "analogy_add" in r:   # embeddings, not a language model: its own scores
                 extra = (f" (analogies {_f(r.get('analogy_add'))}, WordSim353 ρ {_f(r.get('wordsim353_spearman'))}, "
                          f"SimLex-999 ρ {_f(r.get('simlex999_spearman'))})")
                 why = "— (embeddings: no next-word probability)"
@@ -80,8 +80,9 @@ def text_claims(rows: list[dict]) -> list[str]:
                    f"{b:.3f} → KN-5 {c:.3f} bits per byte): **{'borne out' if ok else 'not borne out'}**"
                    f"{f', the last step only {100 * (1 - c / b):.1f}%' if ok else ''}.")
     kn5, gpt = by.get("kn5"), by.get("gpt")   # gpt: the BPE GPT, the hybrids' partner
-    # the claim's GPT: the best of the GPT rungs within the hour of CPU time (BPE or words)
-    hour = [r for k, r in by.items() if r.get("model_name") == "gpt" and "+" not in k
+    # the claim's GPT: the best of the network rungs (not a count baseline, not a hybrid) within the
+    # hour of CPU time (BPE or words)
+    hour = [r for k, r in by.items() if not r.get("baseline") and "+" not in k
             and (r.get("cpu_seconds") or 0) <= 3600]
     best_gpt = min(hour, key=lambda r: r["bits_per_byte"], default=None)
     if kn5 and best_gpt:

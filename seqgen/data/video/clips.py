@@ -145,11 +145,16 @@ def _transform(frame: np.ndarray, cfg: ClipConfig) -> np.ndarray:
     if cfg.size is not None:
         if cfg.size < 2:
             raise ConfigError(f"data.size={cfg.size}: expected at least 2 pixels")
-        scale = cfg.size / max(img.width, img.height)
-        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.BOX)
+        img = img.resize(_sized(img.width, img.height, cfg.size), Image.BOX)
     if cfg.grey:
         return np.asarray(img.convert("L"))[..., None]
     return np.asarray(img)
+
+
+def _sized(w: int, h: int, size: int) -> tuple[int, int]:
+    """(w, h) scaled so the longer side is `size` (data.size)."""
+    scale = size / max(w, h)
+    return max(1, round(w * scale)), max(1, round(h * scale))
 
 
 def read_clip(path, cfg: ClipConfig | None = None, key: str = "data.path", name: str | None = None) -> Clip:
@@ -192,8 +197,7 @@ class _Budget:
         if cfg.crop is not None:
             h, w = min(h, int(cfg.crop[2])), min(w, int(cfg.crop[3]))
         if cfg.size is not None and cfg.size >= 2:
-            scale = cfg.size / max(w, h)
-            w, h = max(1, round(w * scale)), max(1, round(h * scale))
+            w, h = _sized(w, h, cfg.size)
         if kept * w * h > self.cap:
             raise too_big(f"{self.where}: the {kept} frames data.start / stride / max_frames keep of its {n_frames}, "
                           f"{w}x{h} each after data.crop / data.size (which choose fewer or smaller)", kept * w * h,

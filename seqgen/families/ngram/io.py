@@ -12,6 +12,7 @@ import torch
 from seqgen.core import checkpoint as ckpt
 from seqgen.core.errors import DataError
 from seqgen.data.tokenizer import EOL, CharTokenizer, Tokenizer, WordTokenizer
+from seqgen.families.base import entries_differ
 from seqgen.families.ngram.model import BOS, EOS, UNK, NGram, lookup, ngram_words
 
 
@@ -240,11 +241,4 @@ def model_vocab(tok) -> list[str]:
 def tokenizer_fits(model, tok) -> str | None:
     """None when `tok` is the tokenizer the model's ids were counted with: its vocabulary is the
     tokenizer's entries, in order, then <s>, </s> (and <unk>) - see model_vocab."""
-    want = model_vocab(tok)
-    if model.vocab == want:
-        return None
-    if len(model.vocab) != len(want):
-        return (f"the model has {len(model.vocab)} vocabulary entries, its {tok.vocab_size}-entry tokenizer gives "
-                f"{len(want)} with <s>, </s>, <unk>")
-    i = next(i for i, (a, b) in enumerate(zip(model.vocab, want)) if a != b)
-    return f"entry {i} is {model.vocab[i]!r} in the model, {want[i]!r} in its tokenizer (reordered or replaced)"
+    return entries_differ(model.vocab, model_vocab(tok))

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from seqgen.data.tokenizer import UNK, Tokenizer
+from seqgen.families.base import entries_differ
 from seqgen.families.word2vec.model import Word2Vec
 
 
@@ -40,11 +41,4 @@ def exporter(binary: bool):
 
 def tokenizer_fits(model, tok) -> str | None:
     """None when `tok` is the tokenizer fit() saved beside the vectors: <unk>, then the model's words in order."""
-    want = [UNK] + list(model.vocab)
-    have = list(getattr(tok, "itos", []))
-    if have == want:
-        return None
-    if len(have) != len(want):
-        return f"the model has {len(model.vocab)} words, its tokenizer {len(have)} entries (expected <unk> + the words)"
-    i = next(i for i, (a, b) in enumerate(zip(have, want)) if a != b)
-    return f"entry {i} is {have[i]!r} in the tokenizer, {want[i]!r} in the model (reordered or replaced)"
+    return entries_differ([UNK, *model.vocab], list(getattr(tok, "itos", [])))
